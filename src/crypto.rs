@@ -1,0 +1,168 @@
+//! Cryptographic building blocks, each wrapped so the rest of the code cannot misuse it:
+//! password hashing that never runs on the async runtime, AEAD sealing bound to a row,
+//! keyed hashes for low-entropy values, and plain hashes for high-entropy tokens.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::XChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::error::AppError;
+use crate::keys::SymmetricKey;
+
+/// Argon2id hashing and verification on tokio's blocking pool, at most `max_concurrent` at
+/// a time: each hash holds ~19 MiB, so an unbounded login flood would exhaust memory.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password, verified against when the account does not exist so
+    /// that "no such account" costs the same time as "wrong password".
+    dummy_hash: Arc<String>,
+}
+
+impl PasswordHasher {
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        max_concurrent: usize,
+    ) -> anyhow::Result<Self> {
+        let params = Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+        let dummy_password = random_token();
+        let dummy_hash = hash_blocking(&params, dummy_password.as_bytes())?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// Hashes a password to a PHC string.
+    pub async fn hash(&self, password: &SecretString) -> Result<String, AppError> {
+        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let params = self.params.clone();
+        let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| hash_blocking(&params, &password)))
+            .await
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)
+    }
+
+    /// Checks a password against a stored hash, or against the dummy hash when there is no
+    /// account, so both cases take the same time. Returns whether it matched.
+    pub async fn verify(&self, password: &SecretString, stored: Option<&str>) -> Result<bool, AppError> {
+        let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
+        let is_real = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
+        let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+        let span = tracing::Span::current();
+        let matched = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| {
+                let Ok(parsed) = PasswordHash::new(&stored) else {
+                    return false;
+                };
+                Argon2::default().verify_password(&password, &parsed).is_ok()
+            })
+        })
+        .await
+        .map_err(AppError::internal)?;
+        Ok(matched && is_real)
+    }
+
+    /// Hashes waiting for or holding a permit right now, for metrics.
+    pub fn available_permits(&self) -> usize {
+        self.permits.available_permits()
+    }
+}
+
+fn hash_blocking(params: &Params, password: &[u8]) -> anyhow::Result<String> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let hash = argon2
+        .hash_password(password, &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string())
+}
+
+const NONCE_LEN: usize = 24;
+
+/// Encrypts with XChaCha20-Poly1305 under the master key. `aad` names the row and column
+/// the ciphertext belongs to, so a ciphertext copied to another row fails to open.
+pub fn seal(key: &SymmetricKey, aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, AppError> {
+    let cipher = XChaCha20Poly1305::new_from_slice(key.bytes()).map_err(AppError::internal)?;
+    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
+    let ciphertext = cipher
+        .encrypt(
+            (&nonce_bytes).into(),
+            Payload {
+                msg: plaintext,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map_err(|_| AppError::internal("sealing failed"))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    out.extend_from_slice(&nonce_bytes);
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+/// Opens what [`seal`] produced with the same `aad`.
+pub fn open(key: &SymmetricKey, aad: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AppError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(AppError::internal("sealed value too short"));
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(AppError::internal)?;
+    let cipher = XChaCha20Poly1305::new_from_slice(key.bytes()).map_err(AppError::internal)?;
+    cipher
+        .decrypt(
+            (&nonce).into(),
+            Payload {
+                msg: ciphertext,
+                aad: aad.as_bytes(),
+            },
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| AppError::internal("a sealed secret failed to open (wrong master key?)"))
+}
+
+/// HMAC-SHA256 under the pepper, with a purpose label so a hash made for one use never
+/// matches in another. For low-entropy values (backup codes, device fingerprints) that a
+/// database thief must not be able to brute-force without the pepper.
+pub fn keyed_hash(pepper: &SymmetricKey, purpose: &str, value: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new_from_slice(pepper.bytes()).expect("any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(&[0]);
+    mac.update(value);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// SHA-256 of a high-entropy bearer token: enough to make a stolen table useless.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// 256 random bits from the OS generator, base64url without padding (43 characters).
+pub fn random_token() -> String {
+    let bytes: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
+    URL_SAFE_NO_PAD.encode(*bytes)
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}

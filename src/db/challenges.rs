@@ -1,0 +1,81 @@
+//! The `two_factor_challenges` table: the pending second step of a login, named by the
+//! hash of its `twoFactorToken`. Single use, short-lived, dead after a few wrong codes.
+
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{Conn, run};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ChallengeRow {
+    pub user_id: Uuid,
+    pub expires_at: i64,
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    hash: &[u8],
+    user_id: Uuid,
+    now: i64,
+    expires_at: i64,
+    ip: &str,
+    user_agent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent) \
+               VALUES ($1, $2, $3, $4, $5, $6)";
+    run!(conn, e => sqlx::query(sql).bind(hash).bind(user_id).bind(now).bind(expires_at).bind(ip).bind(user_agent)
+        .execute(&mut *e).await.map(|_| ()))
+}
+
+/// The challenge if it is unused, unexpired and has failures to spare.
+pub async fn find_live(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    let sql = "SELECT user_id, expires_at FROM two_factor_challenges \
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3";
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
+}
+
+/// Spends the challenge; true for exactly one caller, and only while it is still live.
+pub async fn consume(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3";
+    run!(conn, e => sqlx::query(sql).bind(hash).bind(now).bind(max_failures).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn count_failure(conn: &mut Conn, hash: &[u8]) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 WHERE token_hash = $1";
+    run!(conn, e => sqlx::query(sql).bind(hash).execute(&mut *e).await.map(|_| ()))
+}
+
+pub async fn delete_for_user(conn: &mut Conn, user_id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM two_factor_challenges WHERE user_id = $1";
+    run!(conn, e => sqlx::query(sql).bind(user_id).execute(&mut *e).await.map(|_| ()))
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AbandonedRow {
+    pub token_hash: Vec<u8>,
+    pub user_id: Uuid,
+    pub created_at: i64,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Challenges that expired without ever being completed and are not yet reported.
+pub async fn abandoned(conn: &mut Conn, now: i64, batch: i64) -> Result<Vec<AbandonedRow>, sqlx::Error> {
+    let sql = "SELECT token_hash, user_id, created_at, ip_address, user_agent FROM two_factor_challenges \
+               WHERE used_at IS NULL AND expires_at <= $1 AND abandoned_reported = FALSE LIMIT $2";
+    run!(conn, e => sqlx::query_as::<_, AbandonedRow>(sql).bind(now).bind(batch).fetch_all(&mut *e).await)
+}
+
+/// Marks an abandoned challenge reported; true for exactly one caller across instances.
+pub async fn mark_reported(conn: &mut Conn, hash: &[u8]) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET abandoned_reported = TRUE WHERE token_hash = $1 AND abandoned_reported = FALSE";
+    run!(conn, e => sqlx::query(sql).bind(hash).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes challenges that are over and done with: used, or expired and reported.
+pub async fn prune(conn: &mut Conn, now: i64, batch: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM two_factor_challenges WHERE token_hash IN (SELECT token_hash FROM two_factor_challenges \
+               WHERE expires_at <= $1 AND (used_at IS NOT NULL OR abandoned_reported = TRUE) LIMIT $2)";
+    run!(conn, e => sqlx::query(sql).bind(now).bind(batch).execute(&mut *e).await.map(|r| r.rows_affected()))
+}

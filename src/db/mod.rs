@@ -1,0 +1,189 @@
+//! The database: SQLite (embedded, the default) or PostgreSQL (shared by many instances).
+//!
+//! Every query is written once. [`run!`] expands a query body for both backends, so the
+//! compiler checks the SQL's Rust side against each driver. The SQL text itself is the
+//! dialect both accept: `$N` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT unix seconds.
+//!
+//! Queries take a [`Conn`]: a pooled connection for single statements (each is atomic on
+//! its own), or a write transaction when several statements must land together. SQLite
+//! write transactions start with `BEGIN IMMEDIATE`, so they wait for the write lock up
+//! front instead of failing to upgrade a read snapshot under concurrency.
+
+pub mod backup_codes;
+pub mod challenges;
+pub mod devices;
+pub mod events;
+pub mod sessions;
+pub mod throttles;
+pub mod totp;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool, Transaction};
+
+use crate::error::AppError;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection a query runs on.
+pub enum Conn {
+    SqlitePooled(PoolConnection<Sqlite>),
+    SqliteTx(Transaction<'static, Sqlite>),
+    PostgresPooled(PoolConnection<Postgres>),
+    PostgresTx(Transaction<'static, Postgres>),
+}
+
+/// The driver connection under a [`Conn`], which is what [`run!`] matches on.
+pub enum Backend<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Postgres(&'a mut PgConnection),
+}
+
+impl Conn {
+    pub fn backend(&mut self) -> Backend<'_> {
+        match self {
+            Conn::SqlitePooled(c) => Backend::Sqlite(c),
+            Conn::SqliteTx(t) => Backend::Sqlite(t),
+            Conn::PostgresPooled(c) => Backend::Postgres(c),
+            Conn::PostgresTx(t) => Backend::Postgres(t),
+        }
+    }
+
+    /// Commits a write transaction; a pooled connection has nothing to commit.
+    pub async fn commit(self) -> Result<(), AppError> {
+        match self {
+            Conn::SqliteTx(t) => t.commit().await?,
+            Conn::PostgresTx(t) => t.commit().await?,
+            Conn::SqlitePooled(_) | Conn::PostgresPooled(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Runs `$body` with `$e` bound to the backend's `&mut Connection`, once per backend.
+/// Write `&mut *$e` as the executor so the body can run several statements.
+#[macro_export]
+macro_rules! run {
+    ($conn:expr, $e:ident => $body:expr) => {
+        match $conn.backend() {
+            $crate::db::Backend::Sqlite($e) => $body,
+            $crate::db::Backend::Postgres($e) => $body,
+        }
+    };
+}
+pub use run;
+
+impl Db {
+    /// Opens the pool for `url` (`sqlite://...` or `postgres://...`).
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            anyhow::bail!("database_url must start with sqlite: or postgres://")
+        }
+    }
+
+    /// Applies the embedded migrations that have not run yet. Safe to run from several
+    /// instances at once (PostgreSQL takes an advisory lock).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A pooled connection for statements that are atomic on their own.
+    pub async fn conn(&self) -> Result<Conn, AppError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Conn::SqlitePooled(pool.acquire().await?),
+            Db::Postgres(pool) => Conn::PostgresPooled(pool.acquire().await?),
+        })
+    }
+
+    /// A write transaction; commit it with [`Conn::commit`], or drop it to roll back.
+    pub async fn begin(&self) -> Result<Conn, AppError> {
+        Ok(match self {
+            Db::Sqlite(pool) => Conn::SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Conn::PostgresTx(pool.begin().await?),
+        })
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        let result = match self {
+            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+        };
+        result.is_ok()
+    }
+
+    /// Connections open and idle, for metrics.
+    pub fn pool_usage(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Db::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// Names of the migrations each backend embeds; a test checks they are in lockstep.
+    pub fn migration_names() -> (Vec<String>, Vec<String>) {
+        let names = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| format!("{}_{}", m.version, m.description))
+                .collect::<Vec<_>>()
+        };
+        (names(&SQLITE_MIGRATIONS), names(&POSTGRES_MIGRATIONS))
+    }
+}
+
+/// Whether a database error is a unique-constraint violation, by error kind (sqlx fills
+/// the constraint name on PostgreSQL only, so matching on it would miss SQLite).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,8 @@
+//! Pure rules with no knowledge of HTTP or SQL, so each can be tested on its own.
+
+pub mod backup_code;
+pub mod lockout;
+pub mod qr;
+pub mod second_factor;
+pub mod totp;
+pub mod validate;

@@ -1,0 +1,137 @@
+//! Response bodies of the `/v1` API, and the parsing of request fields shared by
+//! several routes.
+
+use secrecy::SecretString;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::extract::Fields;
+use crate::clock::rfc3339;
+use crate::db::users::UserRow;
+use crate::domain::second_factor::SecondFactorCode;
+use crate::domain::validate;
+use crate::service::devices::DeviceInput;
+use crate::service::sessions::IssuedTokens;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub user_name: String,
+    pub phone_number: Option<String>,
+    pub two_factor_enabled: bool,
+    pub last_login_date: Option<String>,
+    pub last_login_ip: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&UserRow> for User {
+    fn from(u: &UserRow) -> Self {
+        Self {
+            id: u.id,
+            email: u.email.clone(),
+            user_name: u.user_name.clone(),
+            phone_number: u.phone_number.clone(),
+            two_factor_enabled: u.two_factor_enabled,
+            last_login_date: u.last_login_at.map(rfc3339),
+            last_login_ip: u.last_login_ip.clone(),
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens {
+    pub token_type: &'static str,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_token_expiry: String,
+    pub user: User,
+}
+
+impl Tokens {
+    pub fn new(tokens: IssuedTokens, user: &UserRow) -> Self {
+        Self {
+            token_type: "Bearer",
+            access_token: tokens.access_token,
+            expires_in: tokens.expires_in,
+            refresh_token: tokens.refresh_token,
+            refresh_token_expiry: rfc3339(tokens.refresh_token_expires_at),
+            user: user.into(),
+        }
+    }
+}
+
+// Length limits on every string field: generous for real input, small enough that
+// nothing is ever hashed, stored or logged at attacker-chosen size.
+pub const MAX_PASSWORD: usize = validate::PASSWORD_MAX_BYTES;
+pub const MAX_TOKEN: usize = 512;
+pub const MAX_CODE: usize = 32;
+pub const MAX_DEVICE_FIELD: usize = 200;
+pub const MAX_FINGERPRINT: usize = 512;
+
+/// A password field: present, a string, at most 1024 bytes. Its content is never echoed.
+pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {
+    let value = fields.required_string(name, MAX_PASSWORD)?;
+    if value.len() > MAX_PASSWORD {
+        fields.error(name, "must be at most 1024 bytes");
+        return None;
+    }
+    Some(SecretString::from(value))
+}
+
+/// A required `code`: a 6-digit TOTP code or a backup code.
+pub fn code(fields: &mut Fields, name: &str) -> Option<SecondFactorCode> {
+    let raw = fields.required_string(name, MAX_CODE)?;
+    parse_code(fields, name, &raw)
+}
+
+pub fn optional_code(fields: &mut Fields, name: &str) -> Option<SecondFactorCode> {
+    let raw = fields.optional_string(name, MAX_CODE)?;
+    parse_code(fields, name, &raw)
+}
+
+fn parse_code(fields: &mut Fields, name: &str, raw: &str) -> Option<SecondFactorCode> {
+    let parsed = SecondFactorCode::parse(raw);
+    if parsed.is_none() {
+        fields.error(name, "must be 6 digits or a backup code");
+    }
+    parsed
+}
+
+/// A 6-digit TOTP code only (enrolment confirms the authenticator, not a backup code).
+pub fn totp_code(fields: &mut Fields, name: &str) -> Option<String> {
+    match code(fields, name)? {
+        SecondFactorCode::Totp(digits) => Some(digits),
+        SecondFactorCode::Backup(_) => {
+            fields.error(name, "must be 6 digits");
+            None
+        }
+    }
+}
+
+/// `TrustedDeviceInput`.
+pub fn device_input(fields: &mut Fields) -> Option<DeviceInput> {
+    let device_name = fields.required_string("deviceName", MAX_DEVICE_FIELD);
+    let device_type = fields.required_string("deviceType", MAX_DEVICE_FIELD);
+    let device_fingerprint = fields.required_string("deviceFingerprint", MAX_FINGERPRINT);
+    let browser_info = fields.optional_string("browserInfo", MAX_DEVICE_FIELD);
+    let ip_address = fields.optional_string("ipAddress", 64);
+    if let Some(ip) = &ip_address {
+        if ip.parse::<std::net::IpAddr>().is_err() {
+            fields.error("ipAddress", "must be an IP address");
+        }
+    }
+    let location = fields.optional_string("location", MAX_DEVICE_FIELD);
+    Some(DeviceInput {
+        device_name: device_name?.trim().to_owned(),
+        device_type: device_type?.trim().to_owned(),
+        device_fingerprint: device_fingerprint?,
+        browser_info,
+        ip_address,
+        location,
+    })
+}

@@ -1,0 +1,194 @@
+//! Accounts: registration, the password step of login (with throttling per account and
+//! per client IP), and password changes.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::sessions::{self, IssuedTokens};
+use super::{Principal, RequestContext, devices, events};
+use crate::crypto;
+use crate::db::{self, users::UserRow};
+use crate::domain::lockout::password_delay;
+use crate::domain::validate;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::tokens::amr;
+
+pub struct Registration {
+    pub email: String,
+    pub password: SecretString,
+    pub user_name: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+    if !state.config.allow_registration {
+        return Err(AppError::RegistrationClosed);
+    }
+    create_user(state, input).await
+}
+
+/// Creates an account whatever the registration setting (the admin CLI uses this too).
+pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+    let password_hash = state.hasher.hash(&input.password).await?;
+    let user_name = input.user_name.unwrap_or_else(|| input.email.clone());
+    let user_name_key = validate::user_name_key(&user_name);
+    let id = Uuid::new_v4();
+    let mut conn = state.db.conn().await?;
+    let inserted = db::users::insert(
+        &mut conn,
+        &db::users::NewUser {
+            id,
+            email: &input.email,
+            user_name: &user_name,
+            user_name_key: &user_name_key,
+            phone_number: input.phone_number.as_deref(),
+            password_hash: &password_hash,
+            created_at: state.now(),
+        },
+    )
+    .await;
+    if let Err(err) = inserted {
+        if db::is_unique_violation(&err) {
+            // Tell which field clashes, as the registering user needs to know.
+            return Err(if db::users::find_by_email(&mut conn, &input.email).await?.is_some() {
+                AppError::AlreadyExists("email")
+            } else {
+                AppError::AlreadyExists("userName")
+            });
+        }
+        return Err(err.into());
+    }
+    db::users::find_by_id(&mut conn, id).await?.ok_or_else(|| AppError::internal("user vanished after insert"))
+}
+
+pub enum Identifier {
+    Email(String),
+    UserName(String),
+}
+
+pub struct Login {
+    pub identifier: Identifier,
+    pub password: SecretString,
+    pub device_token: Option<String>,
+    pub device_fingerprint: Option<String>,
+}
+
+pub enum LoginOutcome {
+    /// Signed in; no second factor needed (or a trusted device stood in for it).
+    SignedIn(IssuedTokens, UserRow),
+    /// The password was right; the second factor is next.
+    SecondFactorRequired { token: String, expires_at: i64 },
+}
+
+/// The password step. Wrong password, unknown account and a throttled account all answer
+/// `InvalidCredentials` after the same Argon2 work, so none can be told apart.
+pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Result<LoginOutcome, AppError> {
+    let now = state.now();
+    let config = &state.config;
+    let mut conn = state.db.conn().await?;
+    let user = match &input.identifier {
+        Identifier::Email(email) => db::users::find_by_email(&mut conn, email).await?,
+        Identifier::UserName(name) => db::users::find_by_user_name(&mut conn, &validate::user_name_key(name)).await?,
+    };
+    let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
+        .await?
+        .is_some_and(|t| t.blocked_until > now || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour));
+    let account_throttled = user.as_ref().is_some_and(|u| {
+        u.pw_blocked_until > now || (u.pw_window_start > now - 3600 && u.pw_failures >= config.password_max_failures_per_hour)
+    });
+    // Release the connection while hashing: the hash takes far longer than any query.
+    drop(conn);
+    let matched = state
+        .hasher
+        .verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await?;
+    let mut conn = state.db.conn().await?;
+    let user = match user {
+        Some(user) if matched && !ip_throttled && !account_throttled => user,
+        user => {
+            if !matched {
+                let ip_failures = db::throttles::count_failure(&mut conn, &ctx.ip, now).await?;
+                let delay = password_delay(ip_failures, config.ip_delay_after);
+                if delay > 0 {
+                    db::throttles::block_until(&mut conn, &ctx.ip, now + delay).await?;
+                }
+            }
+            if let Some(user) = user {
+                if !matched {
+                    let failures = db::users::count_password_failure(&mut conn, user.id, now).await?;
+                    let delay = password_delay(failures, config.password_delay_after);
+                    if delay > 0 {
+                        db::users::block_password_until(&mut conn, user.id, now + delay).await?;
+                    }
+                }
+                let reason = if matched { "throttled" } else { "wrong_password" };
+                events::record(&mut conn, now, user.id, events::LOGIN_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+            }
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+
+    if !user.two_factor_enabled {
+        let tokens = sign_in(state, &user, vec![amr::PASSWORD.into()], serde_json::json!({"method": "password"}), ctx).await?;
+        let user = reload(state, user.id).await?;
+        return Ok(LoginOutcome::SignedIn(tokens, user));
+    }
+    if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint) {
+        if let Some(device_id) = devices::recognise(state, &mut conn, user.id, token, fingerprint).await? {
+            let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
+            let tokens = sign_in(state, &user, vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()], details, ctx).await?;
+            let user = reload(state, user.id).await?;
+            return Ok(LoginOutcome::SignedIn(tokens, user));
+        }
+    }
+    let token = crypto::random_token();
+    let expires_at = now + config.two_factor_token_ttl_secs;
+    db::challenges::insert(&mut conn, &crypto::token_hash(&token), user.id, now, expires_at, &ctx.ip, ctx.user_agent.as_deref()).await?;
+    Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
+}
+
+/// Records a completed sign-in and starts its session, in one transaction.
+pub async fn sign_in(
+    state: &AppState,
+    user: &UserRow,
+    amr: Vec<String>,
+    details: serde_json::Value,
+    ctx: &RequestContext,
+) -> Result<IssuedTokens, AppError> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    db::users::record_login(&mut tx, user.id, now, &ctx.ip).await?;
+    let tokens = sessions::start(state, &mut tx, user.id, amr, ctx).await?;
+    events::record(&mut tx, now, user.id, events::LOGIN_SUCCEEDED, Some(ctx), details).await?;
+    tx.commit().await?;
+    Ok(tokens)
+}
+
+pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {
+    let mut conn = state.db.conn().await?;
+    db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)
+}
+
+/// Changes the password. Every other session and every trusted device, granted under
+/// the old password, is revoked; the caller's own session stays.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current: &SecretString,
+    new: &SecretString,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    let user = reload(state, principal.user_id).await?;
+    if !state.hasher.verify(current, Some(&user.password_hash)).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let new_hash = state.hasher.hash(new).await?;
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    db::users::set_password_hash(&mut tx, user.id, &new_hash).await?;
+    events::record(&mut tx, now, user.id, events::PASSWORD_CHANGED, Some(ctx), serde_json::json!({})).await?;
+    sessions::revoke_others(&mut tx, now, user.id, Some(principal.session_id), "password_changed", Some(ctx)).await?;
+    devices::revoke_all(&mut tx, now, user.id, "password_changed", Some(ctx)).await?;
+    tx.commit().await
+}

@@ -1,0 +1,198 @@
+//! Trusted devices: a device that completed a second factor can be remembered, and a
+//! later login presenting its `deviceToken` (with the same fingerprint) skips the second
+//! factor. Devices die with the credentials they were granted under.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::second_factor;
+use super::{Principal, RequestContext, events};
+use crate::clock::rfc3339;
+use crate::crypto;
+use crate::db::{self, Conn};
+use crate::domain::second_factor::SecondFactorCode;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub const FINGERPRINT_PURPOSE: &str = "device-fingerprint";
+
+#[derive(Debug, Clone)]
+pub struct DeviceInput {
+    pub device_name: String,
+    pub device_type: String,
+    pub device_fingerprint: String,
+    pub browser_info: Option<String>,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedDevice {
+    pub id: Uuid,
+    pub device_name: String,
+    pub device_type: String,
+    pub browser_info: Option<String>,
+    pub ip_address: Option<String>,
+    pub location: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: String,
+}
+
+impl From<db::devices::DeviceRow> for TrustedDevice {
+    fn from(row: db::devices::DeviceRow) -> Self {
+        Self {
+            id: row.id,
+            device_name: row.device_name,
+            device_type: row.device_type,
+            browser_info: row.browser_info,
+            ip_address: row.ip_address,
+            location: row.location,
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+            expires_at: rfc3339(row.expires_at),
+        }
+    }
+}
+
+/// Stores a trusted device and returns it with its `deviceToken`, which exists only in
+/// this return value: the database keeps its hash.
+pub async fn trust(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+    input: &DeviceInput,
+    ctx: &RequestContext,
+) -> Result<(TrustedDevice, String), AppError> {
+    let now = state.now();
+    let token = crypto::random_token();
+    let token_hash = crypto::token_hash(&token);
+    let fingerprint_hash = crypto::keyed_hash(&state.keys.pepper, FINGERPRINT_PURPOSE, input.device_fingerprint.as_bytes());
+    let id = Uuid::new_v4();
+    let ip_address = input.ip_address.clone().unwrap_or_else(|| ctx.ip.clone());
+    let row = db::devices::DeviceRow {
+        id,
+        user_id,
+        fingerprint_hash: fingerprint_hash.clone(),
+        device_name: input.device_name.clone(),
+        device_type: input.device_type.clone(),
+        browser_info: input.browser_info.clone(),
+        ip_address: Some(ip_address),
+        location: input.location.clone(),
+        created_at: now,
+        last_used_at: None,
+        expires_at: now + state.config.trusted_device_ttl_secs,
+    };
+    db::devices::insert(
+        conn,
+        &db::devices::NewDevice {
+            id,
+            user_id,
+            token_hash: &token_hash,
+            fingerprint_hash: &fingerprint_hash,
+            device_name: &row.device_name,
+            device_type: &row.device_type,
+            browser_info: row.browser_info.as_deref(),
+            ip_address: row.ip_address.as_deref(),
+            location: row.location.as_deref(),
+            created_at: now,
+            expires_at: row.expires_at,
+        },
+    )
+    .await?;
+    events::record(
+        conn,
+        now,
+        user_id,
+        events::DEVICE_TRUSTED,
+        Some(ctx),
+        serde_json::json!({"deviceId": id, "deviceName": row.device_name}),
+    )
+    .await?;
+    Ok((row.into(), token))
+}
+
+/// `POST /trusted-devices`: a sensitive change, so it needs a fresh second factor.
+pub async fn add(
+    state: &AppState,
+    principal: &Principal,
+    input: &DeviceInput,
+    code: Option<&SecondFactorCode>,
+    ctx: &RequestContext,
+) -> Result<(TrustedDevice, String), AppError> {
+    let mut conn = state.db.conn().await?;
+    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+    if !user.two_factor_enabled {
+        return Err(AppError::TwoFactorNotEnabled);
+    }
+    second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
+    drop(conn);
+    let mut tx = state.db.begin().await?;
+    let result = trust(state, &mut tx, principal.user_id, input, ctx).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// The device a login presents, if it is this user's, live, and has this fingerprint.
+/// Every way of failing looks the same to the caller.
+pub async fn recognise(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+    token: &str,
+    fingerprint: &str,
+) -> Result<Option<Uuid>, AppError> {
+    let now = state.now();
+    let Some(device) = db::devices::find_live_by_token(conn, user_id, &crypto::token_hash(token), now).await? else {
+        return Ok(None);
+    };
+    let presented = crypto::keyed_hash(&state.keys.pepper, FINGERPRINT_PURPOSE, fingerprint.as_bytes());
+    if !crypto::constant_time_eq(&presented, &device.fingerprint_hash) {
+        return Ok(None);
+    }
+    db::devices::touch(conn, device.id, now).await?;
+    Ok(Some(device.id))
+}
+
+pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<TrustedDevice>, AppError> {
+    let mut conn = state.db.conn().await?;
+    let rows = db::devices::list_live(&mut conn, user_id, state.now()).await?;
+    Ok(rows.into_iter().map(TrustedDevice::from).collect())
+}
+
+pub async fn remove_one(state: &AppState, user_id: Uuid, device_id: Uuid, ctx: &RequestContext) -> Result<(), AppError> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
+        return Err(AppError::NotFound);
+    }
+    events::record(&mut tx, now, user_id, events::DEVICE_REMOVED, Some(ctx), serde_json::json!({"deviceId": device_id})).await?;
+    tx.commit().await
+}
+
+pub async fn remove_all(state: &AppState, user_id: Uuid, ctx: &RequestContext) -> Result<u64, AppError> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(ctx)).await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// Deletes every device of the user, recording why.
+pub async fn revoke_all(conn: &mut Conn, now: i64, user_id: Uuid, reason: &str, ctx: Option<&RequestContext>) -> Result<u64, AppError> {
+    let removed = db::devices::delete_all(conn, user_id, now).await?;
+    if removed == 0 && reason != "user_request" {
+        return Ok(0);
+    }
+    events::record(
+        conn,
+        now,
+        user_id,
+        events::DEVICES_REMOVED,
+        ctx,
+        serde_json::json!({"count": removed, "reason": reason}),
+    )
+    .await?;
+    Ok(removed)
+}

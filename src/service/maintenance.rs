@@ -1,0 +1,92 @@
+//! Housekeeping that runs in the background: reporting second steps that were never
+//! completed, and deleting expired rows in small batches so no statement holds a lock
+//! for long.
+
+use super::{RequestContext, events};
+use crate::db;
+use crate::error::AppError;
+use crate::state::AppState;
+
+const BATCH: i64 = 500;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PruneReport {
+    pub abandoned_second_factors: u64,
+    pub pending_setups: u64,
+    pub challenges: u64,
+    pub sessions: u64,
+    pub trusted_devices: u64,
+    pub security_events: u64,
+    pub ip_throttles: u64,
+}
+
+/// One full pass. Safe to run on several instances at once: every step is a conditional
+/// statement, so a row is reported or deleted once.
+pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
+    let now = state.now();
+    let mut report = PruneReport::default();
+    let mut conn = state.db.conn().await?;
+
+    loop {
+        let abandoned = db::challenges::abandoned(&mut conn, now, BATCH).await?;
+        if abandoned.is_empty() {
+            break;
+        }
+        for row in abandoned {
+            let mut tx = state.db.begin().await?;
+            if db::challenges::mark_reported(&mut tx, &row.token_hash).await? {
+                let ctx = RequestContext {
+                    ip: row.ip_address.clone().unwrap_or_default(),
+                    user_agent: row.user_agent.clone(),
+                };
+                events::record(
+                    &mut tx,
+                    now,
+                    row.user_id,
+                    events::SECOND_FACTOR_ABANDONED,
+                    Some(&ctx),
+                    serde_json::json!({"passwordVerifiedAt": crate::clock::rfc3339(row.created_at)}),
+                )
+                .await?;
+                report.abandoned_second_factors += 1;
+            }
+            tx.commit().await?;
+        }
+    }
+
+    report.pending_setups = db::totp::prune_expired_pending(&mut conn, now).await?;
+    report.ip_throttles = db::throttles::prune(&mut conn, now).await?;
+    drop(conn);
+    report.challenges = drain(state, Table::Challenges, now).await?;
+    report.sessions = drain(state, Table::Sessions, now).await?;
+    report.trusted_devices = drain(state, Table::TrustedDevices, now).await?;
+    let retention = state.config.security_event_retention_days * 86_400;
+    report.security_events = drain(state, Table::SecurityEvents, now - retention).await?;
+    Ok(report)
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Challenges,
+    Sessions,
+    TrustedDevices,
+    SecurityEvents,
+}
+
+/// Deletes expired rows of `table` batch by batch until a batch comes back short.
+async fn drain(state: &AppState, table: Table, cutoff: i64) -> Result<u64, AppError> {
+    let mut total = 0;
+    loop {
+        let mut conn = state.db.conn().await?;
+        let deleted = match table {
+            Table::Challenges => db::challenges::prune(&mut conn, cutoff, BATCH).await?,
+            Table::Sessions => db::sessions::prune(&mut conn, cutoff, BATCH).await?,
+            Table::TrustedDevices => db::devices::prune(&mut conn, cutoff, BATCH).await?,
+            Table::SecurityEvents => db::events::prune(&mut conn, cutoff, BATCH).await?,
+        };
+        total += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}

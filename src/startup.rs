@@ -1,0 +1,98 @@
+//! Building and running the server: bind, connect, migrate, load keys, serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::crypto::PasswordHasher;
+use crate::db::Db;
+use crate::keys::Keys;
+use crate::service::maintenance;
+use crate::state::AppState;
+use crate::tokens::TokenSigner;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Everything up to accepting connections, on the wall clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`] with an injected clock (tests move it).
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let state = build_state(config, clock).await?;
+        let listener = TcpListener::bind(&state.config.listen)
+            .await
+            .with_context(|| format!("binding {}", state.config.listen))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the
+    /// database. The pruning task runs alongside.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let app = crate::http::router(state.clone());
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        pruner.abort();
+        state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the database, migrates it, loads keys: the state both `serve` and `admin` use.
+pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
+    let keys = Keys::load_or_create(&config)?;
+    let db = Db::connect(&config.database_url(), config.database_max_connections)
+        .await
+        .context("connecting to the database")?;
+    db.migrate().await.context("running migrations")?;
+    let hasher = PasswordHasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        config.argon2_max_concurrent(),
+    )?;
+    let signer = TokenSigner::new(keys.signing.clone(), config.issuer.clone(), config.access_token_ttl_secs);
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        keys: Arc::new(keys),
+        clock,
+        hasher,
+        signer,
+    })
+}
+
+async fn prune_periodically(state: AppState) {
+    let every = Duration::from_secs(state.config.prune_interval_secs.max(1));
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match maintenance::run_once(&state).await {
+            Ok(report) => tracing::debug!(?report, "pruned expired rows"),
+            Err(err) => tracing::warn!(error = %err, "pruning failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Everything a request handler needs, built once at start-up and cheap to clone.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::crypto::PasswordHasher;
+use crate::db::Db;
+use crate::keys::Keys;
+use crate::tokens::TokenSigner;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: Arc<Keys>,
+    pub clock: SharedClock,
+    pub hasher: PasswordHasher,
+    pub signer: TokenSigner,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
