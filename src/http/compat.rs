@@ -178,11 +178,10 @@ async fn verify_2fa(State(state): State<AppState>, Client(ctx): Client, req: Req
         }
         exact.then_some(c)
     });
-    if f.has_errors() {
-        if let Err(e) = f.finish(LENIENT) {
+    if f.has_errors()
+        && let Err(e) = f.finish(LENIENT) {
             return envelope_error(e, FAILED);
         }
-    }
     let (Some(code), Some(token)) = (code, token) else {
         return envelope_error(AppError::internal("validated fields missing"), FAILED);
     };
@@ -268,11 +267,10 @@ async fn enable_2fa(State(state): State<AppState>, Client(ctx): Client, headers:
     let enable = f.required_bool("enable");
     let code = dto::optional_code(&mut f, "code");
     let mut problems: Vec<String> = Vec::new();
-    if let Some(p) = &password {
-        if p.chars().count() < 6 {
+    if let Some(p) = &password
+        && p.chars().count() < 6 {
             problems.push("Password must be at least 6 characters.".into());
         }
-    }
     if let Err(AppError::Validation(fields)) = f.finish(LENIENT) {
         problems.extend(fields.iter().flat_map(|(k, v)| v.iter().map(move |m| format!("{k} {m}"))));
     }

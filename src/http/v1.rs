@@ -54,11 +54,10 @@ async fn register(State(state): State<AppState>, JsonBody(mut f): JsonBody) -> R
         }
     });
     let password = dto::password(&mut f, "password");
-    if let Some(p) = &password {
-        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
+    if let Some(p) = &password
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
             f.error("password", msg);
         }
-    }
     let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10).and_then(|n| match validate::user_name(&n) {
         Ok(v) => Some(v),
         Err(msg) => {
@@ -159,11 +158,10 @@ async fn change_password(
 ) -> Result<StatusCode, AppError> {
     let current = dto::password(&mut f, "currentPassword");
     let new = dto::password(&mut f, "newPassword");
-    if let Some(p) = &new {
-        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
+    if let Some(p) = &new
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
             f.error("newPassword", msg);
         }
-    }
     f.finish(STRICT)?;
     let (Some(current), Some(new)) = (current, new) else {
         return Err(AppError::internal("validated fields missing"));

@@ -76,7 +76,7 @@ pub struct Login {
 
 pub enum LoginOutcome {
     /// Signed in; no second factor needed (or a trusted device stood in for it).
-    SignedIn(IssuedTokens, UserRow),
+    SignedIn(IssuedTokens, Box<UserRow>),
     /// The password was right; the second factor is next.
     SecondFactorRequired { token: String, expires_at: i64 },
 }
@@ -132,16 +132,15 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
     if !user.two_factor_enabled {
         let tokens = sign_in(state, &user, vec![amr::PASSWORD.into()], serde_json::json!({"method": "password"}), ctx).await?;
         let user = reload(state, user.id).await?;
-        return Ok(LoginOutcome::SignedIn(tokens, user));
+        return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
     }
-    if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint) {
-        if let Some(device_id) = devices::recognise(state, &mut conn, user.id, token, fingerprint).await? {
+    if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint)
+        && let Some(device_id) = devices::recognise(state, &mut conn, user.id, token, fingerprint).await? {
             let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
             let tokens = sign_in(state, &user, vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()], details, ctx).await?;
             let user = reload(state, user.id).await?;
-            return Ok(LoginOutcome::SignedIn(tokens, user));
+            return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
         }
-    }
     let token = crypto::random_token();
     let expires_at = now + config.two_factor_token_ttl_secs;
     db::challenges::insert(&mut conn, &crypto::token_hash(&token), user.id, now, expires_at, &ctx.ip, ctx.user_agent.as_deref()).await?;

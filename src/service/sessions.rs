@@ -65,8 +65,8 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
     let hash = crypto::token_hash(refresh_token);
     let mut tx = state.db.begin().await?;
     let Some(session_id) = db::sessions::consume_refresh_token(&mut tx, &hash, now).await? else {
-        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await? {
-            if let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? {
+        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
+            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? {
                 db::sessions::revoke(&mut tx, session_id, now).await?;
                 events::record(
                     &mut tx,
@@ -80,7 +80,6 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
                 tx.commit().await?;
                 tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
             }
-        }
         return Err(AppError::InvalidRefreshToken);
     };
     let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? else {
@@ -114,13 +113,11 @@ pub async fn logout(state: &AppState, principal: &Principal, refresh_token: Opti
     db::sessions::revoke(&mut tx, principal.session_id, now).await?;
     if let Some(token) = refresh_token {
         let hash = crypto::token_hash(token);
-        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await? {
-            if let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? {
-                if session.user_id == principal.user_id {
+        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
+            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
+                && session.user_id == principal.user_id {
                     db::sessions::revoke(&mut tx, session_id, now).await?;
                 }
-            }
-        }
     }
     events::record(&mut tx, now, principal.user_id, events::LOGGED_OUT, Some(ctx), serde_json::json!({})).await?;
     tx.commit().await

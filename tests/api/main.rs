@@ -1,0 +1,5 @@
+//! The integration suite: one binary, one file per feature, every test against a real
+//! server over HTTP.
+
+mod helpers;
+mod smoke;
