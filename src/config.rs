@@ -23,6 +23,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Most connections the pool keeps open.
     pub database_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub database_acquire_timeout_secs: u64,
     /// Name shown in authenticator apps and used as the JWT `iss`.
     pub issuer: String,
 
@@ -83,6 +85,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_max_connections: 10,
+            database_acquire_timeout_secs: 5,
             issuer: "Tessera".into(),
             jwt_private_key: None,
             jwt_private_key_file: None,

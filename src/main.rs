@@ -36,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
-            let db = tessera::db::Db::connect(&config.database_url(), 1).await?;
+            let db = tessera::db::Db::connect(&config.database_url(), 1, std::time::Duration::from_secs(30)).await?;
             db.migrate().await?;
             println!("Database is up to date.");
             Ok(())

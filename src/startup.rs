@@ -63,7 +63,11 @@ impl Application {
 /// Opens the database, migrates it, loads keys: the state both `serve` and `admin` use.
 pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
     let keys = Keys::load_or_create(&config)?;
-    let db = Db::connect(&config.database_url(), config.database_max_connections)
+    let db = Db::connect(
+        &config.database_url(),
+        config.database_max_connections,
+        Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
+    )
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;

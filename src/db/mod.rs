@@ -87,12 +87,12 @@ pub use run;
 
 impl Db {
     /// Opens the pool for `url` (`sqlite://...` or `postgres://...`).
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(acquire_timeout)
                 .connect_with(options)
                 .await?;
             Ok(Db::Postgres(pool))
@@ -105,7 +105,7 @@ impl Db {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(acquire_timeout.max(Duration::from_secs(10)))
                 .connect_with(options)
                 .await?;
             Ok(Db::Sqlite(pool))
@@ -186,4 +186,37 @@ impl Db {
 /// the constraint name on PostgreSQL only, so matching on it would miss SQLite).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two backends' migrations must be the same list, or a deployment that moves
+    /// from SQLite to PostgreSQL would silently lack a table.
+    #[test]
+    fn sqlite_and_postgres_migrations_are_in_lockstep() {
+        let (sqlite, postgres) = Db::migration_names();
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, postgres);
+    }
+
+    /// Every table, index and column exists on both backends with the same name.
+    #[test]
+    fn both_schemas_name_the_same_tables_and_columns() {
+        let shape = |sql: &str| -> Vec<String> {
+            sql.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("--") && !l.starts_with(')'))
+                .map(|l| {
+                    let words: Vec<&str> = l.split_whitespace().collect();
+                    let take = if words[0] == "CREATE" { 4 } else { 1 };
+                    words.iter().take(take).copied().collect::<Vec<_>>().join(" ")
+                })
+                .collect()
+        };
+        for (a, b) in SQLITE_MIGRATIONS.iter().zip(POSTGRES_MIGRATIONS.iter()) {
+            assert_eq!(shape(a.sql.as_str()), shape(b.sql.as_str()), "migration {} differs", a.version);
+        }
+    }
 }

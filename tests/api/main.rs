@@ -2,4 +2,6 @@
 //! server over HTTP.
 
 mod helpers;
+mod multi_instance;
+mod outage;
 mod smoke;
