@@ -67,7 +67,15 @@ pub struct Config {
     pub allow_registration: bool,
     /// Proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Requests per minute each client address may make, sustained, to the unauthenticated
+    /// routes (login, register, refresh, second-factor verify, `/authentication/*`); 0 turns
+    /// the limit off. Defence in depth: the security counters live in the database.
+    pub rate_limit_per_minute: u32,
+    /// Requests a client address may make at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
     pub request_timeout_secs: u64,
+    /// After SIGTERM/SIGINT, how long in-flight requests get to finish.
+    pub shutdown_grace_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// A tracing filter such as `info` or `tessera=debug`.
@@ -115,7 +123,10 @@ impl Default for Config {
             argon2_max_concurrent: 0,
             allow_registration: true,
             trusted_proxies: Vec::new(),
+            rate_limit_per_minute: 300,
+            rate_limit_burst: 300,
             request_timeout_secs: 30,
+            shutdown_grace_secs: 30,
             log_format: "text".into(),
             log_level: "info".into(),
             prune_interval_secs: 300,

@@ -3,6 +3,8 @@
 //! keyed hashes for low-entropy values, and plain hashes for high-entropy tokens.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -19,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::AppError;
 use crate::keys::SymmetricKey;
+use crate::metrics::Metrics;
 
 /// Argon2id hashing and verification on tokio's blocking pool, at most `max_concurrent` at
 /// a time: each hash holds ~19 MiB, so an unbounded login flood would exhaust memory.
@@ -29,6 +32,34 @@ pub struct PasswordHasher {
     /// A hash of a random password, verified against when the account does not exist so
     /// that "no such account" costs the same time as "wrong password".
     dummy_hash: Arc<String>,
+    /// Hashes running or queued, for the `tessera_argon2_in_flight` gauge.
+    in_flight: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+/// Counts a hash as in flight from queueing to completion, and records its duration.
+struct InFlight<'a> {
+    hasher: &'a PasswordHasher,
+    started: Instant,
+    operation: &'static str,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(hasher: &'a PasswordHasher, operation: &'static str) -> Self {
+        hasher.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self { hasher, started: Instant::now(), operation }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.hasher.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.hasher.metrics.observe(
+            "tessera_argon2_duration_seconds",
+            &[("operation", self.operation)],
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 impl PasswordHasher {
@@ -37,6 +68,7 @@ impl PasswordHasher {
         iterations: u32,
         parallelism: u32,
         max_concurrent: usize,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
@@ -46,11 +78,14 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy_hash: Arc::new(dummy_hash),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            metrics,
         })
     }
 
     /// Hashes a password to a PHC string.
     pub async fn hash(&self, password: &SecretString) -> Result<String, AppError> {
+        let _in_flight = InFlight::start(self, "hash");
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let params = self.params.clone();
         let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
@@ -64,6 +99,7 @@ impl PasswordHasher {
     /// Checks a password against a stored hash, or against the dummy hash when there is no
     /// account, so both cases take the same time. Returns whether it matched.
     pub async fn verify(&self, password: &SecretString, stored: Option<&str>) -> Result<bool, AppError> {
+        let _in_flight = InFlight::start(self, "verify");
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let is_real = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
@@ -82,9 +118,9 @@ impl PasswordHasher {
         Ok(matched && is_real)
     }
 
-    /// Hashes waiting for or holding a permit right now, for metrics.
-    pub fn available_permits(&self) -> usize {
-        self.permits.available_permits()
+    /// Hashes running or waiting for a slot right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 }
 

@@ -37,6 +37,9 @@ pub enum AppError {
     InvalidCode,
     #[error("second factor locked")]
     SecondFactorLocked { retry_after_secs: i64 },
+    /// Too many requests from one client address to the unauthenticated routes.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("TOTP suspended")]
     TotpSuspended,
     #[error("reauthentication required")]
@@ -91,6 +94,7 @@ impl AppError {
             AppError::InvalidTwoFactorToken => "invalid_two_factor_token",
             AppError::InvalidCode => "invalid_code",
             AppError::SecondFactorLocked { .. } => "second_factor_locked",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::TotpSuspended => "totp_suspended",
             AppError::ReauthenticationRequired => "reauthentication_required",
             AppError::TwoFactorAlreadyEnabled => "two_factor_already_enabled",

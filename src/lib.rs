@@ -22,9 +22,12 @@
 //!   single-use or counting rule is one conditional statement in the database.
 //! - [`http`]: the router, problem documents, extractors, the `/v1` API, the Sapfiai
 //!   compatibility surface and the operational routes.
+//! - [`metrics`]: per-instance Prometheus counters and histograms.
+//! - [`admin`]: the operator commands of `tessera admin`.
 //! - [`error`]: [`error::AppError`], the one error type every layer returns.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -33,6 +36,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod state;

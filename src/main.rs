@@ -22,6 +22,38 @@ enum Command {
     Serve,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Operator commands on the configured database.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// List users, optionally only those whose email or user name contains TEXT.
+    ListUsers {
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show one user (by id, email or user name) with their 2FA and lock status.
+    ShowUser { user: String },
+    /// Turn 2FA off for a user: delete secret, backup codes and devices; revoke sessions.
+    #[command(name = "reset-2fa")]
+    Reset2fa { user: String },
+    /// Clear a user's password throttle, second-factor lock and TOTP suspension.
+    Unlock { user: String },
+    /// Revoke every session of a user.
+    RevokeSessions { user: String },
+    /// Create a user (works with registration closed). The password is read from stdin.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        user_name: Option<String>,
+        #[arg(long)]
+        phone_number: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -35,11 +67,51 @@ async fn main() -> anyhow::Result<()> {
             println!("Tessera listening on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Admin(command) => std::process::exit(run_admin(config, command).await),
         Command::Migrate => {
             let db = tessera::db::Db::connect(&config.database_url(), 1, std::time::Duration::from_secs(30)).await?;
             db.migrate().await?;
             println!("Database is up to date.");
             Ok(())
+        }
+    }
+}
+
+/// Runs one admin command; returns the process exit code (0 ok, 1 failed).
+async fn run_admin(config: Config, command: AdminCommand) -> i32 {
+    use tessera::admin;
+    let state = match tessera::startup::build_state(config, std::sync::Arc::new(tessera::clock::SystemClock)).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return 1;
+        }
+    };
+    let result = match command {
+        AdminCommand::ListUsers { search, limit } => admin::list_users(&state, search.as_deref(), limit).await,
+        AdminCommand::ShowUser { user } => admin::show_user(&state, &user).await,
+        AdminCommand::Reset2fa { user } => admin::reset_two_factor(&state, &user).await,
+        AdminCommand::Unlock { user } => admin::unlock(&state, &user).await,
+        AdminCommand::RevokeSessions { user } => admin::revoke_sessions(&state, &user).await,
+        AdminCommand::CreateUser { email, user_name, phone_number } => {
+            let mut password = String::new();
+            if std::io::stdin().read_line(&mut password).is_err() {
+                eprintln!("error: could not read the password from stdin");
+                return 1;
+            }
+            let password = secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+            admin::create_user(&state, &email, user_name.as_deref(), phone_number.as_deref(), password).await
+        }
+    };
+    state.db.close().await;
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            1
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::clock::{SharedClock, SystemClock};
@@ -13,6 +14,7 @@ use crate::config::Config;
 use crate::crypto::PasswordHasher;
 use crate::db::Db;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::service::maintenance;
 use crate::state::AppState;
 use crate::tokens::TokenSigner;
@@ -51,9 +53,25 @@ impl Application {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
         let app = crate::http::router(state.clone());
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signal_seen = stopping.clone();
+        // A connection must send its next request within this (slow or idle clients are
+        // closed); longer than the request timeout, so a request in progress gets its answer.
+        let patience = Duration::from_secs(state.config.request_timeout_secs.max(1) + 10);
+        let listener = crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
+        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                signal_seen.notify_one();
+            });
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        // Stop accepting at once; give in-flight requests `grace` to finish, then go.
+        tokio::select! {
+            served = serve => served?,
+            _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing with requests in flight");
+            }
+        }
         pruner.abort();
         state.db.close().await;
         Ok(())
@@ -71,11 +89,13 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         .await
         .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;
+    let metrics = Arc::new(Metrics::default());
     let hasher = PasswordHasher::new(
         config.argon2_memory_kib,
         config.argon2_iterations,
         config.argon2_parallelism,
         config.argon2_max_concurrent(),
+        metrics.clone(),
     )?;
     let signer = TokenSigner::new(keys.signing.clone(), config.issuer.clone(), config.access_token_ttl_secs);
     Ok(AppState {
@@ -85,6 +105,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         clock,
         hasher,
         signer,
+        metrics,
     })
 }
 

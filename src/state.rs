@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::crypto::PasswordHasher;
 use crate::db::Db;
 use crate::keys::Keys;
+use crate::metrics::Metrics;
 use crate::tokens::TokenSigner;
 
 #[derive(Clone)]
@@ -17,6 +18,7 @@ pub struct AppState {
     pub clock: SharedClock,
     pub hasher: PasswordHasher,
     pub signer: TokenSigner,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -27,23 +27,29 @@ pub async fn insert(
         .execute(&mut *e).await.map(|_| ()))
 }
 
-/// The challenge if it is unused, unexpired and has failures to spare.
-pub async fn find_live(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<Option<ChallengeRow>, sqlx::Error> {
-    let sql = "SELECT user_id, expires_at FROM two_factor_challenges \
-               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3";
+/// Takes one of the challenge's `max_failures` attempts before a code is checked, so that
+/// concurrent guesses cannot get more checks than that: the challenge if it is unused,
+/// unexpired and had an attempt to spare. A wrong code keeps the attempt spent (it is the
+/// failure); any other outcome gives it back with [`release_attempt`].
+pub async fn reserve_attempt(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+               RETURNING user_id, expires_at";
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
 }
 
-/// Spends the challenge; true for exactly one caller, and only while it is still live.
-pub async fn consume(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
-               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3";
-    run!(conn, e => sqlx::query(sql).bind(hash).bind(now).bind(max_failures).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+/// Gives back an attempt taken by [`reserve_attempt`] that did not end in a wrong code.
+pub async fn release_attempt(conn: &mut Conn, hash: &[u8]) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET failures = failures - 1 WHERE token_hash = $1 AND failures > 0";
+    run!(conn, e => sqlx::query(sql).bind(hash).execute(&mut *e).await.map(|_| ()))
 }
 
-pub async fn count_failure(conn: &mut Conn, hash: &[u8]) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 WHERE token_hash = $1";
-    run!(conn, e => sqlx::query(sql).bind(hash).execute(&mut *e).await.map(|_| ()))
+/// Spends the challenge for a caller holding one of its attempts (so `failures` counts
+/// that attempt); true for exactly one caller, and only while it is still live.
+pub async fn consume(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures <= $3";
+    run!(conn, e => sqlx::query(sql).bind(hash).bind(now).bind(max_failures).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
 }
 
 pub async fn delete_for_user(conn: &mut Conn, user_id: Uuid) -> Result<(), sqlx::Error> {

@@ -156,6 +156,23 @@ impl Db {
         result.is_ok()
     }
 
+    /// Reachable, and every embedded migration applied (an instance older than the
+    /// schema, or a schema older than the instance, is not ready).
+    pub async fn is_ready(&self) -> bool {
+        let sql = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
+        let (applied, embedded) = match self {
+            Db::Sqlite(pool) => (
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+                SQLITE_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0),
+            ),
+            Db::Postgres(pool) => (
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+                POSTGRES_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0),
+            ),
+        };
+        matches!(applied, Ok(v) if v == embedded)
+    }
+
     /// Connections open and idle, for metrics.
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {

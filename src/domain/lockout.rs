@@ -7,13 +7,13 @@ pub fn lock_duration(lockouts_before: i64, base_secs: i64, max_secs: i64) -> i64
     base_secs.saturating_mul(1i64 << doublings).min(max_secs)
 }
 
-/// The delay after a failed password: none for the first `free_failures`, then growing by
-/// 2 seconds per failure, capped at 5 minutes.
+/// The delay after a failed password: none after the first `free_failures - 1`; from the
+/// `free_failures`-th on, 2 seconds more per failure, capped at 5 minutes.
 pub fn password_delay(failures: i64, free_failures: i64) -> i64 {
-    if failures <= free_failures {
+    if failures < free_failures {
         0
     } else {
-        ((failures - free_failures) * 2).min(300)
+        ((failures - free_failures + 1) * 2).min(300)
     }
 }
 
@@ -30,8 +30,9 @@ mod tests {
 
     #[test]
     fn password_delay_starts_after_the_free_failures() {
-        assert_eq!(password_delay(5, 5), 0);
-        assert_eq!(password_delay(6, 5), 2);
+        assert_eq!(password_delay(4, 5), 0);
+        assert_eq!(password_delay(5, 5), 2);
+        assert_eq!(password_delay(6, 5), 4);
         assert_eq!(password_delay(10_000, 5), 300);
     }
 }

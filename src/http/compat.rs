@@ -5,13 +5,17 @@
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Client, Fields, JsonBody, bearer_token};
+use super::openapi::RateLimited;
+use super::problem::Problem;
+use super::ratelimit::RateLimit;
 use super::{dto, v1};
 use crate::clock::rfc3339;
 use crate::db::users::UserRow;
@@ -24,23 +28,30 @@ use crate::state::AppState;
 
 const LENIENT: bool = false;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/authentication/login", post(login))
-        .route("/authentication/verify-2fa", post(verify_2fa))
-        .route("/authentication/refresh-token", post(refresh_token))
-        .route("/authentication/enable-2fa", post(enable_2fa))
+/// The `/authentication` routes, each registered with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(verify_2fa))
+        .routes(routes!(refresh_token))
+        .routes(routes!(enable_2fa))
 }
 
-#[derive(Serialize)]
+/// Sapfiai's `user`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CompatUser)]
 struct CompatUser {
     id: Uuid,
+    #[schema(format = Email, example = "ada@example.com")]
     email: String,
     user_name: String,
+    #[schema(required = true)]
     phone_number: Option<String>,
     two_factor_enabled: bool,
+    #[schema(required = true, format = DateTime)]
     last_login_date: Option<String>,
+    #[schema(required = true, example = "203.0.113.7")]
     last_login_ip: Option<String>,
 }
 
@@ -58,20 +69,60 @@ impl From<&UserRow> for CompatUser {
     }
 }
 
+/// Sapfiai's answer of `login`, `verify-2fa` and `refresh-token` when they succeed. While
+/// `requires2FA` is true (login only), `token` is the temporary token for `verify-2fa` and
+/// `refreshToken`, `refreshTokenExpiry` and `user` are null.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SignInEnvelope {
+    /// Always true here.
+    success: bool,
+    /// Present on `login` only.
+    #[serde(rename = "requires2FA", skip_serializing_if = "Option::is_none")]
+    requires_2fa: Option<bool>,
+    /// The access token (a JWT), or the temporary token while `requires2FA` is true.
+    #[schema(example = "eyJhbGciOiJFZERTQSIs...")]
+    token: String,
+    #[schema(required = true, example = "m2Vb7c...")]
+    refresh_token: Option<String>,
+    #[schema(required = true, format = DateTime)]
+    refresh_token_expiry: Option<String>,
+    #[schema(required = true)]
+    user: Option<CompatUser>,
+    #[schema(example = "Login successful")]
+    message: String,
+    /// Always null here.
+    #[schema(required = true, value_type = Option<Vec<String>>)]
+    errors: Option<Vec<String>>,
+}
+
+/// Sapfiai's failure answer of `login`, `verify-2fa` and `refresh-token`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"success": false, "token": null, "refreshToken": null, "user": null,
+    "message": "2FA verification failed", "errors": ["Invalid two-factor authentication code"]}))]
+struct FailureEnvelope {
+    /// Always false.
+    success: bool,
+    /// Always null.
+    #[schema(required = true)]
+    token: Option<String>,
+    /// Always null.
+    #[schema(required = true)]
+    refresh_token: Option<String>,
+    /// Always null.
+    #[schema(required = true, value_type = Option<CompatUser>)]
+    user: Option<()>,
+    /// Names the operation that failed: `Login failed`, `2FA verification failed`, `Token refresh failed`.
+    message: String,
+    /// Why.
+    errors: Vec<String>,
+}
+
 /// `{success: false, token: null, refreshToken: null, user: null, message, errors}`.
 fn failure(status: StatusCode, message: &str, errors: Vec<String>) -> Response {
-    (
-        status,
-        Json(json!({
-            "success": false,
-            "token": null,
-            "refreshToken": null,
-            "user": null,
-            "message": message,
-            "errors": errors,
-        })),
-    )
-        .into_response()
+    let body = FailureEnvelope { success: false, token: None, refresh_token: None, user: None, message: message.to_owned(), errors };
+    (status, Json(body)).into_response()
 }
 
 /// Maps a core error to the envelope, under `message` for the operation that failed.
@@ -116,22 +167,52 @@ async fn body(req: Request, state: &AppState, message: &str) -> Result<Fields, R
 }
 
 fn signed_in(tokens: IssuedTokens, user: &UserRow, message: &str, with_requires_2fa: bool) -> Response {
-    let mut body = json!({
-        "success": true,
-        "token": tokens.access_token,
-        "refreshToken": tokens.refresh_token,
-        "refreshTokenExpiry": rfc3339(tokens.refresh_token_expires_at),
-        "user": CompatUser::from(user),
-        "message": message,
-        "errors": null,
-    });
-    if with_requires_2fa {
-        body["requires2FA"] = json!(false);
-    }
-    Json(body).into_response()
+    Json(SignInEnvelope {
+        success: true,
+        requires_2fa: with_requires_2fa.then_some(false),
+        token: tokens.access_token,
+        refresh_token: Some(tokens.refresh_token),
+        refresh_token_expiry: Some(rfc3339(tokens.refresh_token_expires_at)),
+        user: Some(CompatUser::from(user)),
+        message: message.to_owned(),
+        errors: None,
+    })
+    .into_response()
 }
 
-async fn login(State(state): State<AppState>, Client(ctx): Client, req: Request) -> Response {
+/// Body of `POST /authentication/login`: `email` or `userName`, and `password`. Unknown
+/// fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatLoginRequest {
+    #[schema(format = Email, max_length = 264, example = "ada@example.com")]
+    email: Option<String>,
+    #[schema(max_length = 264)]
+    user_name: Option<String>,
+    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: String,
+}
+
+/// Sapfiai's login: signs in, or answers `requires2FA: true` with a temporary token.
+#[utoipa::path(
+    post,
+    path = "/authentication/login",
+    operation_id = "compat_login",
+    tag = "sapfiai",
+    request_body = CompatLoginRequest,
+    responses(
+        (status = 200, description = "Signed in, or `requires2FA: true`.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        (status = 401, description = "Wrong email, user name or password.", body = FailureEnvelope),
+        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
+        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        RateLimited,
+        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+    )
+)]
+async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
     const FAILED: &str = "Login failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -148,22 +229,56 @@ async fn login(State(state): State<AppState>, Client(ctx): Client, req: Request)
     let login = accounts::Login { identifier, password, device_token: None, device_fingerprint: None };
     match accounts::login(&state, login, &ctx).await {
         Ok(LoginOutcome::SignedIn(tokens, user)) => signed_in(tokens, &user, "Login successful", true),
-        Ok(LoginOutcome::SecondFactorRequired { token, .. }) => Json(json!({
-            "success": true,
-            "requires2FA": true,
-            "token": token,
-            "refreshToken": null,
-            "refreshTokenExpiry": null,
-            "user": null,
-            "message": "Two-factor authentication required",
-            "errors": null,
-        }))
+        Ok(LoginOutcome::SecondFactorRequired { token, .. }) => Json(SignInEnvelope {
+            success: true,
+            requires_2fa: Some(true),
+            token,
+            refresh_token: None,
+            refresh_token_expiry: None,
+            user: None,
+            message: "Two-factor authentication required".to_owned(),
+            errors: None,
+        })
         .into_response(),
         Err(e) => envelope_error(e, FAILED),
     }
 }
 
-async fn verify_2fa(State(state): State<AppState>, Client(ctx): Client, req: Request) -> Response {
+/// Body of `POST /authentication/verify-2fa`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatVerifyRequest {
+    /// Exactly 6 digits (backup codes are accepted on `/v1/auth/2fa/verify`).
+    #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
+    code: String,
+    /// The temporary token from a login that answered `requires2FA: true`.
+    #[schema(max_length = 512, example = "q8Jx0tN3...")]
+    token: String,
+}
+
+/// Sapfiai's second step: the temporary token and a 6-digit code.
+#[utoipa::path(
+    post,
+    path = "/authentication/verify-2fa",
+    operation_id = "compat_verify_2fa",
+    tag = "sapfiai",
+    request_body = CompatVerifyRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field (`code` must be exactly 6 digits), or malformed JSON; not counted as a try.", body = FailureEnvelope),
+        (status = 401, description = "Wrong code, or an expired, used or dead temporary token.", body = FailureEnvelope),
+        (status = 403, description = "Authenticator codes are suspended after too many failures.", body = FailureEnvelope),
+        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
+        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        (status = 429, description = "The second factor is locked (the envelope), or too many requests from this address (a problem document, `rate_limited`).",
+            content((FailureEnvelope = "application/json"), (Problem = "application/problem+json")),
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+    )
+)]
+async fn verify_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
     const FAILED: &str = "2FA verification failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -191,7 +306,34 @@ async fn verify_2fa(State(state): State<AppState>, Client(ctx): Client, req: Req
     }
 }
 
-async fn refresh_token(State(state): State<AppState>, Client(ctx): Client, req: Request) -> Response {
+/// Body of `POST /authentication/refresh-token`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatRefreshRequest {
+    #[schema(max_length = 512, example = "m2Vb7c...")]
+    refresh_token: String,
+}
+
+/// Sapfiai's refresh: a new pair; the refresh token sent is retired.
+#[utoipa::path(
+    post,
+    path = "/authentication/refresh-token",
+    operation_id = "compat_refresh_token",
+    tag = "sapfiai",
+    request_body = CompatRefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        (status = 401, description = "Unknown, expired, retired or revoked refresh token.", body = FailureEnvelope),
+        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
+        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        RateLimited,
+        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+    )
+)]
+async fn refresh_token(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
     const FAILED: &str = "Token refresh failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -210,43 +352,117 @@ async fn refresh_token(State(state): State<AppState>, Client(ctx): Client, req: 
     }
 }
 
+/// Sapfiai's `Result`: `{isSuccess, succeeded, error: {code, description}, errors}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"isSuccess": true, "succeeded": true, "error": {"code": "", "description": ""}, "errors": []}))]
+struct ResultEnvelope {
+    is_success: bool,
+    /// The same as `isSuccess`.
+    succeeded: bool,
+    error: ResultError,
+    /// Field messages on `Validation.Failed`; otherwise empty.
+    errors: Vec<String>,
+}
+
+/// Empty strings on success (Sapfiai's `Error.None`).
+#[derive(Serialize, ToSchema)]
+struct ResultError {
+    /// `Validation.Failed`, `User.EmailMismatch`, `User.InvalidPassword`, `TwoFactor.NoAuthenticator`,
+    /// `TwoFactor.ReauthenticationRequired`, `TwoFactor.InvalidCode`, `TwoFactor.Locked`,
+    /// `TwoFactor.Suspended`, `Request.Invalid`, `Service.Unavailable`, or empty.
+    #[schema(example = "TwoFactor.NoAuthenticator")]
+    code: String,
+    description: String,
+}
+
 /// `{isSuccess, succeeded, error: {code, description}, errors}`; success carries the
 /// empty error, as Sapfiai's `Error.None`.
 fn result(status: StatusCode, error: Option<(&str, &str)>, errors: Vec<String>) -> Response {
     let (code, description) = error.unwrap_or(("", ""));
     let ok = error.is_none();
-    (
-        status,
-        Json(json!({
-            "isSuccess": ok,
-            "succeeded": ok,
-            "error": {"code": code, "description": description},
-            "errors": errors,
-        })),
-    )
-        .into_response()
+    let body = ResultEnvelope {
+        is_success: ok,
+        succeeded: ok,
+        error: ResultError { code: code.to_owned(), description: description.to_owned() },
+        errors,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The problem document the contract fixes for a missing or bad bearer token on
+/// `/authentication/enable-2fa` (no `code` member).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"type": "https://tools.ietf.org/html/rfc7235#section-3.1", "title": "Unauthorized",
+    "status": 401, "detail": "Authorization token is missing or invalid"}))]
+struct BearerProblem {
+    #[serde(rename = "type")]
+    problem_type: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'static str,
 }
 
 /// The problem document the contract fixes for a missing or bad bearer token here.
 fn unauthorized() -> Response {
+    let body = BearerProblem {
+        problem_type: "https://tools.ietf.org/html/rfc7235#section-3.1",
+        title: "Unauthorized",
+        status: 401,
+        detail: "Authorization token is missing or invalid",
+    };
     (
         StatusCode::UNAUTHORIZED,
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(super::problem::PROBLEM_JSON)),
             (header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
         ],
-        json!({
-            "type": "https://tools.ietf.org/html/rfc7235#section-3.1",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": "Authorization token is missing or invalid",
-        })
-        .to_string(),
+        serde_json::to_string(&body).unwrap_or_default(),
     )
         .into_response()
 }
 
-async fn enable_2fa(State(state): State<AppState>, Client(ctx): Client, headers: HeaderMap, req: Request) -> Response {
+/// Body of `POST /authentication/enable-2fa`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Enable2faRequest {
+    /// The caller's own email.
+    #[schema(format = Email, max_length = 300, example = "ada@example.com")]
+    email: String,
+    #[schema(format = Password, min_length = 6, max_length = 1024)]
+    password: String,
+    /// true turns two-factor authentication on (needs a confirmed authenticator); false
+    /// turns it off and keeps the authenticator.
+    enable: bool,
+    /// A TOTP or backup code: turning it off needs a second factor from the last 10 minutes.
+    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    code: Option<String>,
+}
+
+/// Sapfiai's switch for two-factor authentication.
+#[utoipa::path(
+    post,
+    path = "/authentication/enable-2fa",
+    operation_id = "compat_enable_2fa",
+    tag = "sapfiai",
+    security(("bearerAuth" = [])),
+    request_body = Enable2faRequest,
+    responses(
+        (status = 200, description = "Done.", body = ResultEnvelope),
+        (status = 400, description = "`Validation.Failed`, `Request.Invalid`, `User.InvalidPassword`, `TwoFactor.NoAuthenticator` or `TwoFactor.InvalidCode`.", body = ResultEnvelope),
+        (status = 401, description = "A missing or invalid bearer token.", body = BearerProblem, content_type = "application/problem+json"),
+        (status = 403, description = "`User.EmailMismatch`, `TwoFactor.ReauthenticationRequired` or `TwoFactor.Suspended`.", body = ResultEnvelope),
+        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over 64 KiB (`Request.Invalid`).", body = ResultEnvelope),
+        (status = 415, description = "The body is not `application/json` (`Request.Invalid`).", body = ResultEnvelope),
+        (status = 429, description = "The second factor is locked (`TwoFactor.Locked`, the envelope), or too many requests from this address (a problem document, `rate_limited`).",
+            content((ResultEnvelope = "application/json"), (Problem = "application/problem+json")),
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        (status = 503, description = "The database is unreachable (`Service.Unavailable`).", body = ResultEnvelope),
+    )
+)]
+async fn enable_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, headers: HeaderMap, req: Request) -> Response {
     let principal = match bearer_token(&headers) {
         Some(token) => match sessions::authenticate(&state, token).await {
             Ok(p) => p,

@@ -3,6 +3,7 @@
 
 use secrecy::SecretString;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::Fields;
@@ -13,16 +14,24 @@ use crate::domain::validate;
 use crate::service::devices::DeviceInput;
 use crate::service::sessions::IssuedTokens;
 
-#[derive(Debug, Serialize)]
+/// An account.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: Uuid,
+    #[schema(format = Email, example = "ann@example.com")]
     pub email: String,
+    /// The user name; the email when none was chosen.
+    #[schema(example = "ann")]
     pub user_name: String,
+    #[schema(required = true, example = "+1 555 010 9999")]
     pub phone_number: Option<String>,
     pub two_factor_enabled: bool,
+    #[schema(required = true, format = DateTime)]
     pub last_login_date: Option<String>,
+    #[schema(required = true, example = "203.0.113.7")]
     pub last_login_ip: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -41,13 +50,23 @@ impl From<&UserRow> for User {
     }
 }
 
-#[derive(Serialize)]
+/// A signed-in session: a short-lived access token and a rotating refresh token.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
+    /// An EdDSA-signed JWT (`sub`, `iat`, `exp`, `jti`, `amr`, `auth_time`, `sid`).
+    #[schema(example = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9...")]
     pub access_token: String,
+    /// Seconds the access token is valid.
+    #[schema(example = 900)]
     pub expires_in: i64,
+    /// Single use: each refresh returns a new one and retires this one.
+    #[schema(example = "m2Vb7cQx...")]
     pub refresh_token: String,
+    #[schema(format = DateTime)]
     pub refresh_token_expiry: String,
     pub user: User,
 }
@@ -75,7 +94,8 @@ pub const MAX_FINGERPRINT: usize = 512;
 
 /// A password field: present, a string, at most 1024 bytes. Its content is never echoed.
 pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {
-    let value = fields.required_string(name, MAX_PASSWORD)?;
+    // Characters are at most 4 bytes: refuse absurd input early, then apply the byte limit.
+    let value = fields.required_string(name, MAX_PASSWORD * 4)?;
     if value.len() > MAX_PASSWORD {
         fields.error(name, "must be at most 1024 bytes");
         return None;
@@ -111,6 +131,27 @@ pub fn totp_code(fields: &mut Fields, name: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// `TrustedDeviceInput`: what [`device_input`] reads.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TrustedDeviceInput {
+    #[schema(max_length = 200, example = "Ann laptop")]
+    pub device_name: String,
+    #[schema(max_length = 200, example = "desktop")]
+    pub device_type: String,
+    #[schema(max_length = 200, example = "Firefox 128 on Linux")]
+    pub browser_info: Option<String>,
+    /// Defaults to the caller's address.
+    #[schema(max_length = 64, example = "203.0.113.7")]
+    pub ip_address: Option<String>,
+    #[schema(max_length = 200, example = "Berlin")]
+    pub location: Option<String>,
+    /// Identifies the device; a later login must present the same one with the device token.
+    #[schema(max_length = 512, example = "fp-1f2e3d")]
+    pub device_fingerprint: String,
 }
 
 /// `TrustedDeviceInput`.

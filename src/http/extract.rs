@@ -215,7 +215,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// A JSON object body that may be left out entirely (no body, no content type).
+/// A JSON object body that may be left out entirely (no body, no content type, or `null`).
 pub struct OptionalJsonBody(pub Fields);
 
 impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
@@ -232,6 +232,9 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonBody {
         }
         if !has_type {
             return Err(AppError::UnsupportedMediaType);
+        }
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJsonBody(Fields::empty()));
         }
         Ok(OptionalJsonBody(Fields::from_bytes(&bytes)?))
     }

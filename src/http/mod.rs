@@ -2,15 +2,20 @@
 //! API surfaces. Handlers never touch SQL; they parse, call a service, and answer.
 
 pub mod compat;
+pub mod conn;
 pub mod dto;
 pub mod extract;
+pub mod openapi;
 pub mod ops;
 pub mod problem;
+pub mod ratelimit;
 pub mod v1;
+pub mod web;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::{Extension, Router};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -28,14 +33,18 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let limiter = Arc::new(ratelimit::RateLimiter::new(state.config.rate_limit_per_minute, state.config.rate_limit_burst));
+    // Every API route comes with its OpenAPI description (see `openapi`).
+    let (api, _) = openapi::api_router().split_for_parts();
     Router::new()
-        .merge(v1::router())
-        .merge(compat::router())
-        .merge(ops::router())
+        .merge(api)
+        .merge(web::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .with_state(state)
         .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(Extension(limiter))
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .with_state(state)
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
         .layer(middleware::from_fn(security_headers))
@@ -72,6 +81,34 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
         replaced.headers_mut().insert(header::ALLOW, allow);
     }
     replaced
+}
+
+/// Counts every request and its latency by route template (never the raw path, which
+/// would let clients create unbounded label values), method and status.
+async fn record_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    state.metrics.increment(
+        "tessera_http_requests_total",
+        &[("route", &route), ("method", &method), ("status", &status)],
+    );
+    state.metrics.observe(
+        "tessera_http_request_duration_seconds",
+        &[("route", &route), ("method", &method)],
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Headers that keep browsers from sniffing, framing or caching API answers.

@@ -3,11 +3,43 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::AppError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document, as every failure on `/v1` and the operational routes is
+/// answered (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-failed", "title": "Validation failed", "status": 400,
+    "detail": "One or more fields are invalid.", "code": "validation_failed",
+    "errors": {"email": ["must be an email address"]}
+}))]
+pub struct Problem {
+    /// A URI reference naming the kind of problem: `/problems/<code with dashes>`.
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/invalid-code")]
+    pub problem_type: String,
+    /// A short, human-readable summary of the kind of problem.
+    #[schema(example = "Invalid code")]
+    pub title: String,
+    /// The HTTP status code, repeated.
+    #[schema(example = 401, minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// A stable machine-readable name of the problem, in snake_case.
+    #[schema(example = "invalid_code", pattern = "^[a-z][a-z0-9_]*$")]
+    pub code: String,
+    /// Field name -> messages; present on validation failures only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
+}
 
 pub fn status_of(err: &AppError) -> StatusCode {
     match err {
@@ -26,7 +58,7 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::InvalidRefreshToken
         | AppError::InvalidTwoFactorToken
         | AppError::InvalidCode => StatusCode::UNAUTHORIZED,
-        AppError::SecondFactorLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::SecondFactorLocked { .. } | AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::TotpSuspended | AppError::ReauthenticationRequired | AppError::Forbidden | AppError::RegistrationClosed => {
             StatusCode::FORBIDDEN
         }
@@ -58,6 +90,10 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
             "Too many failed codes",
             format!("The second factor is locked for {retry_after_secs} more seconds."),
         ),
+        AppError::RateLimited { retry_after_secs } => (
+            "Too many requests",
+            format!("Too many requests from this address; try again in {retry_after_secs} seconds."),
+        ),
         AppError::TotpSuspended => (
             "Authenticator codes suspended",
             "After too many failed codes, authenticator codes are suspended. Use a backup code or ask an administrator.".into(),
@@ -85,19 +121,24 @@ pub fn problem_response(err: &AppError) -> Response {
     let status = status_of(err);
     let (title, detail) = title_and_detail(err);
     let code = err.code();
-    let mut body = json!({
-        "type": format!("/problems/{}", code.replace('_', "-")),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": detail,
-        "code": code,
-    });
-    if let AppError::Validation(errors) = err {
-        body["errors"] = json!(errors);
-    }
-    let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body.to_string()).into_response();
+    let body = Problem {
+        problem_type: format!("/problems/{}", code.replace('_', "-")),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+        errors: match err {
+            AppError::Validation(errors) => Some(errors.clone()),
+            _ => None,
+        },
+    };
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body).into_response();
     match err {
         AppError::SecondFactorLocked { retry_after_secs } => {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        AppError::RateLimited { retry_after_secs } => {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         AppError::Unauthenticated => {

@@ -4,14 +4,18 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::dto::{self, Tokens, User};
+use super::dto::{self, Tokens, TrustedDeviceInput, User};
 use super::extract::{Auth, Client, JsonBody, OptionalJsonBody, bearer_token};
+use super::openapi::{BodyErrors, RateLimited, Unauthorized, Unavailable};
+use super::problem::Problem;
+use super::ratelimit::RateLimit;
 use crate::clock::rfc3339;
 use crate::domain::validate;
 use crate::error::AppError;
@@ -22,30 +26,62 @@ use crate::state::AppState;
 /// `/v1` refuses unknown fields.
 const STRICT: bool = true;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/register", post(register))
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/me", get(me))
-        .route("/v1/auth/password", post(change_password))
-        .route("/v1/auth/security-events", get(security_events))
-        .route("/v1/auth/2fa/status", get(status))
-        .route("/v1/auth/2fa/setup", post(setup))
-        .route("/v1/auth/2fa/verify-setup", post(verify_setup))
-        .route("/v1/auth/2fa/verify", post(verify))
-        .route("/v1/auth/2fa/disable", post(disable))
-        .route("/v1/auth/2fa/backup-codes", get(backup_codes))
-        .route("/v1/auth/2fa/regenerate-backup-codes", post(regenerate_backup_codes))
-        .route(
-            "/v1/auth/2fa/trusted-devices",
-            get(list_devices).post(add_device).delete(remove_all_devices),
-        )
-        .route("/v1/auth/2fa/trusted-devices/{device_id}", delete(remove_device))
+/// The `/v1` routes, each registered with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+        .routes(routes!(security_events))
+        .routes(routes!(status))
+        .routes(routes!(setup))
+        .routes(routes!(verify_setup))
+        .routes(routes!(verify))
+        .routes(routes!(disable))
+        .routes(routes!(backup_codes))
+        .routes(routes!(regenerate_backup_codes))
+        .routes(routes!(list_devices, add_device, remove_all_devices))
+        .routes(routes!(remove_device))
 }
 
-async fn register(State(state): State<AppState>, JsonBody(mut f): JsonBody) -> Result<Response, AppError> {
+/// Body of `POST /v1/auth/register`, as [`register`] reads it.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RegisterRequest {
+    #[schema(format = Email, max_length = 254, example = "ann@example.com")]
+    email: String,
+    /// 8 to 1024 bytes; anything else is allowed.
+    #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
+    password: String,
+    /// 3 to 254 of letters, digits and `. _ - @ +`; defaults to the email.
+    #[schema(min_length = 3, max_length = 254, pattern = "^[A-Za-z0-9._@+-]+$", example = "ann")]
+    user_name: Option<String>,
+    /// Digits with `+ - ( ) .` and spaces; at least 5 digits.
+    #[schema(max_length = 32, pattern = "^[0-9+() .-]+$", example = "+1 555 010 9999")]
+    phone_number: Option<String>,
+}
+
+/// Creates an account.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    operation_id = "register",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account.", body = User),
+        BodyErrors,
+        (status = 403, description = "Registration is closed on this server (`registration_closed`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The email (`email_taken`) or user name (`user_name_taken`) is in use.", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
+        Unavailable,
+    )
+)]
+async fn register(State(state): State<AppState>, _limit: RateLimit, JsonBody(mut f): JsonBody) -> Result<Response, AppError> {
     let email = f.required_string("email", validate::EMAIL_MAX + 10).and_then(|e| match validate::email(&e) {
         Ok(v) => Some(v),
         Err(msg) => {
@@ -94,7 +130,79 @@ pub fn identifier(f: &mut super::extract::Fields) -> Option<Identifier> {
     }
 }
 
-async fn login(State(state): State<AppState>, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Response, AppError> {
+/// Body of `POST /v1/auth/login`, as [`login`] reads it. One of `email` and `userName` is
+/// required.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct LoginRequest {
+    /// The account's email (or give `userName`).
+    #[schema(format = Email, max_length = 264, example = "ann@example.com")]
+    email: Option<String>,
+    /// The account's user name (or give `email`).
+    #[schema(max_length = 264, example = "ann")]
+    user_name: Option<String>,
+    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: String,
+    /// A trusted device's token: with its `deviceFingerprint`, skips the second factor.
+    #[schema(max_length = 512)]
+    device_token: Option<String>,
+    #[schema(max_length = 512, example = "fp-1f2e3d")]
+    device_fingerprint: Option<String>,
+}
+
+/// A login that is complete: the tokens, and `requires2FA: false`.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    #[serde(flatten)]
+    tokens: Tokens,
+    /// Always false here.
+    #[serde(rename = "requires2FA")]
+    requires_2fa: bool,
+}
+
+/// A login that needs its second factor: send a code to `POST /v1/auth/2fa/verify` with the
+/// `twoFactorToken` as bearer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SecondFactorRequired {
+    /// Always true here.
+    #[serde(rename = "requires2FA")]
+    requires_2fa: bool,
+    /// Opaque, single use, valid for `two_factor_token_ttl_secs` (5 minutes).
+    #[schema(example = "q8Jx0tN3...")]
+    two_factor_token: String,
+    #[schema(format = DateTime)]
+    two_factor_token_expiry: String,
+    /// Second factors accepted: `totp` and `backup_code`.
+    #[schema(example = json!(["totp", "backup_code"]))]
+    methods: Vec<&'static str>,
+}
+
+/// `LoginResult`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum LoginResult {
+    SignedIn(SignedIn),
+    SecondFactorRequired(SecondFactorRequired),
+}
+
+/// Checks a password: signs in, or asks for the second factor.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    operation_id = "login",
+    tag = "accounts",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in, or `requires2FA: true` with a `twoFactorToken`.", body = LoginResult),
+        BodyErrors,
+        (status = 401, description = "Unknown account, wrong password or throttled account: all `invalid_credentials`.", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
+        Unavailable,
+    )
+)]
+async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Json<LoginResult>, AppError> {
     let identifier = identifier(&mut f);
     let password = dto::password(&mut f, "password");
     let device_token = f.optional_string("deviceToken", dto::MAX_TOKEN);
@@ -109,23 +217,45 @@ async fn login(State(state): State<AppState>, Client(ctx): Client, JsonBody(mut 
         &ctx,
     )
     .await?;
-    Ok(match outcome {
+    Ok(Json(match outcome {
         LoginOutcome::SignedIn(tokens, user) => {
-            let mut body = serde_json::to_value(Tokens::new(tokens, &user)).map_err(AppError::internal)?;
-            body["requires2FA"] = json!(false);
-            Json(body).into_response()
+            LoginResult::SignedIn(SignedIn { tokens: Tokens::new(tokens, &user), requires_2fa: false })
         }
-        LoginOutcome::SecondFactorRequired { token, expires_at } => Json(json!({
-            "requires2FA": true,
-            "twoFactorToken": token,
-            "twoFactorTokenExpiry": rfc3339(expires_at),
-            "methods": ["totp", "backup_code"],
-        }))
-        .into_response(),
-    })
+        LoginOutcome::SecondFactorRequired { token, expires_at } => LoginResult::SecondFactorRequired(SecondFactorRequired {
+            requires_2fa: true,
+            two_factor_token: token,
+            two_factor_token_expiry: rfc3339(expires_at),
+            methods: vec!["totp", "backup_code"],
+        }),
+    }))
 }
 
-async fn refresh(State(state): State<AppState>, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Json<Tokens>, AppError> {
+/// Body of `POST /v1/auth/refresh`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RefreshRequest {
+    #[schema(max_length = 512, example = "m2Vb7cQx...")]
+    refresh_token: String,
+}
+
+/// Rotates a refresh token: a new pair; the one sent is retired. A retired token sent again
+/// revokes its whole session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    operation_id = "refresh",
+    tag = "accounts",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair.", body = Tokens),
+        BodyErrors,
+        (status = 401, description = "Unknown, expired, retired or revoked refresh token (`invalid_refresh_token`).", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
+        Unavailable,
+    )
+)]
+async fn refresh(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Json<Tokens>, AppError> {
     let token = f.required_string("refreshToken", dto::MAX_TOKEN);
     f.finish(STRICT)?;
     let token = token.ok_or_else(|| AppError::internal("validated fields missing"))?;
@@ -133,6 +263,31 @@ async fn refresh(State(state): State<AppState>, Client(ctx): Client, JsonBody(mu
     Ok(Json(Tokens::new(tokens, &user)))
 }
 
+/// Body of `POST /v1/auth/logout` (optional, as is the body itself).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct LogoutRequest {
+    /// The session's refresh token; the session of the access token is ended either way.
+    #[schema(max_length = 512)]
+    refresh_token: Option<String>,
+}
+
+/// Ends the caller's session.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    operation_id = "logout",
+    tag = "accounts",
+    security(("bearerAuth" = [])),
+    request_body(content = Option<LogoutRequest>, description = "May be left out.", content_type = "application/json"),
+    responses(
+        (status = 204, description = "Logged out."),
+        BodyErrors,
+        Unauthorized,
+        Unavailable,
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -145,11 +300,47 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The signed-in account.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    operation_id = "me",
+    tag = "accounts",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "The account.", body = User), Unauthorized, Unavailable)
+)]
 async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<User>, AppError> {
     let user = accounts::reload(&state, principal.user_id).await?;
     Ok(Json(User::from(&user)))
 }
 
+/// Body of `POST /v1/auth/password`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct ChangePasswordRequest {
+    #[schema(format = Password, max_length = 1024)]
+    current_password: String,
+    /// 8 to 1024 bytes.
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    new_password: String,
+}
+
+/// Changes the password; revokes every other session and every trusted device.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password",
+    operation_id = "change_password",
+    tag = "accounts",
+    security(("bearerAuth" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed."),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong current password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 async fn change_password(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -170,13 +361,33 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// Events per page.
+    #[param(minimum = 1, maximum = 100, default = 50)]
     limit: Option<i64>,
+    /// Events to skip.
+    #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
 }
 
+/// The account's security events, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/security-events",
+    operation_id = "security_events",
+    tag = "accounts",
+    security(("bearerAuth" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "One page of events, newest first.", body = Vec<events::SecurityEvent>),
+        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
+    )
+)]
 async fn security_events(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -194,14 +405,76 @@ async fn security_events(
     Ok(Json(events::list(&state, principal.user_id, limit, offset).await?))
 }
 
+/// Whether two-factor authentication is on, and counts of backup codes and devices.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/2fa/status",
+    operation_id = "two_factor_status",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "`TwoFactorStatus`.", body = two_factor::Status), Unauthorized, Unavailable)
+)]
 async fn status(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::Status>, AppError> {
     Ok(Json(two_factor::status(&state, principal.user_id).await?))
 }
 
+/// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
+/// Takes no body.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/setup",
+    operation_id = "two_factor_setup",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = two_factor::Setup),
+        Unauthorized,
+        (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 async fn setup(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::Setup>, AppError> {
     Ok(Json(two_factor::setup(&state, &principal).await?))
 }
 
+/// Body of `POST /v1/auth/2fa/verify-setup`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct VerifySetupRequest {
+    /// A 6-digit code from the pending secret (spaces are ignored).
+    #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
+    code: String,
+}
+
+/// Two-factor authentication is on; the backup codes are shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TwoFactorEnabled {
+    /// Always true.
+    enabled: bool,
+    /// 10 single-use codes, `xxxxx-xxxxx`.
+    #[schema(example = json!(["7kq2m-x9d4p", "..."]))]
+    backup_codes: Vec<String>,
+}
+
+/// Confirms the pending secret with a code, turns two-factor authentication on and returns
+/// the backup codes once.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/verify-setup",
+    operation_id = "two_factor_verify_setup",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    request_body = VerifySetupRequest,
+    responses(
+        (status = 200, description = "On, with the backup codes.", body = TwoFactorEnabled),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 async fn verify_setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -212,12 +485,55 @@ async fn verify_setup(
     f.finish(STRICT)?;
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let codes = two_factor::verify_setup(&state, &principal, &code, &ctx).await?;
-    Ok(Json(json!({"enabled": true, "backupCodes": codes})).into_response())
+    Ok(Json(TwoFactorEnabled { enabled: true, backup_codes: codes }).into_response())
+}
+
+/// Body of `POST /v1/auth/2fa/verify`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct VerifyRequest {
+    /// A 6-digit TOTP code or a backup code (`xxxxx-xxxxx`, case and dash insensitive).
+    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    code: String,
+    /// Remember this device: later logins from it skip the second factor.
+    trust_device: Option<TrustedDeviceInput>,
+}
+
+/// Signed in after the second factor; with `deviceToken` (shown once) and `trustedDevice`
+/// when the device was trusted.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct VerifiedTokens {
+    #[serde(flatten)]
+    tokens: Tokens,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trusted_device: Option<devices::TrustedDevice>,
 }
 
 /// The second step of login; its bearer is the `twoFactorToken`, not an access token.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/verify",
+    operation_id = "two_factor_verify",
+    tag = "two-factor",
+    security(("twoFactorToken" = [])),
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = VerifiedTokens),
+        BodyErrors,
+        (status = 401, description = "Missing, expired, used or dead `twoFactorToken` (`invalid_two_factor_token`) or a wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Authenticator codes are suspended after too many failures (`totp_suspended`); use a backup code.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
+    )
+)]
 async fn verify(
     State(state): State<AppState>,
+    _limit: RateLimit,
     Client(ctx): Client,
     headers: HeaderMap,
     JsonBody(mut f): JsonBody,
@@ -234,14 +550,53 @@ async fn verify(
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let trust = trust.flatten();
     let verified = two_factor::verify_login(&state, &challenge, &code, trust.as_ref(), &ctx).await?;
-    let mut body = serde_json::to_value(Tokens::new(verified.tokens, &verified.user)).map_err(AppError::internal)?;
-    if let Some((device, token)) = verified.device {
-        body["deviceToken"] = json!(token);
-        body["trustedDevice"] = serde_json::to_value(device).map_err(AppError::internal)?;
-    }
+    let (device_token, trusted_device) = match verified.device {
+        Some((device, token)) => (Some(token), Some(device)),
+        None => (None, None),
+    };
+    let body = VerifiedTokens { tokens: Tokens::new(verified.tokens, &verified.user), device_token, trusted_device };
     Ok(Json(body).into_response())
 }
 
+/// Body of `POST /v1/auth/2fa/disable`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct DisableRequest {
+    #[schema(format = Password, max_length = 1024)]
+    password: String,
+    /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    code: Option<String>,
+}
+
+/// `{enabled: false}`.
+#[derive(Serialize, ToSchema)]
+struct TwoFactorDisabled {
+    /// Always false.
+    enabled: bool,
+}
+
+/// Turns two-factor authentication off: deletes the secret, the backup codes and the trusted
+/// devices, and revokes the other sessions. A sensitive change.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/disable",
+    operation_id = "two_factor_disable",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    request_body = DisableRequest,
+    responses(
+        (status = 200, description = "Off.", body = TwoFactorDisabled),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`), wrong password (`invalid_credentials`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
+    )
+)]
 async fn disable(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -253,13 +608,61 @@ async fn disable(
     f.finish(STRICT)?;
     let password = password.ok_or_else(|| AppError::internal("validated fields missing"))?;
     two_factor::disable(&state, &principal, &password, code.as_ref(), &ctx).await?;
-    Ok(Json(json!({"enabled": false})).into_response())
+    Ok(Json(TwoFactorDisabled { enabled: false }).into_response())
 }
 
+/// How many backup codes are left.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/2fa/backup-codes",
+    operation_id = "backup_codes",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "Counts.", body = two_factor::BackupCodesSummary), Unauthorized, Unavailable)
+)]
 async fn backup_codes(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::BackupCodesSummary>, AppError> {
     Ok(Json(two_factor::backup_codes_summary(&state, principal.user_id).await?))
 }
 
+/// Body of `POST /v1/auth/2fa/regenerate-backup-codes` (optional, as is the body itself).
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct RegenerateRequest {
+    /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    code: Option<String>,
+}
+
+/// New backup codes, shown this once; the old ones stop working.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct NewBackupCodes {
+    /// 10 single-use codes, `xxxxx-xxxxx`.
+    backup_codes: Vec<String>,
+    #[schema(format = DateTime)]
+    generated_at: String,
+}
+
+/// Replaces the backup codes. A sensitive change.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/regenerate-backup-codes",
+    operation_id = "regenerate_backup_codes",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    request_body(content = Option<RegenerateRequest>, description = "May be left out.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new codes.", body = NewBackupCodes),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
+    )
+)]
 async fn regenerate_backup_codes(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -269,13 +672,73 @@ async fn regenerate_backup_codes(
     let code = dto::optional_code(&mut f, "code");
     f.finish(STRICT)?;
     let (codes, at) = two_factor::regenerate_backup_codes(&state, &principal, code.as_ref(), &ctx).await?;
-    Ok(Json(json!({"backupCodes": codes, "generatedAt": rfc3339(at)})).into_response())
+    Ok(Json(NewBackupCodes { backup_codes: codes, generated_at: rfc3339(at) }).into_response())
 }
 
+/// The account's live trusted devices.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "list_trusted_devices",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "`[TrustedDevice]`.", body = Vec<devices::TrustedDevice>), Unauthorized, Unavailable)
+)]
 async fn list_devices(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<Vec<devices::TrustedDevice>>, AppError> {
     Ok(Json(devices::list(&state, principal.user_id).await?))
 }
 
+/// Body of `POST /v1/auth/2fa/trusted-devices`: a `TrustedDeviceInput` and an optional code.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct AddDeviceRequest {
+    #[schema(max_length = 200, example = "Ann laptop")]
+    device_name: String,
+    #[schema(max_length = 200, example = "desktop")]
+    device_type: String,
+    #[schema(max_length = 200, example = "Firefox 128 on Linux")]
+    browser_info: Option<String>,
+    /// Defaults to the caller's address.
+    #[schema(max_length = 64, example = "203.0.113.7")]
+    ip_address: Option<String>,
+    #[schema(max_length = 200, example = "Berlin")]
+    location: Option<String>,
+    #[schema(max_length = 512, example = "fp-1f2e3d")]
+    device_fingerprint: String,
+    /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    code: Option<String>,
+}
+
+/// A newly trusted device and its `deviceToken`, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct NewTrustedDevice {
+    #[serde(flatten)]
+    device: devices::TrustedDevice,
+    device_token: String,
+}
+
+/// Trusts the current device. A sensitive change.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "add_trusted_device",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    request_body = AddDeviceRequest,
+    responses(
+        (status = 201, description = "Trusted; present `deviceToken` with `deviceFingerprint` at login.", body = NewTrustedDevice),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        Unavailable,
+    )
+)]
 async fn add_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -287,16 +750,45 @@ async fn add_device(
     f.finish(STRICT)?;
     let input = input.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let (device, token) = devices::add(&state, &principal, &input, code.as_ref(), &ctx).await?;
-    let mut body = serde_json::to_value(device).map_err(AppError::internal)?;
-    body["deviceToken"] = json!(token);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(NewTrustedDevice { device, device_token: token })).into_response())
 }
 
+/// `{removed: n}`.
+#[derive(Serialize, ToSchema)]
+struct RemovedDevices {
+    #[schema(minimum = 0, example = 2)]
+    removed: u64,
+}
+
+/// Removes every trusted device of the account.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "remove_all_trusted_devices",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, Unavailable)
+)]
 async fn remove_all_devices(State(state): State<AppState>, Auth(principal): Auth, Client(ctx): Client) -> Result<Response, AppError> {
     let removed = devices::remove_all(&state, principal.user_id, &ctx).await?;
-    Ok(Json(json!({"removed": removed})).into_response())
+    Ok(Json(RemovedDevices { removed }).into_response())
 }
 
+/// Removes one trusted device.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/2fa/trusted-devices/{deviceId}",
+    operation_id = "remove_trusted_device",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    params(("deviceId" = Uuid, Path, description = "The device's `id`.")),
+    responses(
+        (status = 204, description = "Removed."),
+        Unauthorized,
+        (status = 404, description = "No such device of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
+        Unavailable,
+    )
+)]
 async fn remove_device(
     State(state): State<AppState>,
     Auth(principal): Auth,

@@ -107,6 +107,7 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
     let user = match user {
         Some(user) if matched && !ip_throttled && !account_throttled => user,
         user => {
+            let known = user.is_some();
             if !matched {
                 let ip_failures = db::throttles::count_failure(&mut conn, &ctx.ip, now).await?;
                 let delay = password_delay(ip_failures, config.ip_delay_after);
@@ -123,24 +124,31 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
                     }
                 }
                 let reason = if matched { "throttled" } else { "wrong_password" };
+                state.metrics.increment("tessera_logins_total", &[("outcome", reason)]);
                 events::record(&mut conn, now, user.id, events::LOGIN_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+            }
+            if !known {
+                state.metrics.increment("tessera_logins_total", &[("outcome", "unknown_account")]);
             }
             return Err(AppError::InvalidCredentials);
         }
     };
 
     if !user.two_factor_enabled {
+        state.metrics.increment("tessera_logins_total", &[("outcome", "success")]);
         let tokens = sign_in(state, &user, vec![amr::PASSWORD.into()], serde_json::json!({"method": "password"}), ctx).await?;
         let user = reload(state, user.id).await?;
         return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
     }
     if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint)
         && let Some(device_id) = devices::recognise(state, &mut conn, user.id, token, fingerprint).await? {
+            state.metrics.increment("tessera_logins_total", &[("outcome", "trusted_device")]);
             let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
             let tokens = sign_in(state, &user, vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()], details, ctx).await?;
             let user = reload(state, user.id).await?;
             return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
         }
+    state.metrics.increment("tessera_logins_total", &[("outcome", "second_factor_required")]);
     let token = crypto::random_token();
     let expires_at = now + config.two_factor_token_ttl_secs;
     db::challenges::insert(&mut conn, &crypto::token_hash(&token), user.id, now, expires_at, &ctx.ip, ctx.user_agent.as_deref()).await?;

@@ -26,17 +26,26 @@ pub struct DeviceInput {
     pub location: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A device whose logins skip the second factor until it expires or is removed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustedDevice {
     pub id: Uuid,
+    #[schema(example = "Ann laptop")]
     pub device_name: String,
+    #[schema(example = "desktop")]
     pub device_type: String,
+    #[schema(required = true)]
     pub browser_info: Option<String>,
+    #[schema(required = true, example = "203.0.113.7")]
     pub ip_address: Option<String>,
+    #[schema(required = true)]
     pub location: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required = true, format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 

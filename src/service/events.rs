@@ -55,15 +55,23 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+/// Something that happened to the account's security.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityEvent {
     pub id: Uuid,
+    /// A stable snake_case name: `login_succeeded`, `second_factor_failed`, `two_factor_enabled`, ...
     #[serde(rename = "type")]
+    #[schema(example = "login_succeeded")]
     pub event_type: String,
+    #[schema(format = DateTime)]
     pub occurred_at: String,
+    #[schema(required = true, example = "203.0.113.7")]
     pub ip_address: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
+    /// A small object; never a secret, code or token.
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

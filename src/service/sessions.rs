@@ -79,6 +79,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
                 .await?;
                 tx.commit().await?;
                 tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
+                state.metrics.increment("tessera_refreshes_total", &[("outcome", "reuse_detected")]);
             }
         return Err(AppError::InvalidRefreshToken);
     };
@@ -91,6 +92,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
     let new_token = crypto::random_token();
     db::sessions::insert_refresh_token(&mut tx, &crypto::token_hash(&new_token), session_id, now).await?;
     tx.commit().await?;
+    state.metrics.increment("tessera_refreshes_total", &[("outcome", "success")]);
     let amr: Vec<String> = session.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let access_token = state.signer.sign(user.id, session_id, amr, session.auth_time, now)?;
     Ok((

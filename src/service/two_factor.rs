@@ -19,14 +19,22 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
 
-#[derive(Debug, Serialize)]
+/// `TwoFactorStatus`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub enabled: bool,
+    /// `totp` while two-factor authentication is on, else null.
+    #[schema(value_type = Option<String>, required = true, pattern = "^totp$", example = "totp")]
     pub method: Option<&'static str>,
+    #[schema(required = true, format = DateTime)]
     pub enabled_at: Option<String>,
+    /// An unconfirmed setup is waiting for `verify-setup`.
     pub setup_pending: bool,
+    #[schema(minimum = 0, example = 10)]
     pub backup_codes_remaining: i64,
+    /// How many trusted devices are live.
+    #[schema(minimum = 0, example = 1)]
     pub trusted_devices: i64,
 }
 
@@ -50,17 +58,31 @@ pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError>
     })
 }
 
-#[derive(Serialize)]
+/// A new pending authenticator secret, to scan or type into an authenticator app.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Setup {
+    /// The shared secret, base32 without padding.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
+    #[schema(example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30")]
     pub otpauth_url: String,
+    /// A PNG of `otpauthUrl` as a data URI.
+    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
     pub qr_code: String,
+    #[schema(example = "Tessera")]
     pub issuer: String,
+    #[schema(example = "ann@example.com")]
     pub account_name: String,
+    #[schema(value_type = String, example = "SHA1")]
     pub algorithm: &'static str,
+    #[schema(example = 6)]
     pub digits: u32,
+    /// Seconds per code.
+    #[schema(example = 30)]
     pub period: i64,
+    /// When the unconfirmed setup lapses.
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
@@ -163,18 +185,24 @@ pub async fn verify_login(
     let max_failures = state.config.two_factor_token_max_failures;
     let hash = crypto::token_hash(challenge_token);
     let mut conn = state.db.conn().await?;
-    let challenge = db::challenges::find_live(&mut conn, &hash, now, max_failures)
+    // One of the token's attempts, then one of the account's, both taken before the check
+    // so that concurrent guesses cannot exceed either limit.
+    let challenge = db::challenges::reserve_attempt(&mut conn, &hash, now, max_failures)
         .await?
         .ok_or(AppError::InvalidTwoFactorToken)?;
     let user_id = challenge.user_id;
-    second_factor::reserve_attempt(state, &mut conn, user_id).await?;
-    let method = match second_factor::check_reserved(state, &mut conn, user_id, code, ctx).await {
+    let checked = match second_factor::reserve_attempt(state, &mut conn, user_id).await {
+        Ok(()) => second_factor::check_reserved(state, &mut conn, user_id, code, ctx).await,
+        Err(locked) => Err(locked),
+    };
+    let method = match checked {
         Ok(method) => method,
-        Err(AppError::InvalidCode) => {
-            db::challenges::count_failure(&mut conn, &hash).await?;
-            return Err(AppError::InvalidCode);
+        // A wrong code keeps the token's attempt spent: that is its failure.
+        Err(AppError::InvalidCode) => return Err(AppError::InvalidCode),
+        Err(other) => {
+            db::challenges::release_attempt(&mut conn, &hash).await?;
+            return Err(other);
         }
-        Err(other) => return Err(other),
     };
     if !db::challenges::consume(&mut conn, &hash, now, max_failures).await? {
         return Err(AppError::InvalidTwoFactorToken);
@@ -253,12 +281,17 @@ pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError
     tx.commit().await
 }
 
-#[derive(Debug, Serialize)]
+/// Counts of the account's backup codes (never the codes themselves).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupCodesSummary {
+    #[schema(minimum = 0, example = 10)]
     pub total: i64,
+    #[schema(minimum = 0, example = 9)]
     pub remaining: i64,
+    #[schema(minimum = 0, example = 1)]
     pub used: i64,
+    #[schema(required = true, format = DateTime)]
     pub generated_at: Option<String>,
 }
 

@@ -1,7 +1,12 @@
 //! The integration suite: one binary, one file per feature, every test against a real
 //! server over HTTP.
 
+mod accounts;
+mod errors;
 mod helpers;
 mod multi_instance;
+mod operations;
 mod outage;
+mod process;
 mod smoke;
+mod tokens;

@@ -1,0 +1,256 @@
+//! The OpenAPI 3.1 document, generated from the code: every API route is registered through
+//! [`OpenApiRouter::routes`], which adds the handler to the router and its
+//! `#[utoipa::path]` description to the document in one step, so a route cannot be served
+//! without being documented (a test also scans the source for plain `.route(` calls).
+//! Request bodies are described by `ToSchema` structs next to each handler that mirror what
+//! it reads field by field; response bodies are the real `Serialize` types.
+//!
+//! Also here: `GET /openapi.json` and the interactive docs page `GET /docs`, whose HTML,
+//! script and style are compiled into the binary and load nothing from anywhere else.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Type};
+use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::problem::{PROBLEM_JSON, Problem};
+use super::{compat, ops, v1};
+use crate::state::AppState;
+
+/// Name of the security scheme for access tokens.
+pub const BEARER: &str = "bearerAuth";
+/// Name of the security scheme for the `twoFactorToken` of `POST /v1/auth/2fa/verify`.
+pub const TWO_FACTOR_BEARER: &str = "twoFactorToken";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "Self-hosted authentication server with two-factor authentication at its core.\n\n\
+Two surfaces over one core: `/v1/auth/...` (accounts, tokens and the SalesOS two-factor API) and \
+`/authentication/...` (the Sapfiai API, field for field). JSON field names are camelCase, times are \
+RFC 3339 UTC strings and IDs are UUIDs. Every failure on `/v1` and the operational routes is an \
+RFC 9457 problem document (`application/problem+json`) with a stable `code`.\n\n\
+`/v1` refuses unknown JSON fields (`additionalProperties: false`); `/authentication` ignores them, \
+as the API it reproduces did. Request bodies are at most 64 KiB.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(Problem)),
+    tags(
+        (name = "accounts", description = "Accounts, sessions and tokens (`/v1/auth`)."),
+        (name = "two-factor", description = "TOTP two-factor authentication, backup codes and trusted devices (`/v1/auth/2fa`, SalesOS)."),
+        (name = "sapfiai", description = "The Sapfiai compatibility surface (`/authentication`): Sapfiai's envelopes, field for field."),
+        (name = "operations", description = "Health, readiness, public keys and metrics."),
+        (name = "documentation", description = "This document and the interactive docs page."),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token (`accessToken`, or `token` on `/authentication`): an EdDSA-signed JWT, 15 minutes."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            TWO_FACTOR_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `twoFactorToken` from a login that answered `requires2FA: true`: opaque, 5 minutes, single use."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route: the `/v1` API, the compatibility surface, the operational routes
+/// and the documentation itself. The router serves exactly these (plus static pages).
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(v1::router())
+        .merge(compat::router())
+        .merge(ops::router())
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs_page))
+        .routes(routes!(docs_script))
+        .routes(routes!(docs_style))
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| api_router().into_openapi())
+}
+
+fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| document().to_pretty_json().unwrap_or_else(|_| "{}".to_owned()))
+}
+
+/// The OpenAPI 3.1 document of every route.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi_document",
+    tag = "documentation",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this server.", body = Object, content_type = "application/json"))
+)]
+async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document_json()).into_response()
+}
+
+/// The docs page's policy: everything from this origin only, no inline code, nothing framed.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; \
+require-trusted-types-for 'script'; trusted-types 'none'";
+
+const DOCS_HTML: &str = include_str!("docs/index.html");
+const DOCS_JS: &str = include_str!("docs/docs.js");
+const DOCS_CSS: &str = include_str!("docs/docs.css");
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)),
+            (HeaderName::from_static("permissions-policy"), HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Interactive API documentation, served from the binary: it reads `/openapi.json` and
+/// sends requests to this server only.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    operation_id = "docs_page",
+    tag = "documentation",
+    responses((status = 200, description = "The docs page (HTML).", body = String, content_type = "text/html"))
+)]
+async fn docs_page() -> Response {
+    page("text/html; charset=utf-8", DOCS_HTML)
+}
+
+/// The docs page's script.
+#[utoipa::path(
+    get,
+    path = "/docs/docs.js",
+    operation_id = "docs_script",
+    tag = "documentation",
+    responses((status = 200, description = "JavaScript.", body = String, content_type = "text/javascript"))
+)]
+async fn docs_script() -> Response {
+    page("text/javascript; charset=utf-8", DOCS_JS)
+}
+
+/// The docs page's style sheet.
+#[utoipa::path(
+    get,
+    path = "/docs/docs.css",
+    operation_id = "docs_style",
+    tag = "documentation",
+    responses((status = 200, description = "CSS.", body = String, content_type = "text/css"))
+)]
+async fn docs_style() -> Response {
+    page("text/css; charset=utf-8", DOCS_CSS)
+}
+
+// Response groups shared by many operations (`responses(..., BodyErrors, Unavailable)`).
+
+fn problem_response(description: &str) -> ApiResponse {
+    ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
+    let mut response = response;
+    response.headers.insert(
+        "Retry-After".to_owned(),
+        RefOr::T(
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+                .description(Some(description))
+                .build(),
+        ),
+    );
+    response
+}
+
+fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiResponse>> {
+    entries.into_iter().map(|(status, r)| (status.to_owned(), RefOr::T(r))).collect()
+}
+
+/// What any route that reads a JSON body may answer before its handler runs: 400 for
+/// malformed JSON or invalid fields, 408 when the body does not arrive in time, 413 for a
+/// body over 64 KiB, 415 for another content type.
+pub struct BodyErrors;
+
+impl IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        group(vec![
+            ("400", problem_response("Malformed JSON (`malformed_json`) or invalid fields (`validation_failed`, with `errors`).")),
+            ("408", problem_response("The request did not complete in time (`request_timeout`).")),
+            ("413", problem_response("The body is over 64 KiB (`payload_too_large`).")),
+            ("415", problem_response("The body is not `application/json` (`unsupported_media_type`).")),
+        ])
+    }
+}
+
+/// 503 when the database is unreachable.
+pub struct Unavailable;
+
+impl IntoResponses for Unavailable {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let response = retry_after(problem_response("The database is unreachable (`service_unavailable`); try again shortly."), "Seconds to wait.");
+        group(vec![("503", response)])
+    }
+}
+
+/// 429 from the per-address rate limit of the unauthenticated routes.
+pub struct RateLimited;
+
+impl IntoResponses for RateLimited {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let response = retry_after(
+            problem_response("Too many requests from this address (`rate_limited`)."),
+            "Seconds until a request is accepted again.",
+        );
+        group(vec![("429", response)])
+    }
+}
+
+/// 401 for a missing, invalid or expired access token.
+pub struct Unauthorized;
+
+impl IntoResponses for Unauthorized {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let mut response = problem_response("The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).");
+        response.headers.insert(
+            "WWW-Authenticate".to_owned(),
+            RefOr::T(HeaderBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).description(Some("`Bearer`")).build()),
+        );
+        group(vec![("401", response)])
+    }
+}

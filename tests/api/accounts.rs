@@ -1,0 +1,679 @@
+//! Accounts: registration, login by email and by user name, `/me`, logout, password
+//! changes, and the password-step throttle.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, TestResponse};
+
+const USER_FIELDS: [&str; 8] = [
+    "id",
+    "email",
+    "userName",
+    "phoneNumber",
+    "twoFactorEnabled",
+    "lastLoginDate",
+    "lastLoginIp",
+    "createdAt",
+];
+
+/// The RFC 3339 UTC form of a unix time, computed with the `time` crate directly.
+fn rfc3339(unix_seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_user_shape(user: &Value) {
+    let keys: BTreeSet<&str> = user
+        .as_object()
+        .expect("a User object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = USER_FIELDS.into_iter().collect();
+    assert_eq!(keys, expected, "exactly the User fields of API.md: {user}");
+}
+
+/// A failure answer leaks nothing: no SQL, no driver or hasher names, no panic, and not
+/// the password that was sent.
+#[track_caller]
+fn assert_leaks_nothing(response: &TestResponse, password: &str) {
+    for needle in ["SELECT", "sqlx", "panicked", "argon2", "$argon2id"] {
+        assert!(
+            !response.text.contains(needle),
+            "body mentions {needle:?}: {}",
+            response.text
+        );
+    }
+    assert!(
+        !response.text.contains(password),
+        "body echoes the password: {}",
+        response.text
+    );
+}
+
+#[track_caller]
+fn assert_field_error(response: &TestResponse, field: &str) {
+    response.assert_problem(400, "validation_failed");
+    let messages = &response.body["errors"][field];
+    assert!(
+        messages
+            .as_array()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(Value::is_string)),
+        "errors.{field} holds messages: {}",
+        response.text
+    );
+}
+
+#[tokio::test]
+async fn register_returns_201_with_exactly_the_user_fields() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "ann@example.com", "password": PASSWORD, "userName": "ann_smith", "phoneNumber": "+1 (555) 010-9999"}),
+            None,
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    assert!(
+        response.content_type().starts_with("application/json"),
+        "{}",
+        response.content_type()
+    );
+    let user = &response.body;
+    assert_user_shape(user);
+    assert!(
+        uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok(),
+        "id is a UUID"
+    );
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["userName"], "ann_smith");
+    assert_eq!(user["phoneNumber"], "+1 (555) 010-9999");
+    assert_eq!(user["twoFactorEnabled"], false);
+    assert_eq!(user["lastLoginDate"], Value::Null, "never logged in yet");
+    assert_eq!(user["lastLoginIp"], Value::Null);
+    assert_eq!(user["createdAt"], rfc3339(app.now()));
+    assert!(
+        !response.text.contains(PASSWORD) && !response.text.contains("argon2"),
+        "{}",
+        response.text
+    );
+}
+
+#[tokio::test]
+async fn register_without_optional_fields_still_has_every_user_field() {
+    let app = TestApp::spawn().await;
+    let response = app.register("bob@example.com", PASSWORD).await;
+    assert_eq!(response.status, 201, "{}", response.text);
+    assert_user_shape(&response.body);
+    assert_eq!(response.body["phoneNumber"], Value::Null);
+    assert!(response.body["userName"].is_string());
+}
+
+#[tokio::test]
+async fn register_normalises_the_email_so_case_and_spaces_clash() {
+    let app = TestApp::spawn().await;
+    let first = app.register("  Ann@Example.com ", PASSWORD).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(
+        first.body["email"], "ann@example.com",
+        "trimmed and lowercased"
+    );
+
+    let again = app.register("ann@example.com", "another password").await;
+    again.assert_problem(409, "email_taken");
+    let shouted = app.register("ANN@EXAMPLE.COM", "another password").await;
+    shouted.assert_problem(409, "email_taken");
+
+    // The normalised address is the one that logs in, whatever case the user types.
+    let login = app.login(" ANN@example.COM", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.body["user"]["id"], first.body["id"]);
+}
+
+#[tokio::test]
+async fn register_refuses_a_user_name_taken_in_any_case() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "ann@example.com", "password": PASSWORD, "userName": "Ann"}),
+            None,
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let clash = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "other@example.com", "password": PASSWORD, "userName": "aNN"}),
+            None,
+        )
+        .await;
+    clash.assert_problem(409, "user_name_taken");
+    // The refused registration created nothing: its email is still free.
+    let retry = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "other@example.com", "password": PASSWORD, "userName": "other"}),
+            None,
+        )
+        .await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+}
+
+#[tokio::test]
+async fn register_reports_each_invalid_field() {
+    let app = TestApp::spawn().await;
+    let secret = "short7!";
+    let response = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "not-an-email", "password": secret, "phoneNumber": "call me maybe"}),
+            None,
+        )
+        .await;
+    assert_field_error(&response, "email");
+    assert_field_error(&response, "password");
+    assert_field_error(&response, "phoneNumber");
+    assert_leaks_nothing(&response, secret);
+}
+
+#[tokio::test]
+async fn register_checks_password_length_in_bytes() {
+    let app = TestApp::spawn().await;
+    // 7 bytes: too short.
+    let short = app.register("a@example.com", "1234567").await;
+    assert_field_error(&short, "password");
+    assert_eq!(
+        short.body["errors"].as_object().unwrap().len(),
+        1,
+        "only the password is wrong: {}",
+        short.text
+    );
+    // 4 two-byte characters are 8 bytes: long enough.
+    let multibyte = app.register("b@example.com", "éééé").await;
+    assert_eq!(multibyte.status, 201, "{}", multibyte.text);
+    // 1024 bytes is the most allowed; 1025 is refused.
+    let longest = "p".repeat(1024);
+    let ok = app.register("c@example.com", &longest).await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let too_long = "q".repeat(1025);
+    let refused = app.register("d@example.com", &too_long).await;
+    assert_field_error(&refused, "password");
+    assert_leaks_nothing(&refused, &too_long);
+    // A 1025-byte password of fewer characters is refused too (bytes, not characters).
+    let too_long_multibyte = format!("{}x", "é".repeat(512));
+    assert_eq!(too_long_multibyte.len(), 1025);
+    let refused = app.register("e@example.com", &too_long_multibyte).await;
+    assert_field_error(&refused, "password");
+    // None of the refused registrations created an account: their emails are still free.
+    for email in ["a@example.com", "d@example.com", "e@example.com"] {
+        let retry = app.register(email, PASSWORD).await;
+        assert_eq!(retry.status, 201, "{email}: {}", retry.text);
+    }
+}
+
+#[tokio::test]
+async fn login_by_email_returns_tokens_and_records_the_login() {
+    let app = TestApp::spawn().await;
+    let registered = app.register("ann@example.com", PASSWORD).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    app.clock.advance(120);
+
+    let login = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let body = &login.body;
+    assert_eq!(body["requires2FA"], false);
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert!(
+        body["accessToken"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3),
+        "a JWT: {}",
+        login.text
+    );
+    assert!(
+        body["refreshToken"].as_str().is_some_and(|t| t.len() >= 32),
+        "{}",
+        login.text
+    );
+    assert_eq!(
+        body["refreshTokenExpiry"],
+        rfc3339(app.now() + 30 * 24 * 3600)
+    );
+    assert_user_shape(&body["user"]);
+    assert_eq!(body["user"]["id"], registered.body["id"]);
+    assert_eq!(body["user"]["lastLoginDate"], rfc3339(app.now()));
+    assert_eq!(body["user"]["lastLoginIp"], "127.0.0.1");
+
+    app.clock.advance(5);
+    let me = app.get("/v1/auth/me", body["accessToken"].as_str()).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_user_shape(&me.body);
+    assert_eq!(me.body["id"], registered.body["id"]);
+    assert_eq!(me.body["email"], "ann@example.com");
+    assert_eq!(me.body["createdAt"], registered.body["createdAt"]);
+    assert_eq!(
+        me.body["lastLoginDate"],
+        rfc3339(app.now() - 5),
+        "the login's time, not now"
+    );
+    assert_eq!(me.body["lastLoginIp"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn login_by_user_name_ignores_case() {
+    let app = TestApp::spawn().await;
+    let registered = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "ann@example.com", "password": PASSWORD, "userName": "Ann_Smith"}),
+            None,
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    for name in ["Ann_Smith", "ann_smith"] {
+        let login = app
+            .post(
+                "/v1/auth/login",
+                json!({"userName": name, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(login.status, 200, "{name}: {}", login.text);
+        assert_eq!(login.body["user"]["id"], registered.body["id"]);
+        assert_eq!(login.body["user"]["userName"], "Ann_Smith");
+    }
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            json!({"userName": "Ann_Smith", "password": "not the password"}),
+            None,
+        )
+        .await;
+    wrong.assert_problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_account_get_identical_answers() {
+    let app = TestApp::spawn().await;
+    let registered = app.register("ann@example.com", PASSWORD).await;
+    assert_eq!(registered.status, 201);
+
+    let wrong_password = app.login("ann@example.com", "not the password").await;
+    let unknown_email = app.login("nobody@example.com", "not the password").await;
+    let unknown_name = app
+        .post(
+            "/v1/auth/login",
+            json!({"userName": "nobody", "password": "not the password"}),
+            None,
+        )
+        .await;
+    for response in [&wrong_password, &unknown_email, &unknown_name] {
+        response.assert_problem(401, "invalid_credentials");
+        assert_leaks_nothing(response, "not the password");
+    }
+    assert_eq!(
+        wrong_password.text, unknown_email.text,
+        "bodies are identical"
+    );
+    assert_eq!(
+        wrong_password.text, unknown_name.text,
+        "bodies are identical"
+    );
+    // A failed login is not recorded as a login.
+    let login = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(login.status, 200);
+    assert_eq!(login.body["user"]["lastLoginDate"], rfc3339(app.now()));
+}
+
+#[tokio::test]
+async fn login_needs_an_identifier_and_a_password() {
+    let app = TestApp::spawn().await;
+    let no_identifier = app
+        .post("/v1/auth/login", json!({"password": PASSWORD}), None)
+        .await;
+    assert_field_error(&no_identifier, "email");
+    let no_password = app
+        .post("/v1/auth/login", json!({"email": "ann@example.com"}), None)
+        .await;
+    assert_field_error(&no_password, "password");
+}
+
+#[tokio::test]
+async fn me_refuses_missing_and_bad_tokens() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let missing = app.get("/v1/auth/me", None).await;
+    missing.assert_problem(401, "unauthorized");
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+    let garbage = app.get("/v1/auth/me", Some("not-a-jwt")).await;
+    garbage.assert_problem(401, "unauthorized");
+    // The refresh token is not an access token.
+    let refresh_as_access = app.get("/v1/auth/me", Some(&user.refresh_token)).await;
+    refresh_as_access.assert_problem(401, "unauthorized");
+    // Another scheme carrying a valid token is not a bearer token.
+    let basic = app
+        .send(
+            app.client
+                .get(app.url("/v1/auth/me"))
+                .header("authorization", format!("Basic {}", user.access_token)),
+        )
+        .await;
+    basic.assert_problem(401, "unauthorized");
+    // The same token as a bearer works: the refusals above were about the token.
+    let ok = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn refresh_returns_a_new_token_pair() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    app.clock.advance(60);
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": user.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let body = &refreshed.body;
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert_ne!(body["refreshToken"], user.refresh_token.as_str());
+    assert_ne!(body["accessToken"], user.access_token.as_str());
+    assert!(body["refreshTokenExpiry"].is_string());
+    assert_user_shape(&body["user"]);
+    assert_eq!(body["user"]["id"], user.id.as_str());
+    let me = app.get("/v1/auth/me", body["accessToken"].as_str()).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["id"], user.id.as_str());
+
+    let bogus = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": "no-such-token"}),
+            None,
+        )
+        .await;
+    bogus.assert_problem(401, "invalid_refresh_token");
+    let missing = app.post("/v1/auth/refresh", json!({}), None).await;
+    assert_field_error(&missing, "refreshToken");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_for_both_tokens() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let other_session = app.login(&user.email, PASSWORD).await;
+    assert_eq!(other_session.status, 200);
+
+    let logout = app
+        .post("/v1/auth/logout", json!({}), Some(&user.access_token))
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text);
+    assert!(logout.text.is_empty(), "204 has no body: {:?}", logout.text);
+
+    let me = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    me.assert_problem(401, "unauthorized");
+    let refresh = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": user.refresh_token}),
+            None,
+        )
+        .await;
+    refresh.assert_problem(401, "invalid_refresh_token");
+    let again = app
+        .post("/v1/auth/logout", json!({}), Some(&user.access_token))
+        .await;
+    again.assert_problem(401, "unauthorized");
+
+    // Only that session ended: the user's other session still works.
+    let other_me = app
+        .get("/v1/auth/me", other_session.body["accessToken"].as_str())
+        .await;
+    assert_eq!(other_me.status, 200, "{}", other_me.text);
+}
+
+#[tokio::test]
+async fn logout_needs_an_access_token() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let anonymous = app
+        .post(
+            "/v1/auth/logout",
+            json!({"refreshToken": user.refresh_token}),
+            None,
+        )
+        .await;
+    anonymous.assert_problem(401, "unauthorized");
+    let me = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(
+        me.status, 200,
+        "an anonymous logout ended nothing: {}",
+        me.text
+    );
+}
+
+#[tokio::test]
+async fn change_password_revokes_other_sessions_and_keeps_the_callers() {
+    let app = TestApp::spawn().await;
+    let caller = app.signed_in_user().await;
+    let other = app.login(&caller.email, PASSWORD).await;
+    assert_eq!(other.status, 200);
+    let other_access = other.body["accessToken"].as_str().unwrap().to_owned();
+    let other_refresh = other.body["refreshToken"].as_str().unwrap().to_owned();
+    let new_password = "a brand new passphrase";
+
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": new_password}),
+            Some(&caller.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    assert!(changed.text.is_empty());
+
+    // The other session, granted under the old password, is over.
+    app.get("/v1/auth/me", Some(&other_access))
+        .await
+        .assert_problem(401, "unauthorized");
+    app.post(
+        "/v1/auth/refresh",
+        json!({"refreshToken": other_refresh}),
+        None,
+    )
+    .await
+    .assert_problem(401, "invalid_refresh_token");
+
+    // The caller's own session goes on, access and refresh alike.
+    let me = app.get("/v1/auth/me", Some(&caller.access_token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": caller.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+
+    // Only the new password logs in now.
+    let old = app.login(&caller.email, PASSWORD).await;
+    old.assert_problem(401, "invalid_credentials");
+    let new = app.login(&caller.email, new_password).await;
+    assert_eq!(new.status, 200, "{}", new.text);
+}
+
+#[tokio::test]
+async fn change_password_refuses_a_wrong_current_password() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let other = app.login(&user.email, PASSWORD).await;
+    let response = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": "not the password", "newPassword": "a brand new passphrase"}),
+            Some(&user.access_token),
+        )
+        .await;
+    response.assert_problem(401, "invalid_credentials");
+    assert_leaks_nothing(&response, "a brand new passphrase");
+    // Nothing changed: the old password still logs in, the other session is alive.
+    assert_eq!(app.login(&user.email, PASSWORD).await.status, 200);
+    assert_eq!(
+        app.get("/v1/auth/me", other.body["accessToken"].as_str())
+            .await
+            .status,
+        200
+    );
+    app.login(&user.email, "a brand new passphrase")
+        .await
+        .assert_problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn change_password_refuses_a_short_new_password_and_needs_a_token() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let short = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "1234567"}),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_field_error(&short, "newPassword");
+    assert_leaks_nothing(&short, "1234567");
+    assert_eq!(
+        app.login(&user.email, PASSWORD).await.status,
+        200,
+        "the password is unchanged"
+    );
+
+    let anonymous = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "a brand new passphrase"}),
+            None,
+        )
+        .await;
+    anonymous.assert_problem(401, "unauthorized");
+    assert_eq!(
+        app.login(&user.email, PASSWORD).await.status,
+        200,
+        "the password is unchanged"
+    );
+}
+
+/// The policy (src/domain/lockout.rs `password_delay`, `password_delay_after = 5`): the
+/// first 5 failures in an hour cost nothing; the n-th failure after that blocks the account's
+/// password step for 2 * (n - 5) seconds (at most 5 minutes). While blocked, even the right
+/// password gets the same 401 as a wrong one.
+#[tokio::test]
+async fn password_step_delays_grow_after_five_failures_and_refuse_even_the_right_password() {
+    let app = TestApp::spawn().await;
+    let registered = app.register("ann@example.com", PASSWORD).await;
+    assert_eq!(registered.status, 201);
+    let mut wrong = None;
+    for _ in 0..6 {
+        let response = app.login("ann@example.com", "not the password").await;
+        response.assert_problem(401, "invalid_credentials");
+        wrong = Some(response);
+    }
+    let wrong = wrong.unwrap();
+
+    // Six failures: blocked for 4 s. The right password is refused exactly like a wrong one.
+    let right = app.login("ann@example.com", PASSWORD).await;
+    right.assert_problem(401, "invalid_credentials");
+    assert_eq!(
+        right.text, wrong.text,
+        "a throttled account answers like a wrong password"
+    );
+    app.clock.advance(1);
+    app.login("ann@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Two more failures at this instant (8 in all): the delay grows to 2 * 4 = 8 s.
+    for _ in 0..2 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    app.clock.advance(5);
+    app.login("ann@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+
+    // Well past the delay, the right password works (and resets the count).
+    app.clock.advance(600);
+    let ok = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    for _ in 0..4 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let after_reset = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(
+        after_reset.status, 200,
+        "the successful login reset the count: {}",
+        after_reset.text
+    );
+}
+
+#[tokio::test]
+async fn password_step_delays_start_after_five_failures() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
+    for _ in 0..4 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let right = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(right.status, 200, "4 failures cost no delay: {}", right.text);
+    for _ in 0..5 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    app.login("ann@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.clock.advance(3);
+    let right = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(right.status, 200, "the 2-second delay has passed: {}", right.text);
+}
+
+#[tokio::test]
+async fn password_throttle_is_per_account() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
+    assert_eq!(app.register("bob@example.com", PASSWORD).await.status, 201);
+    for _ in 0..7 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    app.login("ann@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    let bob = app.login("bob@example.com", PASSWORD).await;
+    assert_eq!(
+        bob.status, 200,
+        "another account from the same address is not throttled: {}",
+        bob.text
+    );
+}

@@ -1,0 +1,415 @@
+//! Access and refresh tokens: the JWT checked against the published JWKS by an
+//! independent verifier (`ed25519-dalek` directly), forged and expired tokens, refresh
+//! rotation and theft detection, concurrent refreshes, and keys surviving a restart.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, TestUser};
+
+const ACCESS_TTL: i64 = 15 * 60;
+const REFRESH_TTL: i64 = 30 * 24 * 3600;
+
+/// One key of the JWKS, checked to be an Ed25519 OKP key.
+struct Jwk {
+    kid: String,
+    key: VerifyingKey,
+}
+
+async fn fetch_jwks(app: &TestApp) -> Vec<Jwk> {
+    let response = app.get("/.well-known/jwks.json", None).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert!(
+        response.content_type().starts_with("application/json"),
+        "{}",
+        response.content_type()
+    );
+    let keys = response.body["keys"].as_array().expect("a `keys` array");
+    assert!(!keys.is_empty(), "at least one key: {}", response.text);
+    keys.iter()
+        .map(|k| {
+            assert_eq!(k["kty"], "OKP", "{k}");
+            assert_eq!(k["crv"], "Ed25519", "{k}");
+            assert!(
+                k.get("d").is_none(),
+                "the JWKS never holds the private key: {k}"
+            );
+            let x = URL_SAFE_NO_PAD
+                .decode(k["x"].as_str().expect("x"))
+                .expect("x is base64url");
+            let x: [u8; 32] = x
+                .as_slice()
+                .try_into()
+                .expect("an Ed25519 public key is 32 bytes");
+            Jwk {
+                kid: k["kid"].as_str().expect("kid").to_owned(),
+                key: VerifyingKey::from_bytes(&x).expect("a valid Ed25519 point"),
+            }
+        })
+        .collect()
+}
+
+/// The JSON of one base64url segment of a JWT.
+fn segment(part: &str) -> Value {
+    let bytes = URL_SAFE_NO_PAD.decode(part).expect("a base64url segment");
+    serde_json::from_slice(&bytes).expect("a JSON segment")
+}
+
+fn encode(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+/// Splits a compact JWT into header, claims and signature, without verifying anything.
+fn parts(token: &str) -> (Value, Value, Vec<u8>) {
+    let pieces: Vec<&str> = token.split('.').collect();
+    assert_eq!(pieces.len(), 3, "a compact JWS: {token}");
+    let signature = URL_SAFE_NO_PAD
+        .decode(pieces[2])
+        .expect("signature is base64url");
+    (segment(pieces[0]), segment(pieces[1]), signature)
+}
+
+/// Verifies `token` with the JWKS alone, as another service would; returns the claims.
+fn verify_independently(token: &str, jwks: &[Jwk]) -> Result<Value, String> {
+    let (header, claims, signature) = parts(token);
+    if header["alg"] != "EdDSA" {
+        return Err(format!("alg is {}", header["alg"]));
+    }
+    let kid = header["kid"].as_str().ok_or("no kid")?;
+    let jwk = jwks
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or("kid not in the JWKS")?;
+    let signature: [u8; 64] = signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| "signature is not 64 bytes")?;
+    let (signed, _) = token.rsplit_once('.').unwrap();
+    jwk.key
+        .verify_strict(signed.as_bytes(), &Signature::from_bytes(&signature))
+        .map_err(|e| format!("signature: {e}"))?;
+    Ok(claims)
+}
+
+/// A token with this header and these claims, signed by `key` (or unsigned for `None`).
+fn forge(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
+    let signed = format!("{}.{}", encode(header), encode(claims));
+    match key {
+        Some(key) => format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(key.sign(signed.as_bytes()).to_bytes())
+        ),
+        None => format!("{signed}."),
+    }
+}
+
+async fn refresh(app: &TestApp, token: &str) -> crate::helpers::TestResponse {
+    app.post("/v1/auth/refresh", json!({"refreshToken": token}), None)
+        .await
+}
+
+fn tokens_of(body: &Value) -> (String, String) {
+    (
+        body["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_owned(),
+        body["refreshToken"]
+            .as_str()
+            .expect("refreshToken")
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn access_token_verifies_against_the_jwks_with_the_documented_claims() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let login_time = app.now();
+    let jwks = fetch_jwks(&app).await;
+
+    let (header, _, _) = parts(&user.access_token);
+    assert_eq!(header["alg"], "EdDSA");
+    assert!(
+        jwks.iter().any(|k| header["kid"] == k.kid.as_str()),
+        "the header's kid is published: {header}"
+    );
+
+    let claims =
+        verify_independently(&user.access_token, &jwks).expect("the token verifies with the JWKS");
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(claims["iat"], login_time);
+    assert_eq!(claims["exp"], login_time + ACCESS_TTL);
+    assert_eq!(claims["auth_time"], login_time);
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    let jti = claims["jti"].as_str().expect("jti");
+    assert!(uuid::Uuid::parse_str(jti).is_ok(), "jti is a UUID: {jti}");
+
+    // The verifier is not a rubber stamp: one changed byte of the signed part fails it.
+    let mut tampered_claims = claims.clone();
+    tampered_claims["sub"] = json!(uuid::Uuid::new_v4().to_string());
+    let signature = user.access_token.rsplit_once('.').unwrap().1;
+    let tampered = format!(
+        "{}.{}.{signature}",
+        encode(&header),
+        encode(&tampered_claims)
+    );
+    assert!(verify_independently(&tampered, &jwks).is_err());
+
+    // Every token gets its own jti.
+    let second = app.login(&user.email, PASSWORD).await;
+    let second_claims =
+        verify_independently(second.body["accessToken"].as_str().unwrap(), &jwks).unwrap();
+    assert_ne!(second_claims["jti"], claims["jti"]);
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let victim = app.signed_in_user().await;
+    let (header, claims, _) = parts(&user.access_token);
+    let genuine = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(genuine.status, 200, "{}", genuine.text);
+
+    // Unsigned, `alg: none`.
+    let mut none_header = header.clone();
+    none_header["alg"] = json!("none");
+    let unsigned = forge(&none_header, &claims, None);
+    app.get("/v1/auth/me", Some(&unsigned))
+        .await
+        .assert_problem(401, "unauthorized");
+    // `alg: none` but with the real signature still attached.
+    let signature = user.access_token.rsplit_once('.').unwrap().1;
+    let relabelled = format!("{}.{}.{signature}", encode(&none_header), encode(&claims));
+    app.get("/v1/auth/me", Some(&relabelled))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // Signed with another Ed25519 key under the server's kid.
+    let attacker = SigningKey::from_bytes(&[7u8; 32]);
+    let other_key = forge(&header, &claims, Some(&attacker));
+    app.get("/v1/auth/me", Some(&other_key))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // The genuine signature over a payload whose `sub` now names another user.
+    let mut stolen = claims.clone();
+    stolen["sub"] = json!(victim.id);
+    let tampered = format!("{}.{}.{signature}", encode(&header), encode(&stolen));
+    app.get("/v1/auth/me", Some(&tampered))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // A far-future `exp` on the genuine signature.
+    let mut longer = claims.clone();
+    longer["exp"] = json!(claims["exp"].as_i64().unwrap() + 365 * 86_400);
+    let extended = format!("{}.{}.{signature}", encode(&header), encode(&longer));
+    app.get("/v1/auth/me", Some(&extended))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // The genuine token still works: nothing above was refused for another reason.
+    let me = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["id"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn access_token_expires_after_fifteen_minutes() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    app.clock.advance(ACCESS_TTL - 1);
+    let before = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(before.status, 200, "valid until exp: {}", before.text);
+    app.clock.advance(2);
+    let after = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    after.assert_problem(401, "unauthorized");
+    // The session itself lives on: the refresh token still gets a working access token.
+    let refreshed = refresh(&app, &user.refresh_token).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let (access, _) = tokens_of(&refreshed.body);
+    assert_eq!(app.get("/v1/auth/me", Some(&access)).await.status, 200);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_the_old_token_is_refused() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let first = refresh(&app, &user.refresh_token).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let (_, second_refresh) = tokens_of(&first.body);
+    assert_ne!(
+        second_refresh, user.refresh_token,
+        "a new refresh token each time"
+    );
+
+    let reused = refresh(&app, &user.refresh_token).await;
+    reused.assert_problem(401, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn reusing_a_retired_refresh_token_revokes_the_whole_family() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let other = app.login(&user.email, PASSWORD).await;
+    assert_eq!(other.status, 200);
+
+    let r2 = refresh(&app, &user.refresh_token).await;
+    assert_eq!(r2.status, 200, "{}", r2.text);
+    let (_, r2_refresh) = tokens_of(&r2.body);
+    let r3 = refresh(&app, &r2_refresh).await;
+    assert_eq!(r3.status, 200, "{}", r3.text);
+    let (newest_access, newest_refresh) = tokens_of(&r3.body);
+    assert_eq!(
+        app.get("/v1/auth/me", Some(&newest_access)).await.status,
+        200
+    );
+
+    // The first token, retired two rotations ago, turns up again: theft.
+    refresh(&app, &user.refresh_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+
+    refresh(&app, &newest_refresh)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/auth/me", Some(&newest_access))
+        .await
+        .assert_problem(401, "unauthorized");
+    app.get("/v1/auth/me", Some(&user.access_token))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // Another family (a separate login) is untouched.
+    let (other_access, other_refresh) = tokens_of(&other.body);
+    assert_eq!(
+        app.get("/v1/auth/me", Some(&other_access)).await.status,
+        200
+    );
+    assert_eq!(refresh(&app, &other_refresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_original_auth_time() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let login_time = app.now();
+    let jwks = fetch_jwks(&app).await;
+    app.clock.advance(600);
+    let refreshed = refresh(&app, &user.refresh_token).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let (access, next) = tokens_of(&refreshed.body);
+    let claims = verify_independently(&access, &jwks).expect("the refreshed token verifies");
+    assert_eq!(claims["auth_time"], login_time, "auth_time is the login's");
+    assert_eq!(claims["iat"], login_time + 600, "iat is the refresh's");
+    assert_eq!(claims["exp"], login_time + 600 + ACCESS_TTL);
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["sub"], user.id.as_str());
+
+    app.clock.advance(3600);
+    let again = refresh(&app, &next).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    let (access, _) = tokens_of(&again.body);
+    let claims = verify_independently(&access, &jwks).expect("the twice-refreshed token verifies");
+    assert_eq!(claims["auth_time"], login_time);
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_thirty_days_after_login_however_often_rotated() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let login_time = app.now();
+    let mut current = user.refresh_token.clone();
+    // Rotate every 10 days: each rotation keeps the family's absolute expiry.
+    for _ in 0..2 {
+        app.clock.advance(10 * 86_400);
+        let response = refresh(&app, &current).await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        assert_eq!(
+            response.body["refreshTokenExpiry"],
+            time::OffsetDateTime::from_unix_timestamp(login_time + REFRESH_TTL)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+        current = tokens_of(&response.body).1;
+    }
+    // A minute before the end it still rotates; that fresh token is refused after the end.
+    app.clock.set(login_time + REFRESH_TTL - 61);
+    let last = refresh(&app, &current).await;
+    assert_eq!(last.status, 200, "{}", last.text);
+    let (access, newest) = tokens_of(&last.body);
+    app.clock.set(login_time + REFRESH_TTL + 1);
+    refresh(&app, &newest)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/auth/me", Some(&access))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_have_exactly_one_winner() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let attempts = (0..20).map(|_| refresh(&app, &user.refresh_token));
+    let responses = futures::future::join_all(attempts).await;
+
+    let winners: Vec<_> = responses.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "statuses: {:?}",
+        responses
+            .iter()
+            .map(|r| r.status.as_u16())
+            .collect::<Vec<_>>()
+    );
+    for loser in responses.iter().filter(|r| r.status != 200) {
+        loser.assert_problem(401, "invalid_refresh_token");
+    }
+    let (access, new_refresh) = tokens_of(&winners[0].body);
+    assert_ne!(new_refresh, user.refresh_token);
+    assert!(!access.is_empty());
+}
+
+#[tokio::test]
+async fn keys_and_sessions_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    let user: TestUser = app.signed_in_user().await;
+    let kid_before: Vec<String> = fetch_jwks(&app).await.into_iter().map(|k| k.kid).collect();
+
+    for name in ["jwt-ed25519.pem", "master.key", "pepper.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let path = app.data_dir.path().join(name);
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{name} is owner-only, mode {:o}",
+            mode & 0o777
+        );
+    }
+
+    let app = app.restart().await;
+    let jwks = fetch_jwks(&app).await;
+    let kid_after: Vec<String> = jwks.iter().map(|k| k.kid.clone()).collect();
+    assert_eq!(kid_after, kid_before, "the signing key was kept");
+    verify_independently(&user.access_token, &jwks)
+        .expect("the old token verifies with the new JWKS");
+
+    let me = app.get("/v1/auth/me", Some(&user.access_token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["id"], user.id.as_str());
+    let refreshed = refresh(&app, &user.refresh_token).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let login = app.login(&user.email, PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.body["user"]["id"], user.id.as_str());
+}
