@@ -11,6 +11,9 @@ const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 type Labels = Vec<(&'static str, String)>;
 
+/// A gauge sampled at scrape time: name, labels, value.
+pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
+
 #[derive(Default)]
 struct Histogram {
     counts: [u64; BUCKETS.len()],
@@ -62,7 +65,7 @@ impl Metrics {
     }
 
     /// The exposition text; `gauges` are sampled by the caller at scrape time.
-    pub fn render(&self, gauges: &[(&'static str, Vec<(&'static str, String)>, f64)]) -> String {
+    pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
         let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());

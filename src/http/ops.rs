@@ -105,10 +105,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         ("tessera_db_pool_connections", vec![("state", "idle".to_owned())], idle as f64),
         ("tessera_db_pool_connections", vec![("state", "in_use".to_owned())], size.saturating_sub(idle as u32) as f64),
     ];
-    if let Ok(mut conn) = state.db.conn().await {
-        if let Ok(active) = crate::db::devices::count_all_live(&mut conn, state.now()).await {
-            gauges.push(("tessera_trusted_devices_active", vec![], active as f64));
-        }
+    if let Ok(mut conn) = state.db.conn().await
+        && let Ok(active) = crate::db::devices::count_all_live(&mut conn, state.now()).await
+    {
+        gauges.push(("tessera_trusted_devices_active", vec![], active as f64));
     }
     (
         StatusCode::OK,

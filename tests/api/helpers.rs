@@ -279,3 +279,20 @@ pub fn totp_code(secret_base32: &str, unix_seconds: i64) -> String {
         .expect("secret is base32");
     totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &secret, unix_seconds as u64)
 }
+
+/// Says a test was skipped and why. Written straight to stderr, past the test harness's
+/// output capture, so `cargo test` shows it even though the test passes.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+}
+
+/// The admin URL of the PostgreSQL server the suite runs on, or `None` after saying why
+/// the calling PostgreSQL-only test is skipped.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = postgres_admin_url();
+    if url.is_none() {
+        skip(test, "needs PostgreSQL; set TESSERA_TEST_DATABASE_URL (see README, \"Running the tests on PostgreSQL\")");
+    }
+    url
+}

@@ -2,11 +2,13 @@
 //! server over HTTP.
 
 mod accounts;
+mod compat;
 mod errors;
 mod helpers;
 mod multi_instance;
 mod operations;
 mod outage;
 mod process;
+mod readme_compat;
 mod smoke;
 mod tokens;

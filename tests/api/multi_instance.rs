@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{PASSWORD, fresh_postgres_database, totp_code};
+use crate::helpers::{PASSWORD, fresh_postgres_database, postgres_or_skip, totp_code};
 
 struct Instance {
     base: String,
@@ -47,10 +47,7 @@ struct Pair {
 
 /// Two instances sharing keys (one data dir) and one fresh PostgreSQL database.
 async fn pair() -> Option<Pair> {
-    let Ok(admin) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set TESSERA_TEST_DATABASE_URL to run the two-instance PostgreSQL tests");
-        return None;
-    };
+    let admin = postgres_or_skip("two-instance test")?;
     let url = fresh_postgres_database(&admin).await;
     let dir = tempfile::tempdir().unwrap();
     let a = start_instance(dir.path(), &url).await;
@@ -60,7 +57,7 @@ async fn pair() -> Option<Pair> {
 
 impl Pair {
     fn base(&self, i: usize) -> &str {
-        if i % 2 == 0 { &self.a.base } else { &self.b.base }
+        if i.is_multiple_of(2) { &self.a.base } else { &self.b.base }
     }
 
     async fn post(&self, i: usize, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::helpers::{PASSWORD, TestApp, fresh_postgres_database};
+use crate::helpers::{PASSWORD, TestApp, fresh_postgres_database, postgres_or_skip};
 
 /// Forwards 127.0.0.1:<port> to PostgreSQL while enabled; `cut` drops every connection.
 struct Proxy {
@@ -58,8 +58,7 @@ impl Proxy {
 
 #[tokio::test]
 async fn a_database_outage_answers_503_and_recovers_without_restart() {
-    let Ok(admin) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
-        eprintln!("skipped: set TESSERA_TEST_DATABASE_URL to run the database outage test");
+    let Some(admin) = postgres_or_skip("outage::a_database_outage_answers_503_and_recovers_without_restart") else {
         return;
     };
     let direct = fresh_postgres_database(&admin).await;
