@@ -231,9 +231,11 @@ async function expectAccount() {
   await page.locator('#tf-pill').filter({ hasText: /\S/ }).waitFor();
 }
 
-const email = `ann.${crypto.randomBytes(4).toString('hex')}@example.com`;
-const userName = `ann${crypto.randomBytes(3).toString('hex')}`;
-const password = 'correct horse battery staple';
+// Each run has a fresh data dir, so fixed names do not collide.
+const email = 'ann@example.com';
+const userName = 'ann';
+let password = 'correct horse battery staple';
+const newPassword = 'tile by tile, a mosaic';
 let secret = '';
 let backupCodes = [];
 
@@ -454,8 +456,24 @@ await step('turn 2FA off with password and code', async () => {
   await shoot('13-account-2fa-off-again');
 });
 
-await step('sign in again needs no second step', async () => {
+await step('change password', async () => {
+  await page.fill('#password-current', 'not my password');
+  await page.fill('#password-new', newPassword);
+  await page.fill('#password-confirm', `${newPassword}!`);
+  await page.click('#form-password button[type=submit]');
+  await page.locator('#password-confirm-error').filter({ hasText: "don't match" }).waitFor();
+  await page.fill('#password-confirm', newPassword);
+  await page.click('#form-password button[type=submit]');
+  await page.locator('#password-current-error').filter({ hasText: 'The current password is not correct' }).waitFor();
+  await page.fill('#password-current', password);
+  await page.click('#form-password button[type=submit]');
+  await page.locator('#events-list .event-title', { hasText: 'Password changed' }).first().waitFor();
+  assert((await page.inputValue('#password-new')) === '', 'form cleared');
+});
+
+await step('sign in with the new password needs no second step', async () => {
   await signOut();
+  password = newPassword;
   await passwordStep();
   await expectAccount();
 });

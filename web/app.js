@@ -293,6 +293,7 @@
     second_factor_locked: (e) =>
       `Too many wrong codes. For your security, codes are locked${e.retryAfter ? ` for ${duration(e.retryAfter)}` : ' for a while'}.`,
     totp_suspended: 'Authenticator codes are suspended after too many failed attempts. Use a backup code, or ask an administrator.',
+    rate_limited: (e) => `Too many requests from this network. Try again${e.retryAfter ? ` in ${duration(e.retryAfter)}` : ' shortly'}.`,
     reauthentication_required: 'Confirm with a code from your authenticator app or a backup code.',
     two_factor_already_enabled: 'Two-factor authentication is already on.',
     two_factor_not_enabled: 'Two-factor authentication is not on for this account.',

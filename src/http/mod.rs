@@ -41,11 +41,12 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        // Inside the problem-document net, so a timed-out request gets a 408 problem document.
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(Extension(limiter))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state)
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
         .layer(middleware::from_fn(security_headers))
         .layer(

@@ -12,3 +12,4 @@ mod process;
 mod readme_compat;
 mod smoke;
 mod tokens;
+mod web;
