@@ -163,13 +163,30 @@ pub async fn sign_in(
     details: serde_json::Value,
     ctx: &RequestContext,
 ) -> Result<IssuedTokens, AppError> {
+    sign_in_trusting(state, user, amr, details, None, ctx).await.map(|(tokens, _)| tokens)
+}
+
+/// As [`sign_in`], also trusting the device when asked: session and device land in the
+/// same transaction, so a failure leaves neither behind.
+pub async fn sign_in_trusting(
+    state: &AppState,
+    user: &UserRow,
+    amr: Vec<String>,
+    details: serde_json::Value,
+    trust_device: Option<&devices::DeviceInput>,
+    ctx: &RequestContext,
+) -> Result<(IssuedTokens, Option<(devices::TrustedDevice, String)>), AppError> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     db::users::record_login(&mut tx, user.id, now, &ctx.ip).await?;
     let tokens = sessions::start(state, &mut tx, user.id, amr, ctx).await?;
     events::record(&mut tx, now, user.id, events::LOGIN_SUCCEEDED, Some(ctx), details).await?;
+    let device = match trust_device {
+        Some(input) => Some(devices::trust(state, &mut tx, user.id, input, ctx).await?),
+        None => None,
+    };
     tx.commit().await?;
-    Ok(tokens)
+    Ok((tokens, device))
 }
 
 pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {

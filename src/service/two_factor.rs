@@ -210,16 +210,8 @@ pub async fn verify_login(
     let user = db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::InvalidTwoFactorToken)?;
     drop(conn);
     let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
-    let tokens = accounts::sign_in(state, &user, vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()], details, ctx).await?;
-    let device = match trust_device {
-        Some(input) => {
-            let mut tx = state.db.begin().await?;
-            let device = devices::trust(state, &mut tx, user_id, input, ctx).await?;
-            tx.commit().await?;
-            Some(device)
-        }
-        None => None,
-    };
+    let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
+    let (tokens, device) = accounts::sign_in_trusting(state, &user, amr, details, trust_device, ctx).await?;
     let user = accounts::reload(state, user_id).await?;
     Ok(VerifiedLogin { tokens, user, device })
 }

@@ -3,13 +3,16 @@
 
 mod accounts;
 mod compat;
+mod devices;
 mod errors;
+mod events;
 mod helpers;
 mod multi_instance;
 mod operations;
 mod outage;
 mod process;
 mod readme_compat;
+mod sensitive;
 mod smoke;
 mod tokens;
 mod web;
