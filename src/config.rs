@@ -74,6 +74,10 @@ pub struct Config {
     /// Requests a client address may make at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
     pub request_timeout_secs: u64,
+    /// How long a connection may take to send its next request (after it opens, and after
+    /// each answer) before it is closed: ends slow-header (slowloris) and idle connections.
+    /// At least `request_timeout_secs + 1`, so a request in progress gets its answer first.
+    pub connection_idle_timeout_secs: u64,
     /// After SIGTERM/SIGINT, how long in-flight requests get to finish.
     pub shutdown_grace_secs: u64,
     /// `text` or `json`.
@@ -126,6 +130,7 @@ impl Default for Config {
             rate_limit_per_minute: 300,
             rate_limit_burst: 300,
             request_timeout_secs: 30,
+            connection_idle_timeout_secs: 60,
             shutdown_grace_secs: 30,
             log_format: "text".into(),
             log_level: "info".into(),
@@ -175,6 +180,12 @@ impl Config {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
         }
+    }
+
+    /// The connection idle timeout in force: never shorter than the request timeout.
+    pub fn connection_idle_timeout(&self) -> std::time::Duration {
+        let request = self.request_timeout_secs.max(1);
+        std::time::Duration::from_secs(self.connection_idle_timeout_secs.max(request + 1))
     }
 
     pub fn argon2_max_concurrent(&self) -> usize {

@@ -55,9 +55,9 @@ impl Application {
         let app = crate::http::router(state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal_seen = stopping.clone();
-        // A connection must send its next request within this (slow or idle clients are
-        // closed); longer than the request timeout, so a request in progress gets its answer.
-        let patience = Duration::from_secs(state.config.request_timeout_secs.max(1) + 10);
+        // A connection must send its next request in time: slow-header and idle clients are
+        // closed (a request in progress is bounded by the shorter request timeout).
+        let patience = state.config.connection_idle_timeout();
         let listener = crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
         let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move {

@@ -430,10 +430,11 @@ struct Enable2faRequest {
     /// The caller's own email.
     #[schema(format = Email, max_length = 300, example = "ada@example.com")]
     email: String,
-    #[schema(format = Password, min_length = 6, max_length = 1024)]
+    #[schema(format = Password, min_length = 6, max_length = 1024, example = "correct horse battery staple")]
     password: String,
     /// true turns two-factor authentication on (needs a confirmed authenticator); false
     /// turns it off and keeps the authenticator.
+    #[schema(example = false)]
     enable: bool,
     /// A TOTP or backup code: turning it off needs a second factor from the last 10 minutes.
     #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]

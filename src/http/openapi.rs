@@ -102,7 +102,11 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
 
 fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| document().to_pretty_json().unwrap_or_else(|_| "{}".to_owned()))
+    JSON.get_or_init(|| {
+        document()
+            .to_pretty_json()
+            .unwrap_or_else(|_| "{}".to_owned())
+    })
 }
 
 /// The OpenAPI 3.1 document of every route.
@@ -114,7 +118,14 @@ fn document_json() -> &'static str {
     responses((status = 200, description = "The OpenAPI 3.1 document of this server.", body = Object, content_type = "application/json"))
 )]
 async fn openapi_json() -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], document_json()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document_json(),
+    )
+        .into_response()
 }
 
 /// The docs page's policy: everything from this origin only, no inline code, nothing framed.
@@ -130,8 +141,14 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP)),
-            (HeaderName::from_static("permissions-policy"), HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DOCS_CSP),
+            ),
+            (
+                HeaderName::from_static("permissions-policy"),
+                HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+            ),
         ],
         body,
     )
@@ -180,7 +197,12 @@ async fn docs_style() -> Response {
 fn problem_response(description: &str) -> ApiResponse {
     ResponseBuilder::new()
         .description(description)
-        .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
         .build()
 }
 
@@ -190,7 +212,11 @@ fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
         "Retry-After".to_owned(),
         RefOr::T(
             HeaderBuilder::new()
-                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1)),
+                ))
                 .description(Some(description))
                 .build(),
         ),
@@ -199,7 +225,10 @@ fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
 }
 
 fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiResponse>> {
-    entries.into_iter().map(|(status, r)| (status.to_owned(), RefOr::T(r))).collect()
+    entries
+        .into_iter()
+        .map(|(status, r)| (status.to_owned(), RefOr::T(r)))
+        .collect()
 }
 
 /// What any route that reads a JSON body may answer before its handler runs: 400 for
@@ -210,10 +239,24 @@ pub struct BodyErrors;
 impl IntoResponses for BodyErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
         group(vec![
-            ("400", problem_response("Malformed JSON (`malformed_json`) or invalid fields (`validation_failed`, with `errors`).")),
-            ("408", problem_response("The request did not complete in time (`request_timeout`).")),
-            ("413", problem_response("The body is over 64 KiB (`payload_too_large`).")),
-            ("415", problem_response("The body is not `application/json` (`unsupported_media_type`).")),
+            (
+                "400",
+                problem_response(
+                    "Malformed JSON (`malformed_json`) or invalid fields (`validation_failed`, with `errors`).",
+                ),
+            ),
+            (
+                "408",
+                problem_response("The request did not complete in time (`request_timeout`)."),
+            ),
+            (
+                "413",
+                problem_response("The body is over 64 KiB (`payload_too_large`)."),
+            ),
+            (
+                "415",
+                problem_response("The body is not `application/json` (`unsupported_media_type`)."),
+            ),
         ])
     }
 }
@@ -223,7 +266,12 @@ pub struct Unavailable;
 
 impl IntoResponses for Unavailable {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(problem_response("The database is unreachable (`service_unavailable`); try again shortly."), "Seconds to wait.");
+        let response = retry_after(
+            problem_response(
+                "The database is unreachable (`service_unavailable`); try again shortly.",
+            ),
+            "Seconds to wait.",
+        );
         group(vec![("503", response)])
     }
 }
@@ -246,10 +294,17 @@ pub struct Unauthorized;
 
 impl IntoResponses for Unauthorized {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let mut response = problem_response("The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).");
+        let mut response = problem_response(
+            "The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).",
+        );
         response.headers.insert(
             "WWW-Authenticate".to_owned(),
-            RefOr::T(HeaderBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).description(Some("`Bearer`")).build()),
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some("`Bearer`"))
+                    .build(),
+            ),
         );
         group(vec![("401", response)])
     }

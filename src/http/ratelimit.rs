@@ -62,11 +62,17 @@ impl RateLimiter {
             return Ok(());
         }
         let key = bucket_key(ip);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
             self.evict_idle(&mut buckets, now);
         }
-        let bucket = buckets.entry(key).or_insert(Bucket { tokens: self.burst, updated: now });
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
         self.refill(bucket, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -97,7 +103,10 @@ impl RateLimiter {
             b.tokens < self.burst
         });
         if buckets.len() >= MAX_TRACKED {
-            tracing::warn!(tracked = buckets.len(), "rate limiter table full of busy addresses; starting over");
+            tracing::warn!(
+                tracked = buckets.len(),
+                "rate limiter table full of busy addresses; starting over"
+            );
             buckets.clear();
         }
     }
@@ -124,11 +133,17 @@ pub struct RateLimit;
 impl FromRequestParts<AppState> for RateLimit {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(limiter) = parts.extensions.get::<Arc<RateLimiter>>() else {
             return Ok(RateLimit);
         };
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip());
         let Some(ip) = client_ip(peer, &parts.headers, &state.config.trusted_proxies) else {
             return Ok(RateLimit);
         };

@@ -319,10 +319,10 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct ChangePasswordRequest {
-    #[schema(format = Password, max_length = 1024)]
+    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
     current_password: String,
     /// 8 to 1024 bytes.
-    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    #[schema(format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
     new_password: String,
 }
 
@@ -563,7 +563,7 @@ async fn verify(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct DisableRequest {
-    #[schema(format = Password, max_length = 1024)]
+    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
     password: String,
     /// A TOTP or backup code, when the access token's second factor is not fresh.
     #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]

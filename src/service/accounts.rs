@@ -91,45 +91,19 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
         Identifier::Email(email) => db::users::find_by_email(&mut conn, email).await?,
         Identifier::UserName(name) => db::users::find_by_user_name(&mut conn, &validate::user_name_key(name)).await?,
     };
-    let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
-        .await?
-        .is_some_and(|t| t.blocked_until > now || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour));
-    let account_throttled = user.as_ref().is_some_and(|u| {
-        u.pw_blocked_until > now || (u.pw_window_start > now - 3600 && u.pw_failures >= config.password_max_failures_per_hour)
-    });
-    // Release the connection while hashing: the hash takes far longer than any query.
     drop(conn);
-    let matched = state
-        .hasher
-        .verify(&input.password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
+    let check = check_password(state, user.as_ref(), &input.password, ctx).await?;
     let mut conn = state.db.conn().await?;
-    let user = match user {
-        Some(user) if matched && !ip_throttled && !account_throttled => user,
-        user => {
-            let known = user.is_some();
-            if !matched {
-                let ip_failures = db::throttles::count_failure(&mut conn, &ctx.ip, now).await?;
-                let delay = password_delay(ip_failures, config.ip_delay_after);
-                if delay > 0 {
-                    db::throttles::block_until(&mut conn, &ctx.ip, now + delay).await?;
-                }
-            }
-            if let Some(user) = user {
-                if !matched {
-                    let failures = db::users::count_password_failure(&mut conn, user.id, now).await?;
-                    let delay = password_delay(failures, config.password_delay_after);
-                    if delay > 0 {
-                        db::users::block_password_until(&mut conn, user.id, now + delay).await?;
-                    }
-                }
-                let reason = if matched { "throttled" } else { "wrong_password" };
-                state.metrics.increment("tessera_logins_total", &[("outcome", reason)]);
-                events::record(&mut conn, now, user.id, events::LOGIN_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
-            }
-            if !known {
-                state.metrics.increment("tessera_logins_total", &[("outcome", "unknown_account")]);
-            }
+    let user = match (user, check) {
+        (Some(user), PasswordCheck::Right) => user,
+        (Some(user), check) => {
+            let reason = if check == PasswordCheck::Throttled { "throttled" } else { "wrong_password" };
+            state.metrics.increment("tessera_logins_total", &[("outcome", reason)]);
+            events::record(&mut conn, now, user.id, events::LOGIN_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+            return Err(AppError::InvalidCredentials);
+        }
+        (None, _) => {
+            state.metrics.increment("tessera_logins_total", &[("outcome", "unknown_account")]);
             return Err(AppError::InvalidCredentials);
         }
     };
@@ -153,6 +127,72 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
     let expires_at = now + config.two_factor_token_ttl_secs;
     db::challenges::insert(&mut conn, &crypto::token_hash(&token), user.id, now, expires_at, &ctx.ip, ctx.user_agent.as_deref()).await?;
     Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Right,
+    Wrong,
+    /// Right or not, the account or the client IP is in a delay: treated as wrong.
+    Throttled,
+}
+
+/// Checks a password with the throttles of the contract applied, wherever a password is
+/// checked (login, password change, turning 2FA off), so no route is a free oracle for
+/// guessing. A wrong password counts toward the account's and the client IP's delays. The
+/// Argon2 work is done whatever the throttle says (against a dummy hash when there is no
+/// account), so timing tells nothing.
+pub async fn check_password(
+    state: &AppState,
+    user: Option<&UserRow>,
+    password: &SecretString,
+    ctx: &RequestContext,
+) -> Result<PasswordCheck, AppError> {
+    let now = state.now();
+    let config = &state.config;
+    let mut conn = state.db.conn().await?;
+    let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
+        .await?
+        .is_some_and(|t| t.blocked_until > now || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour));
+    let account_throttled = user.is_some_and(|u| {
+        u.pw_blocked_until > now || (u.pw_window_start > now - 3600 && u.pw_failures >= config.password_max_failures_per_hour)
+    });
+    // Release the connection while hashing: the hash takes far longer than any query.
+    drop(conn);
+    let matched = state.hasher.verify(password, user.map(|u| u.password_hash.as_str())).await?;
+    if matched && !ip_throttled && !account_throttled {
+        return Ok(PasswordCheck::Right);
+    }
+    if matched {
+        return Ok(PasswordCheck::Throttled);
+    }
+    let mut conn = state.db.conn().await?;
+    let ip_failures = db::throttles::count_failure(&mut conn, &ctx.ip, now).await?;
+    let delay = password_delay(ip_failures, config.ip_delay_after);
+    if delay > 0 {
+        db::throttles::block_until(&mut conn, &ctx.ip, now + delay).await?;
+    }
+    if let Some(user) = user {
+        let failures = db::users::count_password_failure(&mut conn, user.id, now).await?;
+        let delay = password_delay(failures, config.password_delay_after);
+        if delay > 0 {
+            db::users::block_password_until(&mut conn, user.id, now + delay).await?;
+        }
+    }
+    Ok(PasswordCheck::Wrong)
+}
+
+/// A password confirmation for a change to an account already signed in to: anything but
+/// the right, unthrottled password is `InvalidCredentials` and a security event.
+pub async fn confirm_password(state: &AppState, user: &UserRow, password: &SecretString, ctx: &RequestContext) -> Result<(), AppError> {
+    let check = check_password(state, Some(user), password, ctx).await?;
+    if check == PasswordCheck::Right {
+        return Ok(());
+    }
+    let mut conn = state.db.conn().await?;
+    let reason = if check == PasswordCheck::Throttled { "throttled" } else { "wrong_password" };
+    events::record(&mut conn, state.now(), user.id, events::PASSWORD_CONFIRMATION_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+    Err(AppError::InvalidCredentials)
 }
 
 /// Records a completed sign-in and starts its session, in one transaction.
@@ -204,9 +244,7 @@ pub async fn change_password(
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     let user = reload(state, principal.user_id).await?;
-    if !state.hasher.verify(current, Some(&user.password_hash)).await? {
-        return Err(AppError::InvalidCredentials);
-    }
+    confirm_password(state, &user, current, ctx).await?;
     let new_hash = state.hasher.hash(new).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;

@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 pub const LOGIN_SUCCEEDED: &str = "login_succeeded";
 pub const LOGIN_FAILED: &str = "login_failed";
+pub const PASSWORD_CONFIRMATION_FAILED: &str = "password_confirmation_failed";
 pub const SECOND_FACTOR_FAILED: &str = "second_factor_failed";
 pub const SECOND_FACTOR_LOCKED: &str = "second_factor_locked";
 pub const SECOND_FACTOR_ABANDONED: &str = "second_factor_abandoned";

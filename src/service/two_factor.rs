@@ -229,9 +229,7 @@ pub async fn disable(
     if !user.two_factor_enabled {
         return Err(AppError::TwoFactorNotEnabled);
     }
-    if !state.hasher.verify(password, Some(&user.password_hash)).await? {
-        return Err(AppError::InvalidCredentials);
-    }
+    accounts::confirm_password(state, &user, password, ctx).await?;
     let mut conn = state.db.conn().await?;
     second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
     drop(conn);
@@ -335,9 +333,7 @@ pub async fn set_enabled(
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     let user = accounts::reload(state, principal.user_id).await?;
-    if !state.hasher.verify(password, Some(&user.password_hash)).await? {
-        return Err(AppError::InvalidCredentials);
-    }
+    accounts::confirm_password(state, &user, password, ctx).await?;
     let now = state.now();
     let mut conn = state.db.conn().await?;
     if enable {

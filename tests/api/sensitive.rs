@@ -637,3 +637,43 @@ async fn deleting_all_devices_revokes_device_tokens_but_no_session() {
     assert_session_alive(&app, "other session", &g.other).await;
     assert_session_alive(&app, "trusted-device session", &g.by_device).await;
 }
+
+/// Password confirmations on signed-in routes count toward the same throttle as login,
+/// so an access token is no free oracle for guessing the password.
+#[tokio::test]
+async fn wrong_passwords_on_signed_in_routes_are_throttled_like_logins() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    for _ in 0..5 {
+        let wrong = app
+            .post(
+                "/v1/auth/password",
+                serde_json::json!({"currentPassword": "not my password", "newPassword": "a brand new password"}),
+                Some(&user.access_token),
+            )
+            .await;
+        wrong.assert_problem(401, "invalid_credentials");
+    }
+    // The right password is refused while the delay lasts, here and at login.
+    let right = app
+        .post(
+            "/v1/auth/password",
+            serde_json::json!({"currentPassword": user.password, "newPassword": "a brand new password"}),
+            Some(&user.access_token),
+        )
+        .await;
+    right.assert_problem(401, "invalid_credentials");
+    app.login(&user.email, &user.password).await.assert_problem(401, "invalid_credentials");
+    app.clock.advance(3);
+    let right = app
+        .post(
+            "/v1/auth/password",
+            serde_json::json!({"currentPassword": user.password, "newPassword": "a brand new password"}),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(right.status, 204, "{}", right.text);
+    let events = app.get("/v1/auth/security-events?limit=100", Some(&user.access_token)).await;
+    let failed = events.body.as_array().unwrap().iter().filter(|e| e["type"] == "password_confirmation_failed").count();
+    assert_eq!(failed, 6, "five wrong and one throttled confirmation are recorded");
+}
