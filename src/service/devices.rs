@@ -130,13 +130,7 @@ pub async fn add(
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
 ) -> Result<(TrustedDevice, String), AppError> {
-    let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
-    if !user.two_factor_enabled {
-        return Err(AppError::TwoFactorNotEnabled);
-    }
-    second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
-    drop(conn);
+    second_factor::require_enabled_and_fresh(state, principal, code, ctx).await?;
     let mut tx = state.db.begin().await?;
     let result = trust(state, &mut tx, principal.user_id, input, ctx).await?;
     tx.commit().await?;

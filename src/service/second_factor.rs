@@ -212,3 +212,20 @@ pub async fn require_fresh(
         None => Err(AppError::ReauthenticationRequired),
     }
 }
+
+/// The gate of a sensitive change to the second factor itself (new backup codes, a new
+/// trusted device): 2FA must be on, and the second factor fresh. Returns the account.
+pub async fn require_enabled_and_fresh(
+    state: &AppState,
+    principal: &super::Principal,
+    code: Option<&SecondFactorCode>,
+    ctx: &RequestContext,
+) -> Result<db::users::UserRow, AppError> {
+    let mut conn = state.db.conn().await?;
+    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+    if !user.two_factor_enabled {
+        return Err(AppError::TwoFactorNotEnabled);
+    }
+    require_fresh(state, &mut conn, principal, code, ctx).await?;
+    Ok(user)
+}

@@ -304,13 +304,7 @@ pub async fn regenerate_backup_codes(
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
 ) -> Result<(Vec<String>, i64), AppError> {
-    let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
-    if !user.two_factor_enabled {
-        return Err(AppError::TwoFactorNotEnabled);
-    }
-    second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
-    drop(conn);
+    let user = second_factor::require_enabled_and_fresh(state, principal, code, ctx).await?;
     let now = state.now();
     let (codes, hashes) = new_backup_codes(state);
     let mut tx = state.db.begin().await?;
