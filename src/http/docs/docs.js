@@ -283,7 +283,7 @@
     const id = "op-" + (op.operationId || method + path).replace(/[^A-Za-z0-9_-]/g, "-");
     const details = el("details", { class: "op", id });
     details.append(
-      el("summary", {}, el("span", { class: "method " + method, text: method.toUpperCase() }), el("span", { class: "path", text: path }), el("span", { class: "summary", text: op.summary || "" })),
+      el("summary", {}, el("span", { class: "method " + method, text: method.toUpperCase() }), el("span", { class: "path", text: path }), el("span", { class: "summary" }, prose(op.summary || "", "span"))),
     );
     const body = el("div", { class: "op-body" });
     if (op.description) body.append(...prose(op.description));
