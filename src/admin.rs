@@ -34,22 +34,40 @@ fn context() -> RequestContext {
 pub async fn find_user(state: &AppState, who: &str) -> Result<UserRow, AdminError> {
     let mut conn = state.db.conn().await?;
     let found = if let Ok(id) = Uuid::parse_str(who) {
-        db::users::find_by_id(&mut conn, id).await.map_err(AppError::from)?
+        db::users::find_by_id(&mut conn, id)
+            .await
+            .map_err(AppError::from)?
     } else if who.contains('@') {
-        match db::users::find_by_email(&mut conn, &who.trim().to_lowercase()).await.map_err(AppError::from)? {
+        match db::users::find_by_email(&mut conn, &who.trim().to_lowercase())
+            .await
+            .map_err(AppError::from)?
+        {
             Some(u) => Some(u),
-            None => db::users::find_by_user_name(&mut conn, &validate::user_name_key(who)).await.map_err(AppError::from)?,
+            None => db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
+                .await
+                .map_err(AppError::from)?,
         }
     } else {
-        db::users::find_by_user_name(&mut conn, &validate::user_name_key(who)).await.map_err(AppError::from)?
+        db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
+            .await
+            .map_err(AppError::from)?
     };
     found.ok_or_else(|| AdminError::NoSuchUser(who.to_owned()))
 }
 
-pub async fn list_users(state: &AppState, search: Option<&str>, limit: i64) -> Result<String, AdminError> {
+pub async fn list_users(
+    state: &AppState,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<String, AdminError> {
     let mut conn = state.db.conn().await?;
-    let users = db::users::list(&mut conn, search, limit.clamp(1, 10_000)).await.map_err(AppError::from)?;
-    let mut out = format!("{:<36}  {:<32}  {:<20}  {:<5}  {}\n", "ID", "EMAIL", "USER NAME", "2FA", "CREATED");
+    let users = db::users::list(&mut conn, search, limit.clamp(1, 10_000))
+        .await
+        .map_err(AppError::from)?;
+    let mut out = format!(
+        "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
+        "ID", "EMAIL", "USER NAME", "2FA", "CREATED"
+    );
     for u in &users {
         out.push_str(&format!(
             "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
@@ -80,7 +98,9 @@ pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError
         user.user_name,
         user.phone_number.as_deref().unwrap_or("-"),
         rfc3339(user.created_at),
-        user.last_login_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+        user.last_login_at
+            .map(rfc3339)
+            .unwrap_or_else(|| "never".into()),
         if status.enabled { "on (totp)" } else { "off" },
         status.enabled_at.unwrap_or_else(|| "-".into()),
         status.setup_pending,
@@ -88,7 +108,11 @@ pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError
         status.trusted_devices,
         lock,
         user.sf_failures,
-        if user.totp_suspended { ", TOTP suspended" } else { "" },
+        if user.totp_suspended {
+            ", TOTP suspended"
+        } else {
+            ""
+        },
         user.pw_failures,
     ))
 }
@@ -106,17 +130,31 @@ pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    db::users::unlock(&mut tx, user.id).await.map_err(AppError::from)?;
-    events::record(&mut tx, now, user.id, events::ACCOUNT_UNLOCKED, Some(&context()), serde_json::json!({})).await?;
+    db::users::unlock(&mut tx, user.id)
+        .await
+        .map_err(AppError::from)?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::ACCOUNT_UNLOCKED,
+        Some(&context()),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(format!("Unlocked {}: password and second-factor counters cleared.\n", user.email))
+    Ok(format!(
+        "Unlocked {}: password and second-factor counters cleared.\n",
+        user.email
+    ))
 }
 
 pub async fn revoke_sessions(state: &AppState, who: &str) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let revoked = sessions::revoke_others(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
+    let revoked =
+        sessions::revoke_others(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
     tx.commit().await?;
     Ok(format!("Revoked {revoked} session(s) of {}.\n", user.email))
 }
@@ -129,7 +167,8 @@ pub async fn create_user(
     password: SecretString,
 ) -> Result<String, AdminError> {
     let email = validate::email(email).map_err(|m| AdminError::Invalid(format!("email {m}")))?;
-    validate::new_password(secrecy::ExposeSecret::expose_secret(&password)).map_err(|m| AdminError::Invalid(format!("password {m}")))?;
+    validate::new_password(secrecy::ExposeSecret::expose_secret(&password))
+        .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let user_name = user_name
         .map(validate::user_name)
         .transpose()
@@ -138,11 +177,21 @@ pub async fn create_user(
         .map(validate::phone_number)
         .transpose()
         .map_err(|m| AdminError::Invalid(format!("phone number {m}")))?;
-    let user = accounts::create_user(state, Registration { email, password, user_name, phone_number })
-        .await
-        .map_err(|e| match e {
-            AppError::AlreadyExists(field) => AdminError::Invalid(format!("an account with this {field} already exists")),
-            other => AdminError::App(other),
-        })?;
+    let user = accounts::create_user(
+        state,
+        Registration {
+            email,
+            password,
+            user_name,
+            phone_number,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::AlreadyExists(field) => {
+            AdminError::Invalid(format!("an account with this {field} already exists"))
+        }
+        other => AdminError::App(other),
+    })?;
     Ok(format!("Created {} ({}).\n", user.email, user.id))
 }

@@ -160,9 +160,18 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.access_token_ttl_secs > 0, "access_token_ttl_secs must be positive");
-        anyhow::ensure!(self.refresh_token_ttl_secs > 0, "refresh_token_ttl_secs must be positive");
-        anyhow::ensure!(self.lockout_threshold > 0, "lockout_threshold must be positive");
+        anyhow::ensure!(
+            self.access_token_ttl_secs > 0,
+            "access_token_ttl_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.refresh_token_ttl_secs > 0,
+            "refresh_token_ttl_secs must be positive"
+        );
+        anyhow::ensure!(
+            self.lockout_threshold > 0,
+            "lockout_threshold must be positive"
+        );
         anyhow::ensure!(
             (0..=5).contains(&self.totp_skew_steps),
             "totp_skew_steps must be between 0 and 5"

@@ -7,7 +7,11 @@ use tessera::config::Config;
 use tessera::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Self-hosted authentication server with two-factor authentication")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Self-hosted authentication server with two-factor authentication"
+)]
 struct Cli {
     /// A TOML configuration file; `TESSERA_*` environment variables override it.
     #[arg(long, env = "TESSERA_CONFIG", global = true)]
@@ -69,7 +73,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(command) => std::process::exit(run_admin(config, command).await),
         Command::Migrate => {
-            let db = tessera::db::Db::connect(&config.database_url(), 1, std::time::Duration::from_secs(30)).await?;
+            let db = tessera::db::Db::connect(
+                &config.database_url(),
+                1,
+                std::time::Duration::from_secs(30),
+            )
+            .await?;
             db.migrate().await?;
             println!("Database is up to date.");
             Ok(())
@@ -80,7 +89,12 @@ async fn main() -> anyhow::Result<()> {
 /// Runs one admin command; returns the process exit code (0 ok, 1 failed).
 async fn run_admin(config: Config, command: AdminCommand) -> i32 {
     use tessera::admin;
-    let state = match tessera::startup::build_state(config, std::sync::Arc::new(tessera::clock::SystemClock)).await {
+    let state = match tessera::startup::build_state(
+        config,
+        std::sync::Arc::new(tessera::clock::SystemClock),
+    )
+    .await
+    {
         Ok(state) => state,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -88,19 +102,33 @@ async fn run_admin(config: Config, command: AdminCommand) -> i32 {
         }
     };
     let result = match command {
-        AdminCommand::ListUsers { search, limit } => admin::list_users(&state, search.as_deref(), limit).await,
+        AdminCommand::ListUsers { search, limit } => {
+            admin::list_users(&state, search.as_deref(), limit).await
+        }
         AdminCommand::ShowUser { user } => admin::show_user(&state, &user).await,
         AdminCommand::Reset2fa { user } => admin::reset_two_factor(&state, &user).await,
         AdminCommand::Unlock { user } => admin::unlock(&state, &user).await,
         AdminCommand::RevokeSessions { user } => admin::revoke_sessions(&state, &user).await,
-        AdminCommand::CreateUser { email, user_name, phone_number } => {
+        AdminCommand::CreateUser {
+            email,
+            user_name,
+            phone_number,
+        } => {
             let mut password = String::new();
             if std::io::stdin().read_line(&mut password).is_err() {
                 eprintln!("error: could not read the password from stdin");
                 return 1;
             }
-            let password = secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
-            admin::create_user(&state, &email, user_name.as_deref(), phone_number.as_deref(), password).await
+            let password =
+                secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+            admin::create_user(
+                &state,
+                &email,
+                user_name.as_deref(),
+                phone_number.as_deref(),
+                password,
+            )
+            .await
         }
     };
     state.db.close().await;

@@ -40,7 +40,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -49,7 +51,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the
     /// database. The pruning task runs alongside.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
         let app = crate::http::router(state.clone());
@@ -58,12 +63,16 @@ impl Application {
         // A connection must send its next request in time: slow-header and idle clients are
         // closed (a request in progress is bounded by the shorter request timeout).
         let patience = state.config.connection_idle_timeout();
-        let listener = crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
-        let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                signal_seen.notify_one();
-            });
+        let listener =
+            crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            signal_seen.notify_one();
+        });
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         // Stop accepting at once; give in-flight requests `grace` to finish, then go.
         tokio::select! {
@@ -86,8 +95,8 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         config.database_max_connections,
         Duration::from_secs(config.database_acquire_timeout_secs.max(1)),
     )
-        .await
-        .context("connecting to the database")?;
+    .await
+    .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;
     let metrics = Arc::new(Metrics::default());
     let hasher = PasswordHasher::new(
@@ -97,7 +106,11 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         config.argon2_max_concurrent(),
         metrics.clone(),
     )?;
-    let signer = TokenSigner::new(keys.signing.clone(), config.issuer.clone(), config.access_token_ttl_secs);
+    let signer = TokenSigner::new(
+        keys.signing.clone(),
+        config.issuer.clone(),
+        config.access_token_ttl_secs,
+    );
     Ok(AppState {
         config: Arc::new(config),
         db,

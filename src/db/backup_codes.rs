@@ -12,9 +12,15 @@ pub struct BackupCodeRow {
 }
 
 /// Replaces every code of the user with `hashes`.
-pub async fn replace_all(conn: &mut Conn, user_id: Uuid, hashes: &[Vec<u8>], now: i64) -> Result<(), sqlx::Error> {
+pub async fn replace_all(
+    conn: &mut Conn,
+    user_id: Uuid,
+    hashes: &[Vec<u8>],
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let delete = "DELETE FROM backup_codes WHERE user_id = $1";
-    let insert = "INSERT INTO backup_codes (id, user_id, code_hash, created_at) VALUES ($1, $2, $3, $4)";
+    let insert =
+        "INSERT INTO backup_codes (id, user_id, code_hash, created_at) VALUES ($1, $2, $3, $4)";
     run!(conn, e => {
         sqlx::query(delete).bind(user_id).execute(&mut *e).await?;
         for hash in hashes {

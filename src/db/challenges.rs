@@ -31,7 +31,12 @@ pub async fn insert(
 /// concurrent guesses cannot get more checks than that: the challenge if it is unused,
 /// unexpired and had an attempt to spare. A wrong code keeps the attempt spent (it is the
 /// failure); any other outcome gives it back with [`release_attempt`].
-pub async fn reserve_attempt(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<Option<ChallengeRow>, sqlx::Error> {
+pub async fn reserve_attempt(
+    conn: &mut Conn,
+    hash: &[u8],
+    now: i64,
+    max_failures: i64,
+) -> Result<Option<ChallengeRow>, sqlx::Error> {
     let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
                WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
                RETURNING user_id, expires_at";
@@ -46,7 +51,12 @@ pub async fn release_attempt(conn: &mut Conn, hash: &[u8]) -> Result<(), sqlx::E
 
 /// Spends the challenge for a caller holding one of its attempts (so `failures` counts
 /// that attempt); true for exactly one caller, and only while it is still live.
-pub async fn consume(conn: &mut Conn, hash: &[u8], now: i64, max_failures: i64) -> Result<bool, sqlx::Error> {
+pub async fn consume(
+    conn: &mut Conn,
+    hash: &[u8],
+    now: i64,
+    max_failures: i64,
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE two_factor_challenges SET used_at = $2 \
                WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures <= $3";
     run!(conn, e => sqlx::query(sql).bind(hash).bind(now).bind(max_failures).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
@@ -67,7 +77,11 @@ pub struct AbandonedRow {
 }
 
 /// Challenges that expired without ever being completed and are not yet reported.
-pub async fn abandoned(conn: &mut Conn, now: i64, batch: i64) -> Result<Vec<AbandonedRow>, sqlx::Error> {
+pub async fn abandoned(
+    conn: &mut Conn,
+    now: i64,
+    batch: i64,
+) -> Result<Vec<AbandonedRow>, sqlx::Error> {
     let sql = "SELECT token_hash, user_id, created_at, ip_address, user_agent FROM two_factor_challenges \
                WHERE used_at IS NULL AND expires_at <= $1 AND abandoned_reported = FALSE LIMIT $2";
     run!(conn, e => sqlx::query_as::<_, AbandonedRow>(sql).bind(now).bind(batch).fetch_all(&mut *e).await)

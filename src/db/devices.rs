@@ -49,8 +49,14 @@ pub async fn insert(conn: &mut Conn, d: &NewDevice<'_>) -> Result<(), sqlx::Erro
         .execute(&mut *e).await.map(|_| ()))
 }
 
-pub async fn list_live(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<Vec<DeviceRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM trusted_devices WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id");
+pub async fn list_live(
+    conn: &mut Conn,
+    user_id: Uuid,
+    now: i64,
+) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM trusted_devices WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id"
+    );
     run!(conn, e => sqlx::query_as::<_, DeviceRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(user_id).bind(now).fetch_all(&mut *e).await)
 }
 
@@ -60,8 +66,15 @@ pub async fn count_live(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<i64,
 }
 
 /// The live device a token names, if it belongs to `user_id`.
-pub async fn find_live_by_token(conn: &mut Conn, user_id: Uuid, token_hash: &[u8], now: i64) -> Result<Option<DeviceRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM trusted_devices WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3");
+pub async fn find_live_by_token(
+    conn: &mut Conn,
+    user_id: Uuid,
+    token_hash: &[u8],
+    now: i64,
+) -> Result<Option<DeviceRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM trusted_devices WHERE token_hash = $1 AND user_id = $2 AND expires_at > $3"
+    );
     run!(conn, e => sqlx::query_as::<_, DeviceRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(token_hash).bind(user_id).bind(now).fetch_optional(&mut *e).await)
 }
 

@@ -39,7 +39,12 @@ pub async fn insert(conn: &mut Conn, ev: &NewEvent<'_>) -> Result<(), sqlx::Erro
 }
 
 /// The user's events, newest first.
-pub async fn page(conn: &mut Conn, user_id: Uuid, limit: i64, offset: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn page(
+    conn: &mut Conn,
+    user_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     let sql = "SELECT id, event_type, occurred_at, ip_address, user_agent, details FROM security_events \
                WHERE user_id = $1 ORDER BY occurred_at DESC, seq DESC LIMIT $2 OFFSET $3";
     run!(conn, e => sqlx::query_as::<_, EventRow>(sql).bind(user_id).bind(limit).bind(offset).fetch_all(&mut *e).await)

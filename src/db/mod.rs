@@ -87,7 +87,11 @@ pub use run;
 
 impl Db {
     /// Opens the pool for `url` (`sqlite://...` or `postgres://...`).
-    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -163,11 +167,19 @@ impl Db {
         let (applied, embedded) = match self {
             Db::Sqlite(pool) => (
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
-                SQLITE_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0),
+                SQLITE_MIGRATIONS
+                    .iter()
+                    .map(|m| m.version)
+                    .max()
+                    .unwrap_or(0),
             ),
             Db::Postgres(pool) => (
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
-                POSTGRES_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0),
+                POSTGRES_MIGRATIONS
+                    .iter()
+                    .map(|m| m.version)
+                    .max()
+                    .unwrap_or(0),
             ),
         };
         matches!(applied, Ok(v) if v == embedded)
@@ -228,12 +240,22 @@ mod tests {
                 .map(|l| {
                     let words: Vec<&str> = l.split_whitespace().collect();
                     let take = if words[0] == "CREATE" { 4 } else { 1 };
-                    words.iter().take(take).copied().collect::<Vec<_>>().join(" ")
+                    words
+                        .iter()
+                        .take(take)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 })
                 .collect()
         };
         for (a, b) in SQLITE_MIGRATIONS.iter().zip(POSTGRES_MIGRATIONS.iter()) {
-            assert_eq!(shape(a.sql.as_str()), shape(b.sql.as_str()), "migration {} differs", a.version);
+            assert_eq!(
+                shape(a.sql.as_str()),
+                shape(b.sql.as_str()),
+                "migration {} differs",
+                a.version
+            );
         }
     }
 }

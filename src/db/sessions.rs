@@ -35,26 +35,42 @@ pub async fn insert(conn: &mut Conn, s: &NewSession<'_>) -> Result<(), sqlx::Err
         .execute(&mut *e).await.map(|_| ()))
 }
 
-pub async fn insert_refresh_token(conn: &mut Conn, hash: &[u8], session_id: Uuid, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert_refresh_token(
+    conn: &mut Conn,
+    hash: &[u8],
+    session_id: Uuid,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let sql = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)";
     run!(conn, e => sqlx::query(sql).bind(hash).bind(session_id).bind(now).execute(&mut *e).await.map(|_| ()))
 }
 
 /// The session if it is neither revoked nor past its absolute expiry.
-pub async fn find_active(conn: &mut Conn, id: Uuid, now: i64) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn find_active(
+    conn: &mut Conn,
+    id: Uuid,
+    now: i64,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     let sql = "SELECT id, user_id, auth_time, amr, expires_at FROM sessions \
                WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2";
     run!(conn, e => sqlx::query_as::<_, SessionRow>(sql).bind(id).bind(now).fetch_optional(&mut *e).await)
 }
 
 /// Retires a refresh token; returns its session for exactly one concurrent caller.
-pub async fn consume_refresh_token(conn: &mut Conn, hash: &[u8], now: i64) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn consume_refresh_token(
+    conn: &mut Conn,
+    hash: &[u8],
+    now: i64,
+) -> Result<Option<Uuid>, sqlx::Error> {
     let sql = "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL RETURNING session_id";
     run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).fetch_optional(&mut *e).await)
 }
 
 /// The session a (possibly retired) refresh token belongs to.
-pub async fn session_of_refresh_token(conn: &mut Conn, hash: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
+pub async fn session_of_refresh_token(
+    conn: &mut Conn,
+    hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
     let sql = "SELECT session_id FROM refresh_tokens WHERE token_hash = $1";
     run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).fetch_optional(&mut *e).await)
 }
@@ -66,7 +82,12 @@ pub async fn revoke(conn: &mut Conn, id: Uuid, now: i64) -> Result<bool, sqlx::E
 }
 
 /// Revokes every live session of the user except `keep`; returns how many.
-pub async fn revoke_all_for_user(conn: &mut Conn, user_id: Uuid, keep: Option<Uuid>, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn revoke_all_for_user(
+    conn: &mut Conn,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
     let sql = "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL AND id <> $2";
     let keep = keep.unwrap_or(Uuid::nil());
     run!(conn, e => sqlx::query(sql).bind(user_id).bind(keep).bind(now).execute(&mut *e).await.map(|r| r.rows_affected()))

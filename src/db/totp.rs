@@ -70,7 +70,8 @@ pub async fn delete(conn: &mut Conn, user_id: Uuid) -> Result<(), sqlx::Error> {
 pub async fn prune_expired_pending(conn: &mut Conn, now: i64) -> Result<u64, sqlx::Error> {
     let clear = "UPDATE totp_credentials SET pending_secret_enc = NULL, pending_expires_at = NULL \
                  WHERE pending_expires_at IS NOT NULL AND pending_expires_at <= $1";
-    let drop_empty = "DELETE FROM totp_credentials WHERE secret_enc IS NULL AND pending_secret_enc IS NULL";
+    let drop_empty =
+        "DELETE FROM totp_credentials WHERE secret_enc IS NULL AND pending_secret_enc IS NULL";
     run!(conn, e => {
         let cleared = sqlx::query(clear).bind(now).execute(&mut *e).await?.rows_affected();
         sqlx::query(drop_empty).execute(&mut *e).await?;

@@ -76,7 +76,12 @@ pub async fn find_by_user_name(conn: &mut Conn, key: &str) -> Result<Option<User
     run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(key).fetch_optional(&mut *e).await)
 }
 
-pub async fn record_login(conn: &mut Conn, id: Uuid, now: i64, ip: &str) -> Result<(), sqlx::Error> {
+pub async fn record_login(
+    conn: &mut Conn,
+    id: Uuid,
+    now: i64,
+    ip: &str,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE users SET last_login_at = $2, last_login_ip = $3, pw_failures = 0, pw_blocked_until = 0 WHERE id = $1";
     run!(conn, e => sqlx::query(sql).bind(id).bind(now).bind(ip).execute(&mut *e).await.map(|_| ()))
 }
@@ -87,7 +92,11 @@ pub async fn set_password_hash(conn: &mut Conn, id: Uuid, hash: &str) -> Result<
 }
 
 /// Counts a failed password in the current hour window and returns the count.
-pub async fn count_password_failure(conn: &mut Conn, id: Uuid, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn count_password_failure(
+    conn: &mut Conn,
+    id: Uuid,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let sql = "UPDATE users SET \
                  pw_failures = CASE WHEN pw_window_start <= $2 - 3600 THEN 1 ELSE pw_failures + 1 END, \
                  pw_window_start = CASE WHEN pw_window_start <= $2 - 3600 THEN $2 ELSE pw_window_start END \
@@ -96,7 +105,11 @@ pub async fn count_password_failure(conn: &mut Conn, id: Uuid, now: i64) -> Resu
 }
 
 /// Pushes the next allowed password attempt out to `until` (never pulls it in).
-pub async fn block_password_until(conn: &mut Conn, id: Uuid, until: i64) -> Result<(), sqlx::Error> {
+pub async fn block_password_until(
+    conn: &mut Conn,
+    id: Uuid,
+    until: i64,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE users SET pw_blocked_until = $2 WHERE id = $1 AND pw_blocked_until < $2";
     run!(conn, e => sqlx::query(sql).bind(id).bind(until).execute(&mut *e).await.map(|_| ()))
 }
@@ -118,7 +131,10 @@ pub async fn reserve_second_factor_attempt(
 
 /// After a failed second factor: counts it, and returns (consecutive failures, attempts
 /// outstanding, locks so far).
-pub async fn count_second_factor_failure(conn: &mut Conn, id: Uuid) -> Result<(i64, i64, i64), sqlx::Error> {
+pub async fn count_second_factor_failure(
+    conn: &mut Conn,
+    id: Uuid,
+) -> Result<(i64, i64, i64), sqlx::Error> {
     let sql = "UPDATE users SET sf_failures = sf_failures + 1 WHERE id = $1 \
                RETURNING sf_failures, sf_attempts, sf_lockouts";
     run!(conn, e => sqlx::query_as::<_, (i64, i64, i64)>(sql).bind(id).fetch_one(&mut *e).await)
@@ -168,7 +184,11 @@ pub async fn set_two_factor_enabled(
     run!(conn, e => sqlx::query(sql).bind(id).bind(enabled).bind(now).execute(&mut *e).await.map(|_| ()))
 }
 
-pub async fn set_backup_codes_generated_at(conn: &mut Conn, id: Uuid, at: Option<i64>) -> Result<(), sqlx::Error> {
+pub async fn set_backup_codes_generated_at(
+    conn: &mut Conn,
+    id: Uuid,
+    at: Option<i64>,
+) -> Result<(), sqlx::Error> {
     let sql = "UPDATE users SET backup_codes_generated_at = $2 WHERE id = $1";
     run!(conn, e => sqlx::query(sql).bind(id).bind(at).execute(&mut *e).await.map(|_| ()))
 }
@@ -180,7 +200,11 @@ pub async fn unlock(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
     run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
 }
 
-pub async fn list(conn: &mut Conn, search: Option<&str>, limit: i64) -> Result<Vec<UserRow>, sqlx::Error> {
+pub async fn list(
+    conn: &mut Conn,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
     let pattern = format!("%{}%", search.unwrap_or("").to_lowercase());
     let sql = format!(
         "SELECT {COLUMNS} FROM users WHERE email LIKE $1 OR user_name_key LIKE $1 ORDER BY created_at, email LIMIT $2"

@@ -24,7 +24,12 @@ mod tests {
     #[test]
     fn lock_doubles_from_fifteen_minutes_to_a_day() {
         let got: Vec<i64> = (0..9).map(|n| lock_duration(n, 900, 86_400)).collect();
-        assert_eq!(got, [900, 1800, 3600, 7200, 14_400, 28_800, 57_600, 86_400, 86_400]);
+        assert_eq!(
+            got,
+            [
+                900, 1800, 3600, 7200, 14_400, 28_800, 57_600, 86_400, 86_400
+            ]
+        );
         assert_eq!(lock_duration(1_000, 900, 86_400), 86_400);
     }
 

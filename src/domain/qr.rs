@@ -9,7 +9,8 @@ use crate::error::AppError;
 
 /// Renders `text` as a QR code PNG (4-module quiet zone, 6 px modules) in a data URI.
 pub fn png_data_uri(text: &str) -> Result<String, AppError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(AppError::internal)?;
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
+        .map_err(AppError::internal)?;
     let image = code
         .render::<Luma<u8>>()
         .quiet_zone(true)

@@ -37,10 +37,27 @@ mod tests {
 
     #[test]
     fn parses_totp_and_backup_codes_and_refuses_the_rest() {
-        assert_eq!(SecondFactorCode::parse("123456"), Some(SecondFactorCode::Totp("123456".into())));
-        assert_eq!(SecondFactorCode::parse(" 123 456 "), Some(SecondFactorCode::Totp("123456".into())));
-        assert!(matches!(SecondFactorCode::parse("abcde-fghjk"), Some(SecondFactorCode::Backup(_))));
-        for bad in ["", "12345", "1234567", "abcdef", "１２３４５６", "12345a", &"1".repeat(10_000)] {
+        assert_eq!(
+            SecondFactorCode::parse("123456"),
+            Some(SecondFactorCode::Totp("123456".into()))
+        );
+        assert_eq!(
+            SecondFactorCode::parse(" 123 456 "),
+            Some(SecondFactorCode::Totp("123456".into()))
+        );
+        assert!(matches!(
+            SecondFactorCode::parse("abcde-fghjk"),
+            Some(SecondFactorCode::Backup(_))
+        ));
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "abcdef",
+            "１２３４５６",
+            "12345a",
+            &"1".repeat(10_000),
+        ] {
             assert_eq!(SecondFactorCode::parse(bad), None, "{bad:?}");
         }
     }

@@ -67,12 +67,18 @@ impl Totp {
     /// The step in `now ± skew` steps whose code equals `code`, newest first. Every
     /// candidate is computed and compared in constant time, so timing says nothing about
     /// which step (if any) matched.
+    ///
+    /// The key is absorbed into the HMAC state once and that state copied for each step,
+    /// and candidates are written into a stack buffer: a check of three steps costs about
+    /// twice one plain HMAC (`cargo bench --bench micro totp`).
     pub fn matching_step(&self, code: &str, unix_seconds: i64, skew: i64) -> Option<i64> {
         let current = self.step_at(unix_seconds);
+        let keyed = KeyedMac::new(&self.secret, self.algorithm);
         let mut found = None;
         for step in (current - skew..=current + skew).rev() {
-            let candidate = self.code_for_step(step);
-            let equal: bool = candidate.as_bytes().ct_eq(code.as_bytes()).into();
+            let mut buffer = [0u8; MAX_DIGITS];
+            let candidate = write_digits(keyed.truncated(step as u64), self.digits, &mut buffer);
+            let equal: bool = candidate.ct_eq(code.as_bytes()).into();
             if equal && found.is_none() {
                 found = Some(step);
             }
@@ -81,29 +87,71 @@ impl Totp {
     }
 }
 
-/// HOTP: HMAC of the big-endian counter, dynamic truncation, modulo 10^digits.
-pub fn hotp(secret: &[u8], algorithm: Algorithm, counter: u64, digits: u32) -> String {
-    let message = counter.to_be_bytes();
-    let digest: Vec<u8> = match algorithm {
-        Algorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(secret, &message),
-        Algorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(secret, &message),
-        Algorithm::Sha512 => mac::<Hmac<sha2::Sha512>>(secret, &message),
-    };
-    let offset = (digest[digest.len() - 1] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    let value = binary % 10u32.pow(digits);
-    format!("{value:0width$}", width = digits as usize)
+/// Most digits a code can have (10^9 is the largest power of ten below 2^31).
+const MAX_DIGITS: usize = 9;
+
+/// An HMAC with the key already absorbed (the inner and outer padded-key blocks hashed),
+/// so each counter costs only the message and finalisation blocks.
+enum KeyedMac {
+    Sha1(Hmac<sha1::Sha1>),
+    Sha256(Hmac<sha2::Sha256>),
+    Sha512(Hmac<sha2::Sha512>),
 }
 
-fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
+impl KeyedMac {
+    fn new(secret: &[u8], algorithm: Algorithm) -> Self {
+        fn key<M: hmac::digest::KeyInit>(secret: &[u8]) -> M {
+            M::new_from_slice(secret).expect("HMAC takes any key length")
+        }
+        match algorithm {
+            Algorithm::Sha1 => KeyedMac::Sha1(key(secret)),
+            Algorithm::Sha256 => KeyedMac::Sha256(key(secret)),
+            Algorithm::Sha512 => KeyedMac::Sha512(key(secret)),
+        }
+    }
+
+    /// HOTP's dynamic truncation of the HMAC of the big-endian counter (31 bits).
+    fn truncated(&self, counter: u64) -> u32 {
+        fn run<M: Mac + Clone>(keyed: &M, counter: u64) -> u32 {
+            let mut mac = keyed.clone();
+            mac.update(&counter.to_be_bytes());
+            let digest = mac.finalize().into_bytes();
+            let offset = (digest[digest.len() - 1] & 0x0f) as usize;
+            u32::from_be_bytes([
+                digest[offset] & 0x7f,
+                digest[offset + 1],
+                digest[offset + 2],
+                digest[offset + 3],
+            ])
+        }
+        match self {
+            KeyedMac::Sha1(m) => run(m, counter),
+            KeyedMac::Sha256(m) => run(m, counter),
+            KeyedMac::Sha512(m) => run(m, counter),
+        }
+    }
+}
+
+/// `value mod 10^digits` as exactly `digits` ASCII digits, zero-padded, in `buffer`.
+fn write_digits(value: u32, digits: u32, buffer: &mut [u8; MAX_DIGITS]) -> &[u8] {
+    let len = (digits as usize).min(MAX_DIGITS);
+    let mut rest = value % 10u32.pow(len as u32);
+    for slot in buffer[..len].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    &buffer[..len]
+}
+
+/// HOTP: HMAC of the big-endian counter, dynamic truncation, modulo 10^digits.
+pub fn hotp(secret: &[u8], algorithm: Algorithm, counter: u64, digits: u32) -> String {
+    let mut buffer = [0u8; MAX_DIGITS];
+    let code = write_digits(
+        KeyedMac::new(secret, algorithm).truncated(counter),
+        digits,
+        &mut buffer,
+    );
+    String::from_utf8_lossy(code).into_owned()
 }
 
 /// A fresh random secret of [`SECRET_LEN`] bytes.
@@ -160,7 +208,11 @@ mod tests {
             "399871", "520489",
         ];
         for (counter, want) in expected.iter().enumerate() {
-            assert_eq!(hotp(SEED20, Algorithm::Sha1, counter as u64, 6), *want, "counter {counter}");
+            assert_eq!(
+                hotp(SEED20, Algorithm::Sha1, counter as u64, 6),
+                *want,
+                "counter {counter}"
+            );
         }
     }
 
@@ -176,9 +228,21 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for (time, sha1, sha256, sha512) in rows {
-            assert_eq!(Totp::new(SEED20, Algorithm::Sha1, 8, 30).code_at(time), sha1, "SHA1 at {time}");
-            assert_eq!(Totp::new(SEED32, Algorithm::Sha256, 8, 30).code_at(time), sha256, "SHA256 at {time}");
-            assert_eq!(Totp::new(SEED64, Algorithm::Sha512, 8, 30).code_at(time), sha512, "SHA512 at {time}");
+            assert_eq!(
+                Totp::new(SEED20, Algorithm::Sha1, 8, 30).code_at(time),
+                sha1,
+                "SHA1 at {time}"
+            );
+            assert_eq!(
+                Totp::new(SEED32, Algorithm::Sha256, 8, 30).code_at(time),
+                sha256,
+                "SHA256 at {time}"
+            );
+            assert_eq!(
+                Totp::new(SEED64, Algorithm::Sha512, 8, 30).code_at(time),
+                sha512,
+                "SHA512 at {time}"
+            );
         }
     }
 

@@ -2,10 +2,10 @@
 //! answered in Sapfiai's envelopes field for field, so its clients work unchanged.
 //! Unknown request fields are ignored here, as the original API did.
 
+use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -121,7 +121,14 @@ struct FailureEnvelope {
 
 /// `{success: false, token: null, refreshToken: null, user: null, message, errors}`.
 fn failure(status: StatusCode, message: &str, errors: Vec<String>) -> Response {
-    let body = FailureEnvelope { success: false, token: None, refresh_token: None, user: None, message: message.to_owned(), errors };
+    let body = FailureEnvelope {
+        success: false,
+        token: None,
+        refresh_token: None,
+        user: None,
+        message: message.to_owned(),
+        errors,
+    };
     (status, Json(body)).into_response()
 }
 
@@ -138,9 +145,13 @@ fn envelope_error(err: AppError, message: &str) -> Response {
         AppError::InvalidCredentials => vec!["Invalid email or password".into()],
         AppError::InvalidRefreshToken => vec!["Invalid or expired refresh token".into()],
         AppError::SecondFactorLocked { retry_after_secs } => {
-            vec![format!("Too many failed attempts. Try again in {retry_after_secs} seconds.")]
+            vec![format!(
+                "Too many failed attempts. Try again in {retry_after_secs} seconds."
+            )]
         }
-        AppError::TotpSuspended => vec!["Authenticator codes are suspended after too many failures".into()],
+        AppError::TotpSuspended => {
+            vec!["Authenticator codes are suspended after too many failures".into()]
+        }
         AppError::MalformedJson(_) => vec!["The request body is not valid JSON".into()],
         AppError::UnsupportedMediaType => vec!["Send the body as application/json".into()],
         AppError::PayloadTooLarge => vec!["The request body must be at most 64 KiB".into()],
@@ -153,7 +164,9 @@ fn envelope_error(err: AppError, message: &str) -> Response {
     };
     let mut response = failure(status, message, errors);
     if let AppError::SecondFactorLocked { retry_after_secs } = err {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     }
     response
 }
@@ -166,7 +179,12 @@ async fn body(req: Request, state: &AppState, message: &str) -> Result<Fields, R
         .map_err(|e| envelope_error(e, message))
 }
 
-fn signed_in(tokens: IssuedTokens, user: &UserRow, message: &str, with_requires_2fa: bool) -> Response {
+fn signed_in(
+    tokens: IssuedTokens,
+    user: &UserRow,
+    message: &str,
+    with_requires_2fa: bool,
+) -> Response {
     Json(SignInEnvelope {
         success: true,
         requires_2fa: with_requires_2fa.then_some(false),
@@ -212,7 +230,12 @@ struct CompatLoginRequest {
         (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
     )
 )]
-async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    req: Request,
+) -> Response {
     const FAILED: &str = "Login failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -226,9 +249,16 @@ async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Cl
     let (Some(identifier), Some(password)) = (identifier, password) else {
         return envelope_error(AppError::internal("validated fields missing"), FAILED);
     };
-    let login = accounts::Login { identifier, password, device_token: None, device_fingerprint: None };
+    let login = accounts::Login {
+        identifier,
+        password,
+        device_token: None,
+        device_fingerprint: None,
+    };
     match accounts::login(&state, login, &ctx).await {
-        Ok(LoginOutcome::SignedIn(tokens, user)) => signed_in(tokens, &user, "Login successful", true),
+        Ok(LoginOutcome::SignedIn(tokens, user)) => {
+            signed_in(tokens, &user, "Login successful", true)
+        }
         Ok(LoginOutcome::SecondFactorRequired { token, .. }) => Json(SignInEnvelope {
             success: true,
             requires_2fa: Some(true),
@@ -278,7 +308,12 @@ struct CompatVerifyRequest {
         (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
     )
 )]
-async fn verify_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
+async fn verify_2fa(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    req: Request,
+) -> Response {
     const FAILED: &str = "2FA verification failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -294,14 +329,21 @@ async fn verify_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx
         exact.then_some(c)
     });
     if f.has_errors()
-        && let Err(e) = f.finish(LENIENT) {
-            return envelope_error(e, FAILED);
-        }
+        && let Err(e) = f.finish(LENIENT)
+    {
+        return envelope_error(e, FAILED);
+    }
     let (Some(code), Some(token)) = (code, token) else {
         return envelope_error(AppError::internal("validated fields missing"), FAILED);
     };
-    match two_factor::verify_login(&state, &token, &SecondFactorCode::Totp(code), None, &ctx).await {
-        Ok(verified) => signed_in(verified.tokens, &verified.user, "2FA verification successful", false),
+    match two_factor::verify_login(&state, &token, &SecondFactorCode::Totp(code), None, &ctx).await
+    {
+        Ok(verified) => signed_in(
+            verified.tokens,
+            &verified.user,
+            "2FA verification successful",
+            false,
+        ),
         Err(e) => envelope_error(e, FAILED),
     }
 }
@@ -333,7 +375,12 @@ struct CompatRefreshRequest {
         (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
     )
 )]
-async fn refresh_token(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, req: Request) -> Response {
+async fn refresh_token(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    req: Request,
+) -> Response {
     const FAILED: &str = "Token refresh failed";
     let mut f = match body(req, &state, FAILED).await {
         Ok(f) => f,
@@ -384,7 +431,10 @@ fn result(status: StatusCode, error: Option<(&str, &str)>, errors: Vec<String>) 
     let body = ResultEnvelope {
         is_success: ok,
         succeeded: ok,
-        error: ResultError { code: code.to_owned(), description: description.to_owned() },
+        error: ResultError {
+            code: code.to_owned(),
+            description: description.to_owned(),
+        },
         errors,
     };
     (status, Json(body)).into_response()
@@ -414,7 +464,10 @@ fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(super::problem::PROBLEM_JSON)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(super::problem::PROBLEM_JSON),
+            ),
             (header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
         ],
         serde_json::to_string(&body).unwrap_or_default(),
@@ -437,7 +490,11 @@ struct Enable2faRequest {
     #[schema(example = false)]
     enable: bool,
     /// A TOTP or backup code: turning it off needs a second factor from the last 10 minutes.
-    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
     code: Option<String>,
 }
 
@@ -463,11 +520,26 @@ struct Enable2faRequest {
         (status = 503, description = "The database is unreachable (`Service.Unavailable`).", body = ResultEnvelope),
     )
 )]
-async fn enable_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, headers: HeaderMap, req: Request) -> Response {
+async fn enable_2fa(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    headers: HeaderMap,
+    req: Request,
+) -> Response {
     let principal = match bearer_token(&headers) {
         Some(token) => match sessions::authenticate(&state, token).await {
             Ok(p) => p,
-            Err(AppError::Unavailable) => return result(StatusCode::SERVICE_UNAVAILABLE, Some(("Service.Unavailable", "The database is unreachable; try again shortly.")), vec![]),
+            Err(AppError::Unavailable) => {
+                return result(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some((
+                        "Service.Unavailable",
+                        "The database is unreachable; try again shortly.",
+                    )),
+                    vec![],
+                );
+            }
             Err(_) => return unauthorized(),
         },
         None => return unauthorized(),
@@ -476,7 +548,11 @@ async fn enable_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx
         Ok(JsonBody(f)) => f,
         Err(e) => {
             let status = super::problem::status_of(&e);
-            return result(status, Some(("Request.Invalid", "The request body must be a JSON object.")), vec![e.to_string()]);
+            return result(
+                status,
+                Some(("Request.Invalid", "The request body must be a JSON object.")),
+                vec![e.to_string()],
+            );
         }
     };
     let email = f.required_string("email", 300);
@@ -485,40 +561,78 @@ async fn enable_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx
     let code = dto::optional_code(&mut f, "code");
     let mut problems: Vec<String> = Vec::new();
     if let Some(p) = &password
-        && p.chars().count() < 6 {
-            problems.push("Password must be at least 6 characters.".into());
-        }
+        && p.chars().count() < 6
+    {
+        problems.push("Password must be at least 6 characters.".into());
+    }
     if let Err(AppError::Validation(fields)) = f.finish(LENIENT) {
-        problems.extend(fields.iter().flat_map(|(k, v)| v.iter().map(move |m| format!("{k} {m}"))));
+        problems.extend(
+            fields
+                .iter()
+                .flat_map(|(k, v)| v.iter().map(move |m| format!("{k} {m}"))),
+        );
     }
     let (Some(email), Some(password), Some(enable)) = (email, password, enable) else {
-        return result(StatusCode::BAD_REQUEST, Some(("Validation.Failed", "One or more fields are invalid.")), problems);
+        return result(
+            StatusCode::BAD_REQUEST,
+            Some(("Validation.Failed", "One or more fields are invalid.")),
+            problems,
+        );
     };
     if !problems.is_empty() {
-        return result(StatusCode::BAD_REQUEST, Some(("Validation.Failed", "One or more fields are invalid.")), problems);
+        return result(
+            StatusCode::BAD_REQUEST,
+            Some(("Validation.Failed", "One or more fields are invalid.")),
+            problems,
+        );
     }
     let user = match accounts::reload(&state, principal.user_id).await {
         Ok(u) => u,
         Err(_) => return unauthorized(),
     };
     if user.email != email.trim().to_lowercase() {
-        return result(StatusCode::FORBIDDEN, Some(("User.EmailMismatch", "The email does not belong to the signed-in user.")), vec![]);
+        return result(
+            StatusCode::FORBIDDEN,
+            Some((
+                "User.EmailMismatch",
+                "The email does not belong to the signed-in user.",
+            )),
+            vec![],
+        );
     }
     let password = secrecy::SecretString::from(password);
-    match two_factor::set_enabled(&state, &principal, &password, enable, code.as_ref(), &ctx).await {
+    match two_factor::set_enabled(&state, &principal, &password, enable, code.as_ref(), &ctx).await
+    {
         Ok(()) => result(StatusCode::OK, None, vec![]),
         Err(e) => {
             let (code, description) = match &e {
-                AppError::InvalidCredentials => ("User.InvalidPassword", "The password is not correct."),
-                AppError::NoAuthenticator => ("TwoFactor.NoAuthenticator", "No authenticator has been confirmed for this account; set one up first."),
+                AppError::InvalidCredentials => {
+                    ("User.InvalidPassword", "The password is not correct.")
+                }
+                AppError::NoAuthenticator => (
+                    "TwoFactor.NoAuthenticator",
+                    "No authenticator has been confirmed for this account; set one up first.",
+                ),
                 AppError::ReauthenticationRequired => (
                     "TwoFactor.ReauthenticationRequired",
                     "Turning two-factor authentication off needs a second factor from the last 10 minutes: send a `code`.",
                 ),
-                AppError::InvalidCode => ("TwoFactor.InvalidCode", "The code is not valid for this account."),
-                AppError::SecondFactorLocked { .. } => ("TwoFactor.Locked", "Too many failed codes; try again later."),
-                AppError::TotpSuspended => ("TwoFactor.Suspended", "Authenticator codes are suspended; use a backup code."),
-                AppError::Unavailable => ("Service.Unavailable", "The database is unreachable; try again shortly."),
+                AppError::InvalidCode => (
+                    "TwoFactor.InvalidCode",
+                    "The code is not valid for this account.",
+                ),
+                AppError::SecondFactorLocked { .. } => (
+                    "TwoFactor.Locked",
+                    "Too many failed codes; try again later.",
+                ),
+                AppError::TotpSuspended => (
+                    "TwoFactor.Suspended",
+                    "Authenticator codes are suspended; use a backup code.",
+                ),
+                AppError::Unavailable => (
+                    "Service.Unavailable",
+                    "The database is unreachable; try again shortly.",
+                ),
                 _ => {
                     if let AppError::Internal(detail) = &e {
                         tracing::error!(error = %detail, "internal error");
@@ -527,15 +641,18 @@ async fn enable_2fa(State(state): State<AppState>, _limit: RateLimit, Client(ctx
                 }
             };
             let status = match &e {
-                AppError::InvalidCredentials | AppError::InvalidCode | AppError::NoAuthenticator => StatusCode::BAD_REQUEST,
+                AppError::InvalidCredentials
+                | AppError::InvalidCode
+                | AppError::NoAuthenticator => StatusCode::BAD_REQUEST,
                 other => super::problem::status_of(other),
             };
             let mut response = result(status, Some((code, description)), vec![]);
             if let AppError::SecondFactorLocked { retry_after_secs } = e {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             response
         }
     }
 }
-

@@ -162,9 +162,10 @@ pub fn device_input(fields: &mut Fields) -> Option<DeviceInput> {
     let browser_info = fields.optional_string("browserInfo", MAX_DEVICE_FIELD);
     let ip_address = fields.optional_string("ipAddress", 64);
     if let Some(ip) = &ip_address
-        && ip.parse::<std::net::IpAddr>().is_err() {
-            fields.error("ipAddress", "must be an IP address");
-        }
+        && ip.parse::<std::net::IpAddr>().is_err()
+    {
+        fields.error("ipAddress", "must be an IP address");
+    }
     let location = fields.optional_string("location", MAX_DEVICE_FIELD);
     Some(DeviceInput {
         device_name: device_name?.trim().to_owned(),

@@ -35,7 +35,11 @@ impl Fields {
                 serde_json::error::Category::Io => "it could not be read",
                 _ => "syntax error",
             };
-            AppError::MalformedJson(format!("{reason} at line {} column {}", e.line(), e.column()))
+            AppError::MalformedJson(format!(
+                "{reason} at line {} column {}",
+                e.line(),
+                e.column()
+            ))
         })?;
         match value {
             Value::Object(map) => Ok(Self::from_map(map, String::new())),
@@ -61,7 +65,10 @@ impl Fields {
     }
 
     pub fn error(&mut self, name: &str, message: &str) {
-        self.errors.entry(self.key(name)).or_default().push(message.to_owned());
+        self.errors
+            .entry(self.key(name))
+            .or_default()
+            .push(message.to_owned());
     }
 
     fn take(&mut self, name: &str) -> Option<Value> {
@@ -89,7 +96,13 @@ impl Fields {
         self.check_string(name, value, max, false)
     }
 
-    fn check_string(&mut self, name: &str, value: Value, max: usize, required: bool) -> Option<String> {
+    fn check_string(
+        &mut self,
+        name: &str,
+        value: Value,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
         let Value::String(s) = value else {
             self.error(name, "must be a string");
             return None;
@@ -151,7 +164,12 @@ impl Fields {
 
     fn into_errors(mut self, strict: bool) -> (FieldErrors, ()) {
         if strict {
-            let unknown: Vec<String> = self.map.keys().filter(|k| !self.known.contains(*k)).cloned().collect();
+            let unknown: Vec<String> = self
+                .map
+                .keys()
+                .filter(|k| !self.known.contains(*k))
+                .cloned()
+                .collect();
             for name in unknown {
                 let shown: String = name.chars().take(64).collect();
                 self.error(&shown, "is not a known field");
@@ -163,7 +181,11 @@ impl Fields {
     /// Ends reading: any error so far (and, if `strict`, any unknown field) fails.
     pub fn finish(self, strict: bool) -> Result<(), AppError> {
         let (errors, _) = self.into_errors(strict);
-        if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(errors))
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -178,7 +200,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -193,11 +216,17 @@ async fn read_body(req: Request) -> Result<axum::body::Bytes, AppError> {
     if too_large {
         return Err(AppError::PayloadTooLarge);
     }
-    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|e| {
-        let is_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if is_limit { AppError::PayloadTooLarge } else { AppError::MalformedJson("the body could not be read".into()) }
-    })
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let is_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if is_limit {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::MalformedJson("the body could not be read".into())
+            }
+        })
 }
 
 /// A required JSON object body.
@@ -245,7 +274,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
+        .then_some(token)
 }
 
 /// A signed-in caller: a valid access token whose session is live.
@@ -254,7 +284,10 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
         sessions::authenticate(state, token).await.map(Auth)
     }
@@ -267,7 +300,10 @@ pub struct Client(pub RequestContext);
 impl FromRequestParts<AppState> for Client {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -279,7 +315,9 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(512).collect());
         Ok(Client(RequestContext {
-            ip: ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into()),
+            ip: ip
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| "unknown".into()),
             user_agent,
         }))
     }

@@ -1,9 +1,9 @@
 //! Operational routes: liveness, readiness and the public key set.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -51,7 +51,11 @@ struct Ready {
     responses((status = 200, description = "Ready.", body = Ready), Unavailable))]
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.db.is_ready().await {
-        Json(Ready { status: "ready", database: state.db.backend_name() }).into_response()
+        Json(Ready {
+            status: "ready",
+            database: state.db.backend_name(),
+        })
+        .into_response()
     } else {
         AppError::Unavailable.into_response()
     }
@@ -101,9 +105,21 @@ async fn jwks(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let (size, idle) = state.db.pool_usage();
     let mut gauges = vec![
-        ("tessera_argon2_in_flight", vec![], state.hasher.in_flight() as f64),
-        ("tessera_db_pool_connections", vec![("state", "idle".to_owned())], idle as f64),
-        ("tessera_db_pool_connections", vec![("state", "in_use".to_owned())], size.saturating_sub(idle as u32) as f64),
+        (
+            "tessera_argon2_in_flight",
+            vec![],
+            state.hasher.in_flight() as f64,
+        ),
+        (
+            "tessera_db_pool_connections",
+            vec![("state", "idle".to_owned())],
+            idle as f64,
+        ),
+        (
+            "tessera_db_pool_connections",
+            vec![("state", "in_use".to_owned())],
+            size.saturating_sub(idle as u32) as f64,
+        ),
     ];
     if let Ok(mut conn) = state.db.conn().await
         && let Ok(active) = crate::db::devices::count_all_live(&mut conn, state.now()).await
@@ -112,7 +128,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&gauges),
     )
         .into_response()

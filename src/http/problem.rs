@@ -58,10 +58,13 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::InvalidRefreshToken
         | AppError::InvalidTwoFactorToken
         | AppError::InvalidCode => StatusCode::UNAUTHORIZED,
-        AppError::SecondFactorLocked { .. } | AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        AppError::TotpSuspended | AppError::ReauthenticationRequired | AppError::Forbidden | AppError::RegistrationClosed => {
-            StatusCode::FORBIDDEN
+        AppError::SecondFactorLocked { .. } | AppError::RateLimited { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
         }
+        AppError::TotpSuspended
+        | AppError::ReauthenticationRequired
+        | AppError::Forbidden
+        | AppError::RegistrationClosed => StatusCode::FORBIDDEN,
         AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -133,19 +136,32 @@ pub fn problem_response(err: &AppError) -> Response {
         },
     };
     let body = serde_json::to_string(&body).unwrap_or_default();
-    let mut response = (status, [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))], body).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+        body,
+    )
+        .into_response();
     match err {
         AppError::SecondFactorLocked { retry_after_secs } => {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         AppError::RateLimited { retry_after_secs } => {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         AppError::Unauthenticated => {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         AppError::Unavailable => {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         _ => {}
     }

@@ -1,10 +1,10 @@
 //! The primary API: accounts and tokens under `/v1/auth`, and the SalesOS two-factor API
 //! under `/v1/auth/2fa`. Handlers parse, call one service function, and shape the answer.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -58,10 +58,19 @@ struct RegisterRequest {
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
     password: String,
     /// 3 to 254 of letters, digits and `. _ - @ +`; defaults to the email.
-    #[schema(min_length = 3, max_length = 254, pattern = "^[A-Za-z0-9._@+-]+$", example = "ann")]
+    #[schema(
+        min_length = 3,
+        max_length = 254,
+        pattern = "^[A-Za-z0-9._@+-]+$",
+        example = "ann"
+    )]
     user_name: Option<String>,
     /// Digits with `+ - ( ) .` and spaces; at least 5 digits.
-    #[schema(max_length = 32, pattern = "^[0-9+() .-]+$", example = "+1 555 010 9999")]
+    #[schema(
+        max_length = 32,
+        pattern = "^[0-9+() .-]+$",
+        example = "+1 555 010 9999"
+    )]
     phone_number: Option<String>,
 }
 
@@ -81,38 +90,58 @@ struct RegisterRequest {
         Unavailable,
     )
 )]
-async fn register(State(state): State<AppState>, _limit: RateLimit, JsonBody(mut f): JsonBody) -> Result<Response, AppError> {
-    let email = f.required_string("email", validate::EMAIL_MAX + 10).and_then(|e| match validate::email(&e) {
-        Ok(v) => Some(v),
-        Err(msg) => {
-            f.error("email", msg);
-            None
-        }
-    });
+async fn register(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    JsonBody(mut f): JsonBody,
+) -> Result<Response, AppError> {
+    let email = f
+        .required_string("email", validate::EMAIL_MAX + 10)
+        .and_then(|e| match validate::email(&e) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                f.error("email", msg);
+                None
+            }
+        });
     let password = dto::password(&mut f, "password");
     if let Some(p) = &password
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
-            f.error("password", msg);
-        }
-    let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10).and_then(|n| match validate::user_name(&n) {
-        Ok(v) => Some(v),
-        Err(msg) => {
-            f.error("userName", msg);
-            None
-        }
-    });
-    let phone_number = f.optional_string("phoneNumber", validate::PHONE_MAX + 10).and_then(|p| match validate::phone_number(&p) {
-        Ok(v) => Some(v),
-        Err(msg) => {
-            f.error("phoneNumber", msg);
-            None
-        }
-    });
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
+    {
+        f.error("password", msg);
+    }
+    let user_name = f
+        .optional_string("userName", validate::USER_NAME_MAX + 10)
+        .and_then(|n| match validate::user_name(&n) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                f.error("userName", msg);
+                None
+            }
+        });
+    let phone_number = f
+        .optional_string("phoneNumber", validate::PHONE_MAX + 10)
+        .and_then(|p| match validate::phone_number(&p) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                f.error("phoneNumber", msg);
+                None
+            }
+        });
     f.finish(STRICT)?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(AppError::internal("validated fields missing"));
     };
-    let user = accounts::register(&state, Registration { email, password, user_name, phone_number }).await?;
+    let user = accounts::register(
+        &state,
+        Registration {
+            email,
+            password,
+            user_name,
+            phone_number,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(User::from(&user))).into_response())
 }
 
@@ -202,7 +231,12 @@ enum LoginResult {
         Unavailable,
     )
 )]
-async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Json<LoginResult>, AppError> {
+async fn login(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    JsonBody(mut f): JsonBody,
+) -> Result<Json<LoginResult>, AppError> {
     let identifier = identifier(&mut f);
     let password = dto::password(&mut f, "password");
     let device_token = f.optional_string("deviceToken", dto::MAX_TOKEN);
@@ -213,20 +247,28 @@ async fn login(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Cl
     };
     let outcome = accounts::login(
         &state,
-        accounts::Login { identifier, password, device_token, device_fingerprint },
+        accounts::Login {
+            identifier,
+            password,
+            device_token,
+            device_fingerprint,
+        },
         &ctx,
     )
     .await?;
     Ok(Json(match outcome {
-        LoginOutcome::SignedIn(tokens, user) => {
-            LoginResult::SignedIn(SignedIn { tokens: Tokens::new(tokens, &user), requires_2fa: false })
-        }
-        LoginOutcome::SecondFactorRequired { token, expires_at } => LoginResult::SecondFactorRequired(SecondFactorRequired {
-            requires_2fa: true,
-            two_factor_token: token,
-            two_factor_token_expiry: rfc3339(expires_at),
-            methods: vec!["totp", "backup_code"],
+        LoginOutcome::SignedIn(tokens, user) => LoginResult::SignedIn(SignedIn {
+            tokens: Tokens::new(tokens, &user),
+            requires_2fa: false,
         }),
+        LoginOutcome::SecondFactorRequired { token, expires_at } => {
+            LoginResult::SecondFactorRequired(SecondFactorRequired {
+                requires_2fa: true,
+                two_factor_token: token,
+                two_factor_token_expiry: rfc3339(expires_at),
+                methods: vec!["totp", "backup_code"],
+            })
+        }
     }))
 }
 
@@ -255,7 +297,12 @@ struct RefreshRequest {
         Unavailable,
     )
 )]
-async fn refresh(State(state): State<AppState>, _limit: RateLimit, Client(ctx): Client, JsonBody(mut f): JsonBody) -> Result<Json<Tokens>, AppError> {
+async fn refresh(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    JsonBody(mut f): JsonBody,
+) -> Result<Json<Tokens>, AppError> {
     let token = f.required_string("refreshToken", dto::MAX_TOKEN);
     f.finish(STRICT)?;
     let token = token.ok_or_else(|| AppError::internal("validated fields missing"))?;
@@ -350,9 +397,10 @@ async fn change_password(
     let current = dto::password(&mut f, "currentPassword");
     let new = dto::password(&mut f, "newPassword");
     if let Some(p) = &new
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p)) {
-            f.error("newPassword", msg);
-        }
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
+    {
+        f.error("newPassword", msg);
+    }
     f.finish(STRICT)?;
     let (Some(current), Some(new)) = (current, new) else {
         return Err(AppError::internal("validated fields missing"));
@@ -393,7 +441,8 @@ async fn security_events(
     Auth(principal): Auth,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<events::SecurityEvent>>, AppError> {
-    let Query(page) = page.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
+    let Query(page) =
+        page.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
     let limit = page.limit.unwrap_or(50);
     if !(1..=events::MAX_PAGE_SIZE).contains(&limit) {
         return Err(AppError::field("limit", "must be between 1 and 100"));
@@ -402,7 +451,9 @@ async fn security_events(
     if offset < 0 {
         return Err(AppError::field("offset", "must not be negative"));
     }
-    Ok(Json(events::list(&state, principal.user_id, limit, offset).await?))
+    Ok(Json(
+        events::list(&state, principal.user_id, limit, offset).await?,
+    ))
 }
 
 /// Whether two-factor authentication is on, and counts of backup codes and devices.
@@ -414,7 +465,10 @@ async fn security_events(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "`TwoFactorStatus`.", body = two_factor::Status), Unauthorized, Unavailable)
 )]
-async fn status(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::Status>, AppError> {
+async fn status(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<two_factor::Status>, AppError> {
     Ok(Json(two_factor::status(&state, principal.user_id).await?))
 }
 
@@ -433,7 +487,10 @@ async fn status(State(state): State<AppState>, Auth(principal): Auth) -> Result<
         Unavailable,
     )
 )]
-async fn setup(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::Setup>, AppError> {
+async fn setup(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<two_factor::Setup>, AppError> {
     Ok(Json(two_factor::setup(&state, &principal).await?))
 }
 
@@ -485,7 +542,11 @@ async fn verify_setup(
     f.finish(STRICT)?;
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let codes = two_factor::verify_setup(&state, &principal, &code, &ctx).await?;
-    Ok(Json(TwoFactorEnabled { enabled: true, backup_codes: codes }).into_response())
+    Ok(Json(TwoFactorEnabled {
+        enabled: true,
+        backup_codes: codes,
+    })
+    .into_response())
 }
 
 /// Body of `POST /v1/auth/2fa/verify`.
@@ -494,7 +555,11 @@ async fn verify_setup(
 #[allow(dead_code)]
 struct VerifyRequest {
     /// A 6-digit TOTP code or a backup code (`xxxxx-xxxxx`, case and dash insensitive).
-    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
     code: String,
     /// Remember this device: later logins from it skip the second factor.
     trust_device: Option<TrustedDeviceInput>,
@@ -549,12 +614,17 @@ async fn verify(
     let challenge = challenge.ok_or(AppError::InvalidTwoFactorToken)?;
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let trust = trust.flatten();
-    let verified = two_factor::verify_login(&state, &challenge, &code, trust.as_ref(), &ctx).await?;
+    let verified =
+        two_factor::verify_login(&state, &challenge, &code, trust.as_ref(), &ctx).await?;
     let (device_token, trusted_device) = match verified.device {
         Some((device, token)) => (Some(token), Some(device)),
         None => (None, None),
     };
-    let body = VerifiedTokens { tokens: Tokens::new(verified.tokens, &verified.user), device_token, trusted_device };
+    let body = VerifiedTokens {
+        tokens: Tokens::new(verified.tokens, &verified.user),
+        device_token,
+        trusted_device,
+    };
     Ok(Json(body).into_response())
 }
 
@@ -566,7 +636,11 @@ struct DisableRequest {
     #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
     password: String,
     /// A TOTP or backup code, when the access token's second factor is not fresh.
-    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
     code: Option<String>,
 }
 
@@ -620,8 +694,13 @@ async fn disable(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "Counts.", body = two_factor::BackupCodesSummary), Unauthorized, Unavailable)
 )]
-async fn backup_codes(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<two_factor::BackupCodesSummary>, AppError> {
-    Ok(Json(two_factor::backup_codes_summary(&state, principal.user_id).await?))
+async fn backup_codes(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<two_factor::BackupCodesSummary>, AppError> {
+    Ok(Json(
+        two_factor::backup_codes_summary(&state, principal.user_id).await?,
+    ))
 }
 
 /// Body of `POST /v1/auth/2fa/regenerate-backup-codes` (optional, as is the body itself).
@@ -630,7 +709,11 @@ async fn backup_codes(State(state): State<AppState>, Auth(principal): Auth) -> R
 #[allow(dead_code)]
 struct RegenerateRequest {
     /// A TOTP or backup code, when the access token's second factor is not fresh.
-    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
     code: Option<String>,
 }
 
@@ -671,8 +754,13 @@ async fn regenerate_backup_codes(
 ) -> Result<Response, AppError> {
     let code = dto::optional_code(&mut f, "code");
     f.finish(STRICT)?;
-    let (codes, at) = two_factor::regenerate_backup_codes(&state, &principal, code.as_ref(), &ctx).await?;
-    Ok(Json(NewBackupCodes { backup_codes: codes, generated_at: rfc3339(at) }).into_response())
+    let (codes, at) =
+        two_factor::regenerate_backup_codes(&state, &principal, code.as_ref(), &ctx).await?;
+    Ok(Json(NewBackupCodes {
+        backup_codes: codes,
+        generated_at: rfc3339(at),
+    })
+    .into_response())
 }
 
 /// The account's live trusted devices.
@@ -684,7 +772,10 @@ async fn regenerate_backup_codes(
     security(("bearerAuth" = [])),
     responses((status = 200, description = "`[TrustedDevice]`.", body = Vec<devices::TrustedDevice>), Unauthorized, Unavailable)
 )]
-async fn list_devices(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json<Vec<devices::TrustedDevice>>, AppError> {
+async fn list_devices(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<devices::TrustedDevice>>, AppError> {
     Ok(Json(devices::list(&state, principal.user_id).await?))
 }
 
@@ -707,7 +798,11 @@ struct AddDeviceRequest {
     #[schema(max_length = 512, example = "fp-1f2e3d")]
     device_fingerprint: String,
     /// A TOTP or backup code, when the access token's second factor is not fresh.
-    #[schema(max_length = 32, pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$", example = "123456")]
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
     code: Option<String>,
 }
 
@@ -750,7 +845,14 @@ async fn add_device(
     f.finish(STRICT)?;
     let input = input.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let (device, token) = devices::add(&state, &principal, &input, code.as_ref(), &ctx).await?;
-    Ok((StatusCode::CREATED, Json(NewTrustedDevice { device, device_token: token })).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(NewTrustedDevice {
+            device,
+            device_token: token,
+        }),
+    )
+        .into_response())
 }
 
 /// `{removed: n}`.
@@ -769,7 +871,11 @@ struct RemovedDevices {
     security(("bearerAuth" = [])),
     responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, Unavailable)
 )]
-async fn remove_all_devices(State(state): State<AppState>, Auth(principal): Auth, Client(ctx): Client) -> Result<Response, AppError> {
+async fn remove_all_devices(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Client(ctx): Client,
+) -> Result<Response, AppError> {
     let removed = devices::remove_all(&state, principal.user_id, &ctx).await?;
     Ok(Json(RemovedDevices { removed }).into_response())
 }

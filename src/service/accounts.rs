@@ -51,15 +51,22 @@ pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRo
     if let Err(err) = inserted {
         if db::is_unique_violation(&err) {
             // Tell which field clashes, as the registering user needs to know.
-            return Err(if db::users::find_by_email(&mut conn, &input.email).await?.is_some() {
-                AppError::AlreadyExists("email")
-            } else {
-                AppError::AlreadyExists("userName")
-            });
+            return Err(
+                if db::users::find_by_email(&mut conn, &input.email)
+                    .await?
+                    .is_some()
+                {
+                    AppError::AlreadyExists("email")
+                } else {
+                    AppError::AlreadyExists("userName")
+                },
+            );
         }
         return Err(err.into());
     }
-    db::users::find_by_id(&mut conn, id).await?.ok_or_else(|| AppError::internal("user vanished after insert"))
+    db::users::find_by_id(&mut conn, id)
+        .await?
+        .ok_or_else(|| AppError::internal("user vanished after insert"))
 }
 
 pub enum Identifier {
@@ -83,13 +90,19 @@ pub enum LoginOutcome {
 
 /// The password step. Wrong password, unknown account and a throttled account all answer
 /// `InvalidCredentials` after the same Argon2 work, so none can be told apart.
-pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Result<LoginOutcome, AppError> {
+pub async fn login(
+    state: &AppState,
+    input: Login,
+    ctx: &RequestContext,
+) -> Result<LoginOutcome, AppError> {
     let now = state.now();
     let config = &state.config;
     let mut conn = state.db.conn().await?;
     let user = match &input.identifier {
         Identifier::Email(email) => db::users::find_by_email(&mut conn, email).await?,
-        Identifier::UserName(name) => db::users::find_by_user_name(&mut conn, &validate::user_name_key(name)).await?,
+        Identifier::UserName(name) => {
+            db::users::find_by_user_name(&mut conn, &validate::user_name_key(name)).await?
+        }
     };
     drop(conn);
     let check = check_password(state, user.as_ref(), &input.password, ctx).await?;
@@ -97,35 +110,83 @@ pub async fn login(state: &AppState, input: Login, ctx: &RequestContext) -> Resu
     let user = match (user, check) {
         (Some(user), PasswordCheck::Right) => user,
         (Some(user), check) => {
-            let reason = if check == PasswordCheck::Throttled { "throttled" } else { "wrong_password" };
-            state.metrics.increment("tessera_logins_total", &[("outcome", reason)]);
-            events::record(&mut conn, now, user.id, events::LOGIN_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+            let reason = if check == PasswordCheck::Throttled {
+                "throttled"
+            } else {
+                "wrong_password"
+            };
+            state
+                .metrics
+                .increment("tessera_logins_total", &[("outcome", reason)]);
+            events::record(
+                &mut conn,
+                now,
+                user.id,
+                events::LOGIN_FAILED,
+                Some(ctx),
+                serde_json::json!({"reason": reason}),
+            )
+            .await?;
             return Err(AppError::InvalidCredentials);
         }
         (None, _) => {
-            state.metrics.increment("tessera_logins_total", &[("outcome", "unknown_account")]);
+            state
+                .metrics
+                .increment("tessera_logins_total", &[("outcome", "unknown_account")]);
             return Err(AppError::InvalidCredentials);
         }
     };
 
     if !user.two_factor_enabled {
-        state.metrics.increment("tessera_logins_total", &[("outcome", "success")]);
-        let tokens = sign_in(state, &user, vec![amr::PASSWORD.into()], serde_json::json!({"method": "password"}), ctx).await?;
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "success")]);
+        let tokens = sign_in(
+            state,
+            &user,
+            vec![amr::PASSWORD.into()],
+            serde_json::json!({"method": "password"}),
+            ctx,
+        )
+        .await?;
         let user = reload(state, user.id).await?;
         return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
     }
     if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint)
-        && let Some(device_id) = devices::recognise(state, &mut conn, user.id, token, fingerprint).await? {
-            state.metrics.increment("tessera_logins_total", &[("outcome", "trusted_device")]);
-            let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
-            let tokens = sign_in(state, &user, vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()], details, ctx).await?;
-            let user = reload(state, user.id).await?;
-            return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
-        }
-    state.metrics.increment("tessera_logins_total", &[("outcome", "second_factor_required")]);
+        && let Some(device_id) =
+            devices::recognise(state, &mut conn, user.id, token, fingerprint).await?
+    {
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "trusted_device")]);
+        let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
+        let tokens = sign_in(
+            state,
+            &user,
+            vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()],
+            details,
+            ctx,
+        )
+        .await?;
+        let user = reload(state, user.id).await?;
+        return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
+    }
+    state.metrics.increment(
+        "tessera_logins_total",
+        &[("outcome", "second_factor_required")],
+    );
     let token = crypto::random_token();
     let expires_at = now + config.two_factor_token_ttl_secs;
-    db::challenges::insert(&mut conn, &crypto::token_hash(&token), user.id, now, expires_at, &ctx.ip, ctx.user_agent.as_deref()).await?;
+    db::challenges::insert(
+        &mut conn,
+        &crypto::token_hash(&token),
+        user.id,
+        now,
+        expires_at,
+        &ctx.ip,
+        ctx.user_agent.as_deref(),
+    )
+    .await?;
     Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
 }
 
@@ -153,13 +214,21 @@ pub async fn check_password(
     let mut conn = state.db.conn().await?;
     let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
         .await?
-        .is_some_and(|t| t.blocked_until > now || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour));
+        .is_some_and(|t| {
+            t.blocked_until > now
+                || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour)
+        });
     let account_throttled = user.is_some_and(|u| {
-        u.pw_blocked_until > now || (u.pw_window_start > now - 3600 && u.pw_failures >= config.password_max_failures_per_hour)
+        u.pw_blocked_until > now
+            || (u.pw_window_start > now - 3600
+                && u.pw_failures >= config.password_max_failures_per_hour)
     });
     // Release the connection while hashing: the hash takes far longer than any query.
     drop(conn);
-    let matched = state.hasher.verify(password, user.map(|u| u.password_hash.as_str())).await?;
+    let matched = state
+        .hasher
+        .verify(password, user.map(|u| u.password_hash.as_str()))
+        .await?;
     if matched && !ip_throttled && !account_throttled {
         return Ok(PasswordCheck::Right);
     }
@@ -184,14 +253,31 @@ pub async fn check_password(
 
 /// A password confirmation for a change to an account already signed in to: anything but
 /// the right, unthrottled password is `InvalidCredentials` and a security event.
-pub async fn confirm_password(state: &AppState, user: &UserRow, password: &SecretString, ctx: &RequestContext) -> Result<(), AppError> {
+pub async fn confirm_password(
+    state: &AppState,
+    user: &UserRow,
+    password: &SecretString,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
     let check = check_password(state, Some(user), password, ctx).await?;
     if check == PasswordCheck::Right {
         return Ok(());
     }
     let mut conn = state.db.conn().await?;
-    let reason = if check == PasswordCheck::Throttled { "throttled" } else { "wrong_password" };
-    events::record(&mut conn, state.now(), user.id, events::PASSWORD_CONFIRMATION_FAILED, Some(ctx), serde_json::json!({"reason": reason})).await?;
+    let reason = if check == PasswordCheck::Throttled {
+        "throttled"
+    } else {
+        "wrong_password"
+    };
+    events::record(
+        &mut conn,
+        state.now(),
+        user.id,
+        events::PASSWORD_CONFIRMATION_FAILED,
+        Some(ctx),
+        serde_json::json!({"reason": reason}),
+    )
+    .await?;
     Err(AppError::InvalidCredentials)
 }
 
@@ -203,7 +289,9 @@ pub async fn sign_in(
     details: serde_json::Value,
     ctx: &RequestContext,
 ) -> Result<IssuedTokens, AppError> {
-    sign_in_trusting(state, user, amr, details, None, ctx).await.map(|(tokens, _)| tokens)
+    sign_in_trusting(state, user, amr, details, None, ctx)
+        .await
+        .map(|(tokens, _)| tokens)
 }
 
 /// As [`sign_in`], also trusting the device when asked: session and device land in the
@@ -220,7 +308,15 @@ pub async fn sign_in_trusting(
     let mut tx = state.db.begin().await?;
     db::users::record_login(&mut tx, user.id, now, &ctx.ip).await?;
     let tokens = sessions::start(state, &mut tx, user.id, amr, ctx).await?;
-    events::record(&mut tx, now, user.id, events::LOGIN_SUCCEEDED, Some(ctx), details).await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::LOGIN_SUCCEEDED,
+        Some(ctx),
+        details,
+    )
+    .await?;
     let device = match trust_device {
         Some(input) => Some(devices::trust(state, &mut tx, user.id, input, ctx).await?),
         None => None,
@@ -231,7 +327,9 @@ pub async fn sign_in_trusting(
 
 pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {
     let mut conn = state.db.conn().await?;
-    db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)
+    db::users::find_by_id(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)
 }
 
 /// Changes the password. Every other session and every trusted device, granted under
@@ -249,8 +347,24 @@ pub async fn change_password(
     let now = state.now();
     let mut tx = state.db.begin().await?;
     db::users::set_password_hash(&mut tx, user.id, &new_hash).await?;
-    events::record(&mut tx, now, user.id, events::PASSWORD_CHANGED, Some(ctx), serde_json::json!({})).await?;
-    sessions::revoke_others(&mut tx, now, user.id, Some(principal.session_id), "password_changed", Some(ctx)).await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::PASSWORD_CHANGED,
+        Some(ctx),
+        serde_json::json!({}),
+    )
+    .await?;
+    sessions::revoke_others(
+        &mut tx,
+        now,
+        user.id,
+        Some(principal.session_id),
+        "password_changed",
+        Some(ctx),
+    )
+    .await?;
     devices::revoke_all(&mut tx, now, user.id, "password_changed", Some(ctx)).await?;
     tx.commit().await
 }

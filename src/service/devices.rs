@@ -77,7 +77,11 @@ pub async fn trust(
     let now = state.now();
     let token = crypto::random_token();
     let token_hash = crypto::token_hash(&token);
-    let fingerprint_hash = crypto::keyed_hash(&state.keys.pepper, FINGERPRINT_PURPOSE, input.device_fingerprint.as_bytes());
+    let fingerprint_hash = crypto::keyed_hash(
+        &state.keys.pepper,
+        FINGERPRINT_PURPOSE,
+        input.device_fingerprint.as_bytes(),
+    );
     let id = Uuid::new_v4();
     let ip_address = input.ip_address.clone().unwrap_or_else(|| ctx.ip.clone());
     let row = db::devices::DeviceRow {
@@ -147,10 +151,16 @@ pub async fn recognise(
     fingerprint: &str,
 ) -> Result<Option<Uuid>, AppError> {
     let now = state.now();
-    let Some(device) = db::devices::find_live_by_token(conn, user_id, &crypto::token_hash(token), now).await? else {
+    let Some(device) =
+        db::devices::find_live_by_token(conn, user_id, &crypto::token_hash(token), now).await?
+    else {
         return Ok(None);
     };
-    let presented = crypto::keyed_hash(&state.keys.pepper, FINGERPRINT_PURPOSE, fingerprint.as_bytes());
+    let presented = crypto::keyed_hash(
+        &state.keys.pepper,
+        FINGERPRINT_PURPOSE,
+        fingerprint.as_bytes(),
+    );
     if !crypto::constant_time_eq(&presented, &device.fingerprint_hash) {
         return Ok(None);
     }
@@ -164,17 +174,34 @@ pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<TrustedDevice>,
     Ok(rows.into_iter().map(TrustedDevice::from).collect())
 }
 
-pub async fn remove_one(state: &AppState, user_id: Uuid, device_id: Uuid, ctx: &RequestContext) -> Result<(), AppError> {
+pub async fn remove_one(
+    state: &AppState,
+    user_id: Uuid,
+    device_id: Uuid,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
         return Err(AppError::NotFound);
     }
-    events::record(&mut tx, now, user_id, events::DEVICE_REMOVED, Some(ctx), serde_json::json!({"deviceId": device_id})).await?;
+    events::record(
+        &mut tx,
+        now,
+        user_id,
+        events::DEVICE_REMOVED,
+        Some(ctx),
+        serde_json::json!({"deviceId": device_id}),
+    )
+    .await?;
     tx.commit().await
 }
 
-pub async fn remove_all(state: &AppState, user_id: Uuid, ctx: &RequestContext) -> Result<u64, AppError> {
+pub async fn remove_all(
+    state: &AppState,
+    user_id: Uuid,
+    ctx: &RequestContext,
+) -> Result<u64, AppError> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(ctx)).await?;
@@ -183,7 +210,13 @@ pub async fn remove_all(state: &AppState, user_id: Uuid, ctx: &RequestContext) -
 }
 
 /// Deletes every device of the user, recording why.
-pub async fn revoke_all(conn: &mut Conn, now: i64, user_id: Uuid, reason: &str, ctx: Option<&RequestContext>) -> Result<u64, AppError> {
+pub async fn revoke_all(
+    conn: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    reason: &str,
+    ctx: Option<&RequestContext>,
+) -> Result<u64, AppError> {
     let removed = db::devices::delete_all(conn, user_id, now).await?;
     if removed == 0 && reason != "user_request" {
         return Ok(0);

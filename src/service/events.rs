@@ -79,9 +79,20 @@ pub struct SecurityEvent {
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// One page of the user's events, newest first.
-pub async fn list(state: &AppState, user_id: Uuid, limit: i64, offset: i64) -> Result<Vec<SecurityEvent>, AppError> {
+pub async fn list(
+    state: &AppState,
+    user_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<SecurityEvent>, AppError> {
     let mut conn = state.db.conn().await?;
-    let rows = db::events::page(&mut conn, user_id, limit.clamp(1, MAX_PAGE_SIZE), offset.max(0)).await?;
+    let rows = db::events::page(
+        &mut conn,
+        user_id,
+        limit.clamp(1, MAX_PAGE_SIZE),
+        offset.max(0),
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|row| SecurityEvent {

@@ -39,14 +39,30 @@ impl Method {
 }
 
 /// Reserves an attempt for `user_id`, or says how long the second factor stays locked.
-pub async fn reserve_attempt(state: &AppState, conn: &mut Conn, user_id: Uuid) -> Result<(), AppError> {
+pub async fn reserve_attempt(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+) -> Result<(), AppError> {
     let now = state.now();
-    let reserved = db::users::reserve_second_factor_attempt(conn, user_id, now, state.config.lockout_threshold).await?;
+    let reserved = db::users::reserve_second_factor_attempt(
+        conn,
+        user_id,
+        now,
+        state.config.lockout_threshold,
+    )
+    .await?;
     if reserved {
         return Ok(());
     }
-    state.metrics.increment("tessera_second_factor_checks_total", &[("method", "any"), ("outcome", "locked")]);
-    let locked_until = db::users::find_by_id(conn, user_id).await?.map(|u| u.sf_locked_until).unwrap_or(0);
+    state.metrics.increment(
+        "tessera_second_factor_checks_total",
+        &[("method", "any"), ("outcome", "locked")],
+    );
+    let locked_until = db::users::find_by_id(conn, user_id)
+        .await?
+        .map(|u| u.sf_locked_until)
+        .unwrap_or(0);
     // A lock being applied right now by a concurrent failure: ask to come back shortly.
     let retry_after_secs = (locked_until - now).max(1);
     Err(AppError::SecondFactorLocked { retry_after_secs })
@@ -62,24 +78,36 @@ pub async fn check_reserved(
     ctx: &RequestContext,
 ) -> Result<Method, AppError> {
     let now = state.now();
-    let user = db::users::find_by_id(conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let outcome = match code {
         SecondFactorCode::Totp(digits) => {
             if user.totp_suspended {
-                state.metrics.increment("tessera_second_factor_checks_total", &[("method", "totp"), ("outcome", "suspended")]);
+                state.metrics.increment(
+                    "tessera_second_factor_checks_total",
+                    &[("method", "totp"), ("outcome", "suspended")],
+                );
                 db::users::release_second_factor_attempt(conn, user_id).await?;
                 return Err(AppError::TotpSuspended);
             }
             check_totp(state, conn, user_id, digits, now).await?
         }
-        SecondFactorCode::Backup(normalized) => check_backup_code(state, conn, user_id, normalized, now).await?,
+        SecondFactorCode::Backup(normalized) => {
+            check_backup_code(state, conn, user_id, normalized, now).await?
+        }
     };
     match outcome {
         Some(method) => {
-            state.metrics.increment("tessera_second_factor_checks_total", &[("method", method.name()), ("outcome", "success")]);
+            state.metrics.increment(
+                "tessera_second_factor_checks_total",
+                &[("method", method.name()), ("outcome", "success")],
+            );
             db::users::reset_second_factor_counters(conn, user_id).await?;
             if method == Method::BackupCode {
-                state.metrics.increment("tessera_backup_codes_used_total", &[]);
+                state
+                    .metrics
+                    .increment("tessera_backup_codes_used_total", &[]);
                 let (total, used) = db::backup_codes::counts(conn, user_id).await?;
                 events::record(
                     conn,
@@ -94,7 +122,10 @@ pub async fn check_reserved(
             Ok(method)
         }
         None => {
-            state.metrics.increment("tessera_second_factor_checks_total", &[("method", code.method()), ("outcome", "failure")]);
+            state.metrics.increment(
+                "tessera_second_factor_checks_total",
+                &[("method", code.method()), ("outcome", "failure")],
+            );
             record_failure(state, conn, user_id, code.method(), ctx).await?;
             Err(AppError::InvalidCode)
         }
@@ -113,7 +144,13 @@ pub async fn check(
     check_reserved(state, conn, user_id, code, ctx).await
 }
 
-async fn check_totp(state: &AppState, conn: &mut Conn, user_id: Uuid, digits: &str, now: i64) -> Result<Option<Method>, AppError> {
+async fn check_totp(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+    digits: &str,
+    now: i64,
+) -> Result<Option<Method>, AppError> {
     let Some(row) = db::totp::find(conn, user_id).await? else {
         return Ok(None);
     };
@@ -121,7 +158,9 @@ async fn check_totp(state: &AppState, conn: &mut Conn, user_id: Uuid, digits: &s
         return Ok(None);
     };
     let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &sealed)?;
-    let Some(step) = Totp::standard(&secret).matching_step(digits, now, state.config.totp_skew_steps) else {
+    let Some(step) =
+        Totp::standard(&secret).matching_step(digits, now, state.config.totp_skew_steps)
+    else {
         return Ok(None);
     };
     // The step must be later than every step accepted before: one statement decides.
@@ -148,9 +187,19 @@ pub fn match_backup_code<'a>(
     matched
 }
 
-async fn check_backup_code(state: &AppState, conn: &mut Conn, user_id: Uuid, normalized: &str, now: i64) -> Result<Option<Method>, AppError> {
+async fn check_backup_code(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+    normalized: &str,
+    now: i64,
+) -> Result<Option<Method>, AppError> {
     let unused = db::backup_codes::unused(conn, user_id).await?;
-    let matched = match_backup_code(&state.keys.pepper, normalized, unused.iter().map(|row| row.code_hash.as_slice()));
+    let matched = match_backup_code(
+        &state.keys.pepper,
+        normalized,
+        unused.iter().map(|row| row.code_hash.as_slice()),
+    );
     let Some(id) = matched.map(|index| unused[index].id) else {
         return Ok(None);
     };
@@ -158,10 +207,17 @@ async fn check_backup_code(state: &AppState, conn: &mut Conn, user_id: Uuid, nor
     Ok(consumed.then_some(Method::BackupCode))
 }
 
-async fn record_failure(state: &AppState, conn: &mut Conn, user_id: Uuid, method: &str, ctx: &RequestContext) -> Result<(), AppError> {
+async fn record_failure(
+    state: &AppState,
+    conn: &mut Conn,
+    user_id: Uuid,
+    method: &str,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
     let now = state.now();
     let config = &state.config;
-    let (failures, attempts, lockouts) = db::users::count_second_factor_failure(conn, user_id).await?;
+    let (failures, attempts, lockouts) =
+        db::users::count_second_factor_failure(conn, user_id).await?;
     events::record(
         conn,
         now,
@@ -173,8 +229,12 @@ async fn record_failure(state: &AppState, conn: &mut Conn, user_id: Uuid, method
     .await?;
     if attempts >= config.lockout_threshold {
         let duration = lock_duration(lockouts, config.lockout_base_secs, config.lockout_max_secs);
-        if db::users::lock_second_factor(conn, user_id, now + duration, config.lockout_threshold).await? {
-            state.metrics.increment("tessera_second_factor_lockouts_total", &[]);
+        if db::users::lock_second_factor(conn, user_id, now + duration, config.lockout_threshold)
+            .await?
+        {
+            state
+                .metrics
+                .increment("tessera_second_factor_lockouts_total", &[]);
             events::record(
                 conn,
                 now,
@@ -188,14 +248,23 @@ async fn record_failure(state: &AppState, conn: &mut Conn, user_id: Uuid, method
     }
     if failures == config.totp_suspend_threshold {
         db::users::suspend_totp(conn, user_id).await?;
-        events::record(conn, now, user_id, events::TOTP_SUSPENDED, Some(ctx), serde_json::json!({"consecutiveFailures": failures})).await?;
+        events::record(
+            conn,
+            now,
+            user_id,
+            events::TOTP_SUSPENDED,
+            Some(ctx),
+            serde_json::json!({"consecutiveFailures": failures}),
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// Whether the principal proved a second factor recently enough for a sensitive change.
 pub fn is_fresh(state: &AppState, amr: &[String], auth_time: i64) -> bool {
-    amr.iter().any(|m| m == crate::tokens::amr::OTP) && state.now() - auth_time <= state.config.fresh_second_factor_secs
+    amr.iter().any(|m| m == crate::tokens::amr::OTP)
+        && state.now() - auth_time <= state.config.fresh_second_factor_secs
 }
 
 /// A sensitive change needs a fresh second factor: from the token, or a `code` now.
@@ -207,7 +276,9 @@ pub async fn require_fresh(
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     match code {
-        Some(code) => check(state, conn, principal.user_id, code, ctx).await.map(|_| ()),
+        Some(code) => check(state, conn, principal.user_id, code, ctx)
+            .await
+            .map(|_| ()),
         None if is_fresh(state, &principal.amr, principal.auth_time) => Ok(()),
         None => Err(AppError::ReauthenticationRequired),
     }
@@ -222,7 +293,9 @@ pub async fn require_enabled_and_fresh(
     ctx: &RequestContext,
 ) -> Result<db::users::UserRow, AppError> {
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, principal.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     if !user.two_factor_enabled {
         return Err(AppError::TwoFactorNotEnabled);
     }

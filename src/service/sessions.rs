@@ -46,7 +46,8 @@ pub async fn start(
     )
     .await?;
     let refresh_token = crypto::random_token();
-    db::sessions::insert_refresh_token(conn, &crypto::token_hash(&refresh_token), session_id, now).await?;
+    db::sessions::insert_refresh_token(conn, &crypto::token_hash(&refresh_token), session_id, now)
+        .await?;
     let access_token = state.signer.sign(user_id, session_id, amr, now, now)?;
     Ok(IssuedTokens {
         access_token,
@@ -60,27 +61,34 @@ pub async fn start(
 /// Exchanges a refresh token for a new pair. The old token is retired in the same
 /// statement that checks it, so of many concurrent uses exactly one wins. Presenting a
 /// retired token revokes its whole session: someone is replaying a stolen token.
-pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext) -> Result<(IssuedTokens, UserRow), AppError> {
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    ctx: &RequestContext,
+) -> Result<(IssuedTokens, UserRow), AppError> {
     let now = state.now();
     let hash = crypto::token_hash(refresh_token);
     let mut tx = state.db.begin().await?;
     let Some(session_id) = db::sessions::consume_refresh_token(&mut tx, &hash, now).await? else {
         if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
-            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? {
-                db::sessions::revoke(&mut tx, session_id, now).await?;
-                events::record(
-                    &mut tx,
-                    now,
-                    session.user_id,
-                    events::REFRESH_TOKEN_REUSED,
-                    Some(ctx),
-                    serde_json::json!({"sessionRevoked": true}),
-                )
-                .await?;
-                tx.commit().await?;
-                tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
-                state.metrics.increment("tessera_refreshes_total", &[("outcome", "reuse_detected")]);
-            }
+            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
+        {
+            db::sessions::revoke(&mut tx, session_id, now).await?;
+            events::record(
+                &mut tx,
+                now,
+                session.user_id,
+                events::REFRESH_TOKEN_REUSED,
+                Some(ctx),
+                serde_json::json!({"sessionRevoked": true}),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
+            state
+                .metrics
+                .increment("tessera_refreshes_total", &[("outcome", "reuse_detected")]);
+        }
         return Err(AppError::InvalidRefreshToken);
     };
     let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? else {
@@ -90,11 +98,21 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
         return Err(AppError::InvalidRefreshToken);
     };
     let new_token = crypto::random_token();
-    db::sessions::insert_refresh_token(&mut tx, &crypto::token_hash(&new_token), session_id, now).await?;
+    db::sessions::insert_refresh_token(&mut tx, &crypto::token_hash(&new_token), session_id, now)
+        .await?;
     tx.commit().await?;
-    state.metrics.increment("tessera_refreshes_total", &[("outcome", "success")]);
-    let amr: Vec<String> = session.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let access_token = state.signer.sign(user.id, session_id, amr, session.auth_time, now)?;
+    state
+        .metrics
+        .increment("tessera_refreshes_total", &[("outcome", "success")]);
+    let amr: Vec<String> = session
+        .amr
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let access_token = state
+        .signer
+        .sign(user.id, session_id, amr, session.auth_time, now)?;
     Ok((
         IssuedTokens {
             access_token,
@@ -109,7 +127,12 @@ pub async fn refresh(state: &AppState, refresh_token: &str, ctx: &RequestContext
 
 /// Ends the caller's session (and, if given, the session of `refresh_token` when it is
 /// the same user's).
-pub async fn logout(state: &AppState, principal: &Principal, refresh_token: Option<&str>, ctx: &RequestContext) -> Result<(), AppError> {
+pub async fn logout(
+    state: &AppState,
+    principal: &Principal,
+    refresh_token: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
     db::sessions::revoke(&mut tx, principal.session_id, now).await?;
@@ -117,11 +140,20 @@ pub async fn logout(state: &AppState, principal: &Principal, refresh_token: Opti
         let hash = crypto::token_hash(token);
         if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
             && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
-                && session.user_id == principal.user_id {
-                    db::sessions::revoke(&mut tx, session_id, now).await?;
-                }
+            && session.user_id == principal.user_id
+        {
+            db::sessions::revoke(&mut tx, session_id, now).await?;
+        }
     }
-    events::record(&mut tx, now, principal.user_id, events::LOGGED_OUT, Some(ctx), serde_json::json!({})).await?;
+    events::record(
+        &mut tx,
+        now,
+        principal.user_id,
+        events::LOGGED_OUT,
+        Some(ctx),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await
 }
 

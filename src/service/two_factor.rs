@@ -12,9 +12,9 @@ use super::{Principal, RequestContext, accounts, events};
 use crate::clock::rfc3339;
 use crate::crypto;
 use crate::db::{self, Conn, users::UserRow};
+use crate::domain::backup_code;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::totp::{self, Totp};
-use crate::domain::backup_code;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
@@ -41,11 +41,13 @@ pub struct Status {
 pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
     let now = state.now();
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let totp = db::totp::find(&mut conn, user_id).await?;
-    let setup_pending = totp
-        .as_ref()
-        .is_some_and(|t| t.pending_secret_enc.is_some() && t.pending_expires_at.is_some_and(|at| at > now));
+    let setup_pending = totp.as_ref().is_some_and(|t| {
+        t.pending_secret_enc.is_some() && t.pending_expires_at.is_some_and(|at| at > now)
+    });
     let (total, used) = db::backup_codes::counts(&mut conn, user_id).await?;
     let trusted_devices = db::devices::count_live(&mut conn, user_id, now).await?;
     Ok(Status {
@@ -53,7 +55,11 @@ pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError>
         method: user.two_factor_enabled.then_some("totp"),
         enabled_at: user.two_factor_enabled_at.map(rfc3339),
         setup_pending,
-        backup_codes_remaining: if user.two_factor_enabled { total - used } else { 0 },
+        backup_codes_remaining: if user.two_factor_enabled {
+            total - used
+        } else {
+            0
+        },
         trusted_devices,
     })
 }
@@ -65,7 +71,9 @@ pub struct Setup {
     /// The shared secret, base32 without padding.
     #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30")]
+    #[schema(
+        example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30"
+    )]
     pub otpauth_url: String,
     /// A PNG of `otpauthUrl` as a data URI.
     #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
@@ -88,7 +96,9 @@ pub struct Setup {
 
 impl std::fmt::Debug for Setup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Setup").field("account_name", &self.account_name).finish_non_exhaustive()
+        f.debug_struct("Setup")
+            .field("account_name", &self.account_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +106,9 @@ impl std::fmt::Debug for Setup {
 pub async fn setup(state: &AppState, principal: &Principal) -> Result<Setup, AppError> {
     let now = state.now();
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, principal.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     if user.two_factor_enabled {
         return Err(AppError::TwoFactorAlreadyEnabled);
     }
@@ -123,12 +135,18 @@ pub async fn setup(state: &AppState, principal: &Principal) -> Result<Setup, App
 
 /// Fresh backup codes: the display forms (shown once) and their keyed hashes (stored).
 fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
-    let codes: Vec<String> = (0..backup_code::COUNT).map(|_| backup_code::generate()).collect();
+    let codes: Vec<String> = (0..backup_code::COUNT)
+        .map(|_| backup_code::generate())
+        .collect();
     let hashes = codes
         .iter()
         .map(|c| {
             let normalized = backup_code::normalize(c).expect("generated codes are valid");
-            crypto::keyed_hash(&state.keys.pepper, BACKUP_CODE_PURPOSE, normalized.as_bytes())
+            crypto::keyed_hash(
+                &state.keys.pepper,
+                BACKUP_CODE_PURPOSE,
+                normalized.as_bytes(),
+            )
         })
         .collect();
     (codes, hashes)
@@ -136,19 +154,30 @@ fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
 
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
 /// codes: the only time they are ever shown.
-pub async fn verify_setup(state: &AppState, principal: &Principal, code: &str, ctx: &RequestContext) -> Result<Vec<String>, AppError> {
+pub async fn verify_setup(
+    state: &AppState,
+    principal: &Principal,
+    code: &str,
+    ctx: &RequestContext,
+) -> Result<Vec<String>, AppError> {
     let now = state.now();
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, principal.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     if user.two_factor_enabled {
         return Err(AppError::TwoFactorAlreadyEnabled);
     }
     let pending = db::totp::find(&mut conn, user.id)
         .await?
-        .and_then(|t| t.pending_secret_enc.filter(|_| t.pending_expires_at.is_some_and(|at| at > now)))
+        .and_then(|t| {
+            t.pending_secret_enc
+                .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
+        })
         .ok_or(AppError::NoPendingSetup)?;
     let secret = crypto::open(&state.keys.master, &totp_aad(user.id), &pending)?;
-    let Some(step) = Totp::standard(&secret).matching_step(code, now, state.config.totp_skew_steps) else {
+    let Some(step) = Totp::standard(&secret).matching_step(code, now, state.config.totp_skew_steps)
+    else {
         return Err(AppError::InvalidCode);
     };
     drop(conn);
@@ -162,7 +191,15 @@ pub async fn verify_setup(state: &AppState, principal: &Principal, code: &str, c
     db::users::reset_second_factor_counters(&mut tx, user.id).await?;
     db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
     db::users::set_backup_codes_generated_at(&mut tx, user.id, Some(now)).await?;
-    events::record(&mut tx, now, user.id, events::TWO_FACTOR_ENABLED, Some(ctx), serde_json::json!({"method": "totp"})).await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::TWO_FACTOR_ENABLED,
+        Some(ctx),
+        serde_json::json!({"method": "totp"}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -207,13 +244,20 @@ pub async fn verify_login(
     if !db::challenges::consume(&mut conn, &hash, now, max_failures).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }
-    let user = db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::InvalidTwoFactorToken)?;
+    let user = db::users::find_by_id(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::InvalidTwoFactorToken)?;
     drop(conn);
     let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
     let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
-    let (tokens, device) = accounts::sign_in_trusting(state, &user, amr, details, trust_device, ctx).await?;
+    let (tokens, device) =
+        accounts::sign_in_trusting(state, &user, amr, details, trust_device, ctx).await?;
     let user = accounts::reload(state, user_id).await?;
-    Ok(VerifiedLogin { tokens, user, device })
+    Ok(VerifiedLogin {
+        tokens,
+        user,
+        device,
+    })
 }
 
 /// Turns 2FA off and deletes the secret, the backup codes and the trusted devices; every
@@ -235,8 +279,24 @@ pub async fn disable(
     drop(conn);
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    remove_second_factor(&mut tx, now, user.id, Some(principal.session_id), "two_factor_disabled", ctx).await?;
-    events::record(&mut tx, now, user.id, events::TWO_FACTOR_DISABLED, Some(ctx), serde_json::json!({})).await?;
+    remove_second_factor(
+        &mut tx,
+        now,
+        user.id,
+        Some(principal.session_id),
+        "two_factor_disabled",
+        ctx,
+    )
+    .await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::TWO_FACTOR_DISABLED,
+        Some(ctx),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -264,10 +324,21 @@ async fn remove_second_factor(
 /// Operator reset (admin CLI): as `disable`, revoking every session.
 pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError> {
     let now = state.now();
-    let ctx = RequestContext { ip: "admin".into(), user_agent: Some("tessera admin".into()) };
+    let ctx = RequestContext {
+        ip: "admin".into(),
+        user_agent: Some("tessera admin".into()),
+    };
     let mut tx = state.db.begin().await?;
     remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
-    events::record(&mut tx, now, user_id, events::TWO_FACTOR_RESET, Some(&ctx), serde_json::json!({})).await?;
+    events::record(
+        &mut tx,
+        now,
+        user_id,
+        events::TWO_FACTOR_RESET,
+        Some(&ctx),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -285,9 +356,14 @@ pub struct BackupCodesSummary {
     pub generated_at: Option<String>,
 }
 
-pub async fn backup_codes_summary(state: &AppState, user_id: Uuid) -> Result<BackupCodesSummary, AppError> {
+pub async fn backup_codes_summary(
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<BackupCodesSummary, AppError> {
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, user_id).await?.ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let (total, used) = db::backup_codes::counts(&mut conn, user_id).await?;
     Ok(BackupCodesSummary {
         total,
@@ -310,7 +386,15 @@ pub async fn regenerate_backup_codes(
     let mut tx = state.db.begin().await?;
     db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
     db::users::set_backup_codes_generated_at(&mut tx, user.id, Some(now)).await?;
-    events::record(&mut tx, now, user.id, events::BACKUP_CODES_REGENERATED, Some(ctx), serde_json::json!({})).await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::BACKUP_CODES_REGENERATED,
+        Some(ctx),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok((codes, now))
 }
@@ -331,14 +415,24 @@ pub async fn set_enabled(
     let now = state.now();
     let mut conn = state.db.conn().await?;
     if enable {
-        let confirmed = db::totp::find(&mut conn, user.id).await?.is_some_and(|t| t.secret_enc.is_some());
+        let confirmed = db::totp::find(&mut conn, user.id)
+            .await?
+            .is_some_and(|t| t.secret_enc.is_some());
         if !confirmed {
             return Err(AppError::NoAuthenticator);
         }
         if !user.two_factor_enabled {
             let mut tx = state.db.begin().await?;
             db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
-            events::record(&mut tx, now, user.id, events::TWO_FACTOR_ENABLED, Some(ctx), serde_json::json!({"method": "totp"})).await?;
+            events::record(
+                &mut tx,
+                now,
+                user.id,
+                events::TWO_FACTOR_ENABLED,
+                Some(ctx),
+                serde_json::json!({"method": "totp"}),
+            )
+            .await?;
             tx.commit().await?;
         }
         return Ok(());
@@ -352,7 +446,23 @@ pub async fn set_enabled(
     db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await?;
     db::challenges::delete_for_user(&mut tx, user.id).await?;
     devices::revoke_all(&mut tx, now, user.id, "two_factor_disabled", Some(ctx)).await?;
-    sessions::revoke_others(&mut tx, now, user.id, Some(principal.session_id), "two_factor_disabled", Some(ctx)).await?;
-    events::record(&mut tx, now, user.id, events::TWO_FACTOR_DISABLED, Some(ctx), serde_json::json!({"authenticatorKept": true})).await?;
+    sessions::revoke_others(
+        &mut tx,
+        now,
+        user.id,
+        Some(principal.session_id),
+        "two_factor_disabled",
+        Some(ctx),
+    )
+    .await?;
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::TWO_FACTOR_DISABLED,
+        Some(ctx),
+        serde_json::json!({"authenticatorKept": true}),
+    )
+    .await?;
     tx.commit().await
 }

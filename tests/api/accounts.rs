@@ -643,7 +643,11 @@ async fn password_step_delays_start_after_five_failures() {
             .assert_problem(401, "invalid_credentials");
     }
     let right = app.login("ann@example.com", PASSWORD).await;
-    assert_eq!(right.status, 200, "4 failures cost no delay: {}", right.text);
+    assert_eq!(
+        right.status, 200,
+        "4 failures cost no delay: {}",
+        right.text
+    );
     for _ in 0..5 {
         app.login("ann@example.com", "not the password")
             .await
@@ -654,7 +658,11 @@ async fn password_step_delays_start_after_five_failures() {
         .assert_problem(401, "invalid_credentials");
     app.clock.advance(3);
     let right = app.login("ann@example.com", PASSWORD).await;
-    assert_eq!(right.status, 200, "the 2-second delay has passed: {}", right.text);
+    assert_eq!(
+        right.status, 200,
+        "the 2-second delay has passed: {}",
+        right.text
+    );
 }
 
 #[tokio::test]

@@ -20,14 +20,18 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Which database the suite runs on, and how to make a fresh one.
 fn postgres_admin_url() -> Option<String> {
-    std::env::var("TESSERA_TEST_DATABASE_URL").ok().filter(|s| !s.trim().is_empty())
+    std::env::var("TESSERA_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// Creates a uniquely named PostgreSQL database and returns its URL.
 pub async fn fresh_postgres_database(admin_url: &str) -> String {
     use sqlx::Connection;
     let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to PostgreSQL admin database");
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to PostgreSQL admin database");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut conn)
         .await
@@ -69,10 +73,18 @@ impl TestResponse {
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text);
-        assert_eq!(self.content_type(), "application/problem+json", "content type; body: {}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "content type; body: {}",
+            self.text
+        );
         assert_eq!(self.body["code"], code, "problem code; body: {}", self.text);
         assert_eq!(self.body["status"], status, "problem status member");
-        assert!(self.body["title"].is_string() && self.body["type"].is_string(), "title and type present");
+        assert!(
+            self.body["title"].is_string() && self.body["type"].is_string(),
+            "title and type present"
+        );
     }
 }
 
@@ -177,7 +189,12 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body read");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        TestResponse { status, headers, body, text }
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn post(&self, path: &str, body: Value, bearer: Option<&str>) -> TestResponse {
@@ -205,11 +222,21 @@ impl TestApp {
     }
 
     pub async fn register(&self, email: &str, password: &str) -> TestResponse {
-        self.post("/v1/auth/register", json!({"email": email, "password": password}), None).await
+        self.post(
+            "/v1/auth/register",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> TestResponse {
-        self.post("/v1/auth/login", json!({"email": email, "password": password}), None).await
+        self.post(
+            "/v1/auth/login",
+            json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     /// Registers a new user with a unique email and signs them in.
@@ -231,11 +258,19 @@ impl TestApp {
     /// Turns 2FA on for `user` through the API, confirming with an independently computed
     /// code, and moves the clock one step on so the next code is not a replay.
     pub async fn enable_two_factor(&self, user: &TestUser) -> Enrolled {
-        let setup = self.post("/v1/auth/2fa/setup", json!({}), Some(&user.access_token)).await;
+        let setup = self
+            .post("/v1/auth/2fa/setup", json!({}), Some(&user.access_token))
+            .await;
         assert_eq!(setup.status, 200, "setup: {}", setup.text);
         let secret = setup.body["secret"].as_str().unwrap().to_owned();
         let code = totp_code(&secret, self.now());
-        let confirmed = self.post("/v1/auth/2fa/verify-setup", json!({"code": code}), Some(&user.access_token)).await;
+        let confirmed = self
+            .post(
+                "/v1/auth/2fa/verify-setup",
+                json!({"code": code}),
+                Some(&user.access_token),
+            )
+            .await;
         assert_eq!(confirmed.status, 200, "verify-setup: {}", confirmed.text);
         let backup_codes = confirmed.body["backupCodes"]
             .as_array()
@@ -244,7 +279,11 @@ impl TestApp {
             .map(|c| c.as_str().unwrap().to_owned())
             .collect();
         self.clock.advance(30);
-        Enrolled { user: user.clone(), secret, backup_codes }
+        Enrolled {
+            user: user.clone(),
+            secret,
+            backup_codes,
+        }
     }
 
     /// Password step of login for a 2FA user: the `twoFactorToken`.
@@ -257,9 +296,12 @@ impl TestApp {
 
     /// Full login with a TOTP code at the current clock; returns the `/2fa/verify` answer.
     pub async fn login_with_code(&self, enrolled: &Enrolled) -> TestResponse {
-        let token = self.two_factor_token(&enrolled.user.email, &enrolled.user.password).await;
+        let token = self
+            .two_factor_token(&enrolled.user.email, &enrolled.user.password)
+            .await;
         let code = totp_code(&enrolled.secret, self.now());
-        self.post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token)).await
+        self.post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
+            .await
     }
 }
 
@@ -292,7 +334,10 @@ pub fn skip(test: &str, reason: &str) {
 pub fn postgres_or_skip(test: &str) -> Option<String> {
     let url = postgres_admin_url();
     if url.is_none() {
-        skip(test, "needs PostgreSQL; set TESSERA_TEST_DATABASE_URL (see README, \"Running the tests on PostgreSQL\")");
+        skip(
+            test,
+            "needs PostgreSQL; set TESSERA_TEST_DATABASE_URL (see README, \"Running the tests on PostgreSQL\")",
+        );
     }
     url
 }

@@ -30,12 +30,19 @@ async fn start_instance(data_dir: &std::path::Path, database_url: &str) -> Insta
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {
-        let line = lines.next_line().await.expect("read stdout").expect("tessera printed its URL");
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stdout")
+            .expect("tessera printed its URL");
         if let Some(url) = line.strip_prefix("Tessera listening on ") {
             break url.trim().to_owned();
         }
     };
-    Instance { base, _child: child }
+    Instance {
+        base,
+        _child: child,
+    }
 }
 
 struct Pair {
@@ -52,16 +59,28 @@ async fn pair() -> Option<Pair> {
     let dir = tempfile::tempdir().unwrap();
     let a = start_instance(dir.path(), &url).await;
     let b = start_instance(dir.path(), &url).await;
-    Some(Pair { a, b, client: reqwest::Client::new(), _dir: dir })
+    Some(Pair {
+        a,
+        b,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    })
 }
 
 impl Pair {
     fn base(&self, i: usize) -> &str {
-        if i.is_multiple_of(2) { &self.a.base } else { &self.b.base }
+        if i.is_multiple_of(2) {
+            &self.a.base
+        } else {
+            &self.b.base
+        }
     }
 
     async fn post(&self, i: usize, path: &str, body: Value, bearer: Option<&str>) -> (u16, Value) {
-        let mut req = self.client.post(format!("{}{}", self.base(i), path)).json(&body);
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.base(i), path))
+            .json(&body);
         if let Some(t) = bearer {
             req = req.bearer_auth(t);
         }
@@ -71,7 +90,13 @@ impl Pair {
     }
 
     async fn get(&self, i: usize, path: &str, bearer: &str) -> (u16, Value) {
-        let resp = self.client.get(format!("{}{}", self.base(i), path)).bearer_auth(bearer).send().await.unwrap();
+        let resp = self
+            .client
+            .get(format!("{}{}", self.base(i), path))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -79,33 +104,75 @@ impl Pair {
     /// Registers and signs in on instance A; returns (email, access, refresh).
     async fn user(&self) -> (String, String, String) {
         let email = format!("multi-{}@example.com", uuid::Uuid::new_v4().simple());
-        let (status, _) = self.post(0, "/v1/auth/register", json!({"email": email, "password": PASSWORD}), None).await;
+        let (status, _) = self
+            .post(
+                0,
+                "/v1/auth/register",
+                json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
         assert_eq!(status, 201);
-        let (status, body) = self.post(0, "/v1/auth/login", json!({"email": email, "password": PASSWORD}), None).await;
+        let (status, body) = self
+            .post(
+                0,
+                "/v1/auth/login",
+                json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
         assert_eq!(status, 200);
-        (email, body["accessToken"].as_str().unwrap().into(), body["refreshToken"].as_str().unwrap().into())
+        (
+            email,
+            body["accessToken"].as_str().unwrap().into(),
+            body["refreshToken"].as_str().unwrap().into(),
+        )
     }
 
     /// Turns 2FA on with the code of the current step; returns (secret, backup codes).
     async fn enrol(&self, access: &str) -> (String, Vec<String>) {
-        let (_, setup) = self.post(0, "/v1/auth/2fa/setup", json!({}), Some(access)).await;
+        let (_, setup) = self
+            .post(0, "/v1/auth/2fa/setup", json!({}), Some(access))
+            .await;
         let secret = setup["secret"].as_str().unwrap().to_owned();
         let code = totp_code(&secret, now());
-        let (status, body) = self.post(1, "/v1/auth/2fa/verify-setup", json!({"code": code}), Some(access)).await;
+        let (status, body) = self
+            .post(
+                1,
+                "/v1/auth/2fa/verify-setup",
+                json!({"code": code}),
+                Some(access),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
-        let codes = body["backupCodes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        let codes = body["backupCodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
         (secret, codes)
     }
 
     async fn two_factor_token(&self, i: usize, email: &str) -> String {
-        let (status, body) = self.post(i, "/v1/auth/login", json!({"email": email, "password": PASSWORD}), None).await;
+        let (status, body) = self
+            .post(
+                i,
+                "/v1/auth/login",
+                json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["twoFactorToken"].as_str().unwrap().to_owned()
     }
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 #[tokio::test]
@@ -114,7 +181,14 @@ async fn a_token_issued_by_one_instance_verifies_on_the_other() {
     let (_, access, refresh) = pair.user().await;
     let (status, me) = pair.get(1, "/v1/auth/me", &access).await;
     assert_eq!(status, 200, "{me}");
-    let (status, _) = pair.post(1, "/v1/auth/refresh", json!({"refreshToken": refresh}), None).await;
+    let (status, _) = pair
+        .post(
+            1,
+            "/v1/auth/refresh",
+            json!({"refreshToken": refresh}),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
 }
 
@@ -153,14 +227,24 @@ async fn one_backup_code_wins_once_across_instances() {
         .map(|(i, t)| pair.post(i, "/v1/auth/2fa/verify", json!({"code": codes[0]}), Some(t)));
     let results = join_all(attempts).await;
     let wins = results.iter().filter(|(s, _)| *s == 200).count();
-    assert_eq!(wins, 1, "exactly one use of the backup code may succeed: {results:?}");
+    assert_eq!(
+        wins, 1,
+        "exactly one use of the backup code may succeed: {results:?}"
+    );
 }
 
 #[tokio::test]
 async fn one_refresh_token_rotates_once_across_instances() {
     let Some(pair) = pair().await else { return };
     let (_, _, refresh) = pair.user().await;
-    let attempts = (0..20).map(|i| pair.post(i, "/v1/auth/refresh", json!({"refreshToken": refresh}), None));
+    let attempts = (0..20).map(|i| {
+        pair.post(
+            i,
+            "/v1/auth/refresh",
+            json!({"refreshToken": refresh}),
+            None,
+        )
+    });
     let results = join_all(attempts).await;
     let wins = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(wins, 1, "exactly one refresh may succeed: {results:?}");
@@ -173,13 +257,27 @@ async fn a_lockout_earned_on_one_instance_holds_on_the_other() {
     let (secret, _) = pair.enrol(&access).await;
     let token = pair.two_factor_token(0, &email).await;
     for i in 0..5 {
-        let (status, body) = pair.post(i, "/v1/auth/2fa/verify", json!({"code": "000000"}), Some(&token)).await;
+        let (status, body) = pair
+            .post(
+                i,
+                "/v1/auth/2fa/verify",
+                json!({"code": "000000"}),
+                Some(&token),
+            )
+            .await;
         assert_eq!(status, 401, "wrong code {i}: {body}");
     }
     let right = totp_code(&secret, now() + 30);
     for i in 0..2 {
         let fresh = pair.two_factor_token(i, &email).await;
-        let (status, body) = pair.post(i, "/v1/auth/2fa/verify", json!({"code": right}), Some(&fresh)).await;
+        let (status, body) = pair
+            .post(
+                i,
+                "/v1/auth/2fa/verify",
+                json!({"code": right}),
+                Some(&fresh),
+            )
+            .await;
         assert_eq!(status, 429, "instance {i} must refuse while locked: {body}");
         assert_eq!(body["code"], "second_factor_locked");
     }

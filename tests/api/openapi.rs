@@ -572,7 +572,10 @@ async fn every_documented_operation_is_served_and_answers_only_documented_status
 async fn the_document_covers_every_route_of_the_contract() {
     let api_md = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/API.md");
     let Ok(contract) = std::fs::read_to_string(&api_md) else {
-        crate::helpers::skip("the_document_covers_every_route_of_the_contract", "shared/API.md is not beside the repository");
+        crate::helpers::skip(
+            "the_document_covers_every_route_of_the_contract",
+            "shared/API.md is not beside the repository",
+        );
         return;
     };
     let app = TestApp::spawn().await;

@@ -39,15 +39,23 @@ async fn readyz_is_ready_with_a_current_schema() {
 async fn readyz_fails_when_migrations_are_not_current() {
     let app = TestApp::spawn().await;
     execute(&app, "DELETE FROM _sqlx_migrations").await;
-    app.get("/readyz", None).await.assert_problem(503, "service_unavailable");
-    assert_eq!(app.get("/healthz", None).await.status, 200, "liveness does not depend on the database");
+    app.get("/readyz", None)
+        .await
+        .assert_problem(503, "service_unavailable");
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        200,
+        "liveness does not depend on the database"
+    );
 }
 
 #[tokio::test]
 async fn readyz_fails_when_the_database_is_unreachable() {
     let app = TestApp::spawn().await;
     app.state.db.close().await;
-    app.get("/readyz", None).await.assert_problem(503, "service_unavailable");
+    app.get("/readyz", None)
+        .await
+        .assert_problem(503, "service_unavailable");
     let login = app.login("nobody@example.com", PASSWORD).await;
     login.assert_problem(503, "service_unavailable");
 }
@@ -55,7 +63,10 @@ async fn readyz_fails_when_the_database_is_unreachable() {
 /// The value of one sample line (`name{labels} value`) in the exposition text.
 fn sample(text: &str, name_and_labels: &str) -> f64 {
     text.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|line| {
+            line.strip_prefix(name_and_labels)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .map(|v| v.parse().expect("numeric sample"))
         .unwrap_or(0.0)
 }
@@ -70,39 +81,101 @@ async fn metrics_move_with_a_scripted_flow() {
 
     // A failed and a successful second factor, then a backup code.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let failed = app.post("/v1/auth/2fa/verify", json!({"code": "000000"}), Some(&token)).await;
+    let failed = app
+        .post(
+            "/v1/auth/2fa/verify",
+            json!({"code": "000000"}),
+            Some(&token),
+        )
+        .await;
     assert_eq!(failed.status, 401);
     let code = totp_code(&enrolled.secret, app.now());
-    let ok = app.post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token)).await;
+    let ok = app
+        .post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let backup = app.post("/v1/auth/2fa/verify", json!({"code": enrolled.backup_codes[0]}), Some(&token)).await;
+    let backup = app
+        .post(
+            "/v1/auth/2fa/verify",
+            json!({"code": enrolled.backup_codes[0]}),
+            Some(&token),
+        )
+        .await;
     assert_eq!(backup.status, 200, "{}", backup.text);
 
     // Five failures lock the second factor.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     for _ in 0..5 {
-        app.post("/v1/auth/2fa/verify", json!({"code": "000000"}), Some(&token)).await;
+        app.post(
+            "/v1/auth/2fa/verify",
+            json!({"code": "000000"}),
+            Some(&token),
+        )
+        .await;
     }
 
     let metrics = app.get("/metrics", None).await;
     assert_eq!(metrics.status, 200);
-    assert!(metrics.content_type().starts_with("text/plain"), "{}", metrics.content_type());
+    assert!(
+        metrics.content_type().starts_with("text/plain"),
+        "{}",
+        metrics.content_type()
+    );
     let text = &metrics.text;
-    assert_eq!(sample(text, "tessera_logins_total{outcome=\"success\"}"), 1.0, "{text}");
-    assert_eq!(sample(text, "tessera_logins_total{outcome=\"wrong_password\"}"), 1.0);
-    assert_eq!(sample(text, "tessera_logins_total{outcome=\"second_factor_required\"}"), 3.0);
-    assert_eq!(sample(text, "tessera_second_factor_checks_total{method=\"totp\",outcome=\"success\"}"), 1.0);
-    assert_eq!(sample(text, "tessera_second_factor_checks_total{method=\"backup_code\",outcome=\"success\"}"), 1.0);
-    assert_eq!(sample(text, "tessera_second_factor_checks_total{method=\"totp\",outcome=\"failure\"}"), 6.0);
+    assert_eq!(
+        sample(text, "tessera_logins_total{outcome=\"success\"}"),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(text, "tessera_logins_total{outcome=\"wrong_password\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            text,
+            "tessera_logins_total{outcome=\"second_factor_required\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            text,
+            "tessera_second_factor_checks_total{method=\"totp\",outcome=\"success\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            text,
+            "tessera_second_factor_checks_total{method=\"backup_code\",outcome=\"success\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            text,
+            "tessera_second_factor_checks_total{method=\"totp\",outcome=\"failure\"}"
+        ),
+        6.0
+    );
     assert_eq!(sample(text, "tessera_second_factor_lockouts_total"), 1.0);
     assert_eq!(sample(text, "tessera_backup_codes_used_total"), 1.0);
     assert!(
-        sample(text, "tessera_http_requests_total{route=\"/v1/auth/login\",method=\"POST\",status=\"200\"}") >= 4.0,
+        sample(
+            text,
+            "tessera_http_requests_total{route=\"/v1/auth/login\",method=\"POST\",status=\"200\"}"
+        ) >= 4.0,
         "{text}"
     );
     assert!(text.contains("tessera_http_request_duration_seconds_bucket{route=\"/v1/auth/2fa/verify\",method=\"POST\",le=\"+Inf\"}"));
-    assert!(sample(text, "tessera_argon2_duration_seconds_count{operation=\"verify\"}") >= 5.0);
+    assert!(
+        sample(
+            text,
+            "tessera_argon2_duration_seconds_count{operation=\"verify\"}"
+        ) >= 5.0
+    );
     assert!(text.contains("tessera_db_pool_connections{state=\"idle\"}"));
     assert_eq!(sample(text, "tessera_trusted_devices_active"), 0.0);
     assert!(text.contains("# TYPE tessera_trusted_devices_active gauge"));
@@ -128,20 +201,35 @@ async fn pruning_removes_expired_rows_and_keeps_live_ones() {
 
     app.clock.advance(31 * 24 * 3600);
     let fresh = app.signed_in_user().await;
-    let setup = app.post("/v1/auth/2fa/setup", json!({}), Some(&fresh.access_token)).await;
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&fresh.access_token))
+        .await;
     assert_eq!(setup.status, 200);
 
     let sessions_before = count(&app, "sessions").await;
     let report = maintenance::run_once(&app.state).await.expect("prune");
     assert_eq!(report.abandoned_second_factors, 1, "{report:?}");
     assert_eq!(report.trusted_devices, 1, "{report:?}");
-    assert!(report.sessions >= 2, "the old user's sessions expired: {report:?}");
+    assert!(
+        report.sessions >= 2,
+        "the old user's sessions expired: {report:?}"
+    );
     assert_eq!(report.pending_setups, 0, "the fresh setup is still pending");
     assert_eq!(count(&app, "trusted_devices").await, 0);
-    assert_eq!(count(&app, "sessions").await, sessions_before - report.sessions as i64);
+    assert_eq!(
+        count(&app, "sessions").await,
+        sessions_before - report.sessions as i64
+    );
     // The live session and the live pending setup survive.
-    assert_eq!(app.get("/v1/auth/me", Some(&fresh.access_token)).await.status, 200);
-    let status = app.get("/v1/auth/2fa/status", Some(&fresh.access_token)).await;
+    assert_eq!(
+        app.get("/v1/auth/me", Some(&fresh.access_token))
+            .await
+            .status,
+        200
+    );
+    let status = app
+        .get("/v1/auth/2fa/status", Some(&fresh.access_token))
+        .await;
     assert_eq!(status.body["setupPending"], true);
 
     // The pending setup expires after 10 minutes; a second pass removes it and the

@@ -41,7 +41,12 @@ impl Proxy {
                 all.lock().await.push(link);
             }
         });
-        Self { port, enabled, links, _accept: accept }
+        Self {
+            port,
+            enabled,
+            links,
+            _accept: accept,
+        }
     }
 
     async fn cut(&self) {
@@ -58,7 +63,9 @@ impl Proxy {
 
 #[tokio::test]
 async fn a_database_outage_answers_503_and_recovers_without_restart() {
-    let Some(admin) = postgres_or_skip("outage::a_database_outage_answers_503_and_recovers_without_restart") else {
+    let Some(admin) =
+        postgres_or_skip("outage::a_database_outage_answers_503_and_recovers_without_restart")
+    else {
         return;
     };
     let direct = fresh_postgres_database(&admin).await;
@@ -87,6 +94,12 @@ async fn a_database_outage_answers_503_and_recovers_without_restart() {
     assert_eq!(ready.status, 200, "{}", ready.text);
     let me = app.get("/v1/auth/me", Some(&user.access_token)).await;
     assert_eq!(me.status, 200, "{}", me.text);
-    let refreshed = app.post("/v1/auth/refresh", json!({"refreshToken": user.refresh_token}), None).await;
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": user.refresh_token}),
+            None,
+        )
+        .await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
 }

@@ -36,7 +36,10 @@ async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Pat
         .env("TESSERA_LISTEN", "127.0.0.1:0")
         .env("TESSERA_DATA_DIR", data_dir)
         .env("TESSERA_DATABASE_URL", database_url)
-        .env("TESSERA_LOG_LEVEL", if log_file.is_some() { "trace" } else { "warn" })
+        .env(
+            "TESSERA_LOG_LEVEL",
+            if log_file.is_some() { "trace" } else { "warn" },
+        )
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -45,7 +48,11 @@ async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Pat
         .expect("start tessera");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base = loop {
-        let line = lines.next_line().await.unwrap().expect("tessera printed its URL");
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("tessera printed its URL");
         if let Some(url) = line.strip_prefix("Tessera listening on ") {
             break url.trim().to_owned();
         }
@@ -55,15 +62,27 @@ async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Pat
 
 fn terminate(child: &Child) {
     let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
-async fn call(client: &reqwest::Client, base: &str, path: &str, body: Option<Value>, bearer: Option<&str>) -> (u16, Value, String) {
+async fn call(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: Option<Value>,
+    bearer: Option<&str>,
+) -> (u16, Value, String) {
     let mut req = match body {
         Some(body) => client.post(format!("{base}{path}")).json(&body),
         None => client.get(format!("{base}{path}")),
@@ -74,7 +93,11 @@ async fn call(client: &reqwest::Client, base: &str, path: &str, body: Option<Val
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
 }
 
 fn s(v: &Value) -> String {
@@ -92,37 +115,97 @@ async fn logs_at_trace_level_never_contain_a_secret() {
     let mut secrets: Vec<String> = vec![PASSWORD.into()];
     let email = format!("logs-{}@example.com", uuid::Uuid::new_v4().simple());
 
-    let (status, _, _) = call(&client, &base, "/v1/auth/register", Some(json!({"email": email, "password": PASSWORD})), None).await;
+    let (status, _, _) = call(
+        &client,
+        &base,
+        "/v1/auth/register",
+        Some(json!({"email": email, "password": PASSWORD})),
+        None,
+    )
+    .await;
     assert_eq!(status, 201);
     let wrong = "wrong-password-in-logs-test";
     secrets.push(wrong.into());
-    call(&client, &base, "/v1/auth/login", Some(json!({"email": email, "password": wrong})), None).await;
-    let (_, login, _) = call(&client, &base, "/v1/auth/login", Some(json!({"email": email, "password": PASSWORD})), None).await;
+    call(
+        &client,
+        &base,
+        "/v1/auth/login",
+        Some(json!({"email": email, "password": wrong})),
+        None,
+    )
+    .await;
+    let (_, login, _) = call(
+        &client,
+        &base,
+        "/v1/auth/login",
+        Some(json!({"email": email, "password": PASSWORD})),
+        None,
+    )
+    .await;
     let access = s(&login["accessToken"]);
     secrets.extend([access.clone(), s(&login["refreshToken"])]);
 
-    let (_, setup, _) = call(&client, &base, "/v1/auth/2fa/setup", Some(json!({})), Some(&access)).await;
+    let (_, setup, _) = call(
+        &client,
+        &base,
+        "/v1/auth/2fa/setup",
+        Some(json!({})),
+        Some(&access),
+    )
+    .await;
     let secret = s(&setup["secret"]);
     secrets.extend([secret.clone(), s(&setup["otpauthUrl"])]);
     let code = totp_code(&secret, now());
-    let (status, enabled, _) = call(&client, &base, "/v1/auth/2fa/verify-setup", Some(json!({"code": code})), Some(&access)).await;
+    let (status, enabled, _) = call(
+        &client,
+        &base,
+        "/v1/auth/2fa/verify-setup",
+        Some(json!({"code": code})),
+        Some(&access),
+    )
+    .await;
     assert_eq!(status, 200, "{enabled}");
-    let backup_codes: Vec<String> = enabled["backupCodes"].as_array().unwrap().iter().map(s).collect();
+    let backup_codes: Vec<String> = enabled["backupCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
     secrets.extend(backup_codes.iter().cloned());
 
-    let (_, step, _) = call(&client, &base, "/v1/auth/login", Some(json!({"email": email, "password": PASSWORD})), None).await;
+    let (_, step, _) = call(
+        &client,
+        &base,
+        "/v1/auth/login",
+        Some(json!({"email": email, "password": PASSWORD})),
+        None,
+    )
+    .await;
     let two_factor = s(&step["twoFactorToken"]);
     secrets.push(two_factor.clone());
     let next_code = totp_code(&secret, now() + 30);
     let trust = json!({"deviceName": "log test", "deviceType": "desktop", "deviceFingerprint": "fp-secret-logs"});
-    let (status, verified, text) =
-        call(&client, &base, "/v1/auth/2fa/verify", Some(json!({"code": next_code, "trustDevice": trust})), Some(&two_factor)).await;
+    let (status, verified, text) = call(
+        &client,
+        &base,
+        "/v1/auth/2fa/verify",
+        Some(json!({"code": next_code, "trustDevice": trust})),
+        Some(&two_factor),
+    )
+    .await;
     assert_eq!(status, 200, "{text}");
     let access2 = s(&verified["accessToken"]);
     let refresh2 = s(&verified["refreshToken"]);
     let device_token = s(&verified["deviceToken"]);
     secrets.extend([access2.clone(), refresh2.clone(), device_token.clone()]);
-    let (_, refreshed, _) = call(&client, &base, "/v1/auth/refresh", Some(json!({"refreshToken": refresh2})), None).await;
+    let (_, refreshed, _) = call(
+        &client,
+        &base,
+        "/v1/auth/refresh",
+        Some(json!({"refreshToken": refresh2})),
+        None,
+    )
+    .await;
     secrets.extend([s(&refreshed["accessToken"]), s(&refreshed["refreshToken"])]);
     let (status, _, _) = call(
         &client,
@@ -143,27 +226,55 @@ async fn logs_at_trace_level_never_contain_a_secret() {
     .await;
     let new_password = "an entirely new passphrase";
     secrets.push(new_password.into());
-    let (status, _, _) =
-        call(&client, &base, "/v1/auth/password", Some(json!({"currentPassword": PASSWORD, "newPassword": new_password})), Some(&access2)).await;
+    let (status, _, _) = call(
+        &client,
+        &base,
+        "/v1/auth/password",
+        Some(json!({"currentPassword": PASSWORD, "newPassword": new_password})),
+        Some(&access2),
+    )
+    .await;
     assert_eq!(status, 204);
     // A bearer that is not a token at all, to see the Authorization header is not logged.
-    call(&client, &base, "/v1/auth/me", None, Some("not-a-token-but-secret-looking")).await;
+    call(
+        &client,
+        &base,
+        "/v1/auth/me",
+        None,
+        Some("not-a-token-but-secret-looking"),
+    )
+    .await;
     secrets.push("not-a-token-but-secret-looking".into());
 
     terminate(&server.child);
     server.child.wait().await.unwrap();
     let logs = std::fs::read_to_string(&log).unwrap();
-    assert!(logs.lines().count() > 20, "trace logging produced output:\n{logs}");
+    assert!(
+        logs.lines().count() > 20,
+        "trace logging produced output:\n{logs}"
+    );
     assert!(logs.contains("/v1/auth/2fa/verify"), "requests are logged");
     for secret in secrets.iter().filter(|s| s.len() >= 6) {
-        assert!(!logs.contains(secret.as_str()), "a secret appears in the logs: {secret}");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret appears in the logs: {secret}"
+        );
     }
     // Backup codes also in their normalized form, and the password hash.
     for code in &backup_codes {
-        assert!(!logs.contains(&code.replace('-', "")), "a backup code appears in the logs");
+        assert!(
+            !logs.contains(&code.replace('-', "")),
+            "a backup code appears in the logs"
+        );
     }
-    assert!(!logs.contains("$argon2id$"), "a password hash appears in the logs");
-    assert!(!logs.to_ascii_lowercase().contains("bearer "), "an Authorization header appears in the logs");
+    assert!(
+        !logs.contains("$argon2id$"),
+        "a password hash appears in the logs"
+    );
+    assert!(
+        !logs.to_ascii_lowercase().contains("bearer "),
+        "an Authorization header appears in the logs"
+    );
 }
 
 #[tokio::test]
@@ -174,7 +285,14 @@ async fn sigterm_lets_every_request_started_before_it_finish() {
     let base = server.base.clone();
     let client = reqwest::Client::new();
     let email = format!("burst-{}@example.com", uuid::Uuid::new_v4().simple());
-    let (status, _, _) = call(&client, &base, "/v1/auth/register", Some(json!({"email": email, "password": PASSWORD})), None).await;
+    let (status, _, _) = call(
+        &client,
+        &base,
+        "/v1/auth/register",
+        Some(json!({"email": email, "password": PASSWORD})),
+        None,
+    )
+    .await;
     assert_eq!(status, 201);
 
     // A burst of logins: each costs an Argon2 hash, so they queue on 2 cores.
@@ -183,7 +301,11 @@ async fn sigterm_lets_every_request_started_before_it_finish() {
             let client = client.clone();
             let base = base.clone();
             let body = json!({"email": email, "password": PASSWORD});
-            tokio::spawn(async move { call(&client, &base, "/v1/auth/login", Some(body), None).await.0 })
+            tokio::spawn(async move {
+                call(&client, &base, "/v1/auth/login", Some(body), None)
+                    .await
+                    .0
+            })
         })
         .collect();
     // Signal once the server reports hashes in flight: the burst has started.
@@ -200,8 +322,15 @@ async fn sigterm_lets_every_request_started_before_it_finish() {
         tokio::task::yield_now().await;
     }
     terminate(&server.child);
-    let statuses: Vec<u16> = join_all(burst).await.into_iter().map(|r| r.unwrap()).collect();
-    assert!(statuses.iter().all(|s| *s == 200), "every request in flight got a complete answer: {statuses:?}");
+    let statuses: Vec<u16> = join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every request in flight got a complete answer: {statuses:?}"
+    );
     let exit = server.child.wait().await.unwrap();
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
     assert!(
@@ -242,22 +371,50 @@ async fn admin_create_list_and_show_users() {
     let closed = app.register("walk-in@example.com", PASSWORD).await;
     closed.assert_problem(403, "registration_closed");
 
-    let (code, out, err) = admin(&app, &["create-user", "--email", "Op@Example.com", "--user-name", "operator"], Some("operator password 1\n")).await;
+    let (code, out, err) = admin(
+        &app,
+        &[
+            "create-user",
+            "--email",
+            "Op@Example.com",
+            "--user-name",
+            "operator",
+        ],
+        Some("operator password 1\n"),
+    )
+    .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("op@example.com"), "{out}");
     let login = app.login("op@example.com", "operator password 1").await;
-    assert_eq!(login.status, 200, "the created user can log in: {}", login.text);
+    assert_eq!(
+        login.status, 200,
+        "the created user can log in: {}",
+        login.text
+    );
 
-    let (code, _, err) = admin(&app, &["create-user", "--email", "op@example.com"], Some("another password\n")).await;
+    let (code, _, err) = admin(
+        &app,
+        &["create-user", "--email", "op@example.com"],
+        Some("another password\n"),
+    )
+    .await;
     assert_eq!(code, 1, "duplicate email fails");
     assert!(err.contains("already exists"), "{err}");
-    let (code, _, err) = admin(&app, &["create-user", "--email", "short@example.com"], Some("short\n")).await;
+    let (code, _, err) = admin(
+        &app,
+        &["create-user", "--email", "short@example.com"],
+        Some("short\n"),
+    )
+    .await;
     assert_eq!(code, 1);
     assert!(err.contains("password"), "{err}");
 
     let (code, out, _) = admin(&app, &["list-users", "--search", "op@"], None).await;
     assert_eq!(code, 0);
-    assert!(out.contains("op@example.com") && out.contains("1 user(s)"), "{out}");
+    assert!(
+        out.contains("op@example.com") && out.contains("1 user(s)"),
+        "{out}"
+    );
     let (code, out, _) = admin(&app, &["show-user", "operator"], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("2FA:                 off"), "{out}");
@@ -274,11 +431,18 @@ async fn admin_reset_unlock_and_revoke() {
     // Lock the second factor.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     for _ in 0..5 {
-        app.post("/v1/auth/2fa/verify", json!({"code": "000000"}), Some(&token)).await;
+        app.post(
+            "/v1/auth/2fa/verify",
+            json!({"code": "000000"}),
+            Some(&token),
+        )
+        .await;
     }
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     let right = totp_code(&enrolled.secret, app.now());
-    let locked = app.post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token)).await;
+    let locked = app
+        .post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token))
+        .await;
     locked.assert_problem(429, "second_factor_locked");
     let (code, out, _) = admin(&app, &["show-user", &user.email], None).await;
     assert_eq!(code, 0);
@@ -286,20 +450,48 @@ async fn admin_reset_unlock_and_revoke() {
 
     let (code, out, err) = admin(&app, &["unlock", &user.email], None).await;
     assert_eq!(code, 0, "{out}{err}");
-    let unlocked = app.post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token)).await;
-    assert_eq!(unlocked.status, 200, "unlock lifts the lock: {}", unlocked.text);
+    let unlocked = app
+        .post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token))
+        .await;
+    assert_eq!(
+        unlocked.status, 200,
+        "unlock lifts the lock: {}",
+        unlocked.text
+    );
 
     let (code, out, _) = admin(&app, &["revoke-sessions", &user.email], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("Revoked"), "{out}");
-    assert_eq!(app.get("/v1/auth/me", Some(&user.access_token)).await.status, 401);
+    assert_eq!(
+        app.get("/v1/auth/me", Some(&user.access_token))
+            .await
+            .status,
+        401
+    );
 
     let (code, out, err) = admin(&app, &["reset-2fa", &user.email], None).await;
     assert_eq!(code, 0, "{out}{err}");
     let login = app.login(&user.email, PASSWORD).await;
     assert_eq!(login.status, 200);
-    assert_eq!(login.body["requires2FA"], false, "2FA is off after the reset");
-    let events = app.get("/v1/auth/security-events", Some(login.body["accessToken"].as_str().unwrap())).await;
-    let types: Vec<&str> = events.body.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert!(types.contains(&"two_factor_reset") && types.contains(&"account_unlocked"), "{types:?}");
+    assert_eq!(
+        login.body["requires2FA"], false,
+        "2FA is off after the reset"
+    );
+    let events = app
+        .get(
+            "/v1/auth/security-events",
+            Some(login.body["accessToken"].as_str().unwrap()),
+        )
+        .await;
+    let types: Vec<&str> = events
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"two_factor_reset") && types.contains(&"account_unlocked"),
+        "{types:?}"
+    );
 }

@@ -663,7 +663,9 @@ async fn wrong_passwords_on_signed_in_routes_are_throttled_like_logins() {
         )
         .await;
     right.assert_problem(401, "invalid_credentials");
-    app.login(&user.email, &user.password).await.assert_problem(401, "invalid_credentials");
+    app.login(&user.email, &user.password)
+        .await
+        .assert_problem(401, "invalid_credentials");
     app.clock.advance(3);
     let right = app
         .post(
@@ -673,7 +675,21 @@ async fn wrong_passwords_on_signed_in_routes_are_throttled_like_logins() {
         )
         .await;
     assert_eq!(right.status, 204, "{}", right.text);
-    let events = app.get("/v1/auth/security-events?limit=100", Some(&user.access_token)).await;
-    let failed = events.body.as_array().unwrap().iter().filter(|e| e["type"] == "password_confirmation_failed").count();
-    assert_eq!(failed, 6, "five wrong and one throttled confirmation are recorded");
+    let events = app
+        .get(
+            "/v1/auth/security-events?limit=100",
+            Some(&user.access_token),
+        )
+        .await;
+    let failed = events
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "password_confirmation_failed")
+        .count();
+    assert_eq!(
+        failed, 6,
+        "five wrong and one throttled confirmation are recorded"
+    );
 }
