@@ -55,15 +55,26 @@ fn totp(c: &mut Criterion) {
     group.bench_function("raw_hmac_sha1_baseline", |b| {
         let counter = (step as u64).to_be_bytes();
         b.iter(|| {
-            let mut mac = <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(black_box(&secret[..]))
-                .expect("any key length");
+            let mut mac =
+                <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(black_box(&secret[..]))
+                    .expect("any key length");
             mac.update(black_box(&counter));
             black_box(mac.finalize().into_bytes())
         })
     });
-    for (name, code) in [("verify_current_step", &current), ("verify_window_edge", &edge), ("verify_wrong_code", &wrong)] {
+    for (name, code) in [
+        ("verify_current_step", &current),
+        ("verify_window_edge", &edge),
+        ("verify_wrong_code", &wrong),
+    ] {
         group.bench_function(name, |b| {
-            b.iter(|| Totp::standard(black_box(&secret)).matching_step(black_box(code), black_box(NOW), skew))
+            b.iter(|| {
+                Totp::standard(black_box(&secret)).matching_step(
+                    black_box(code),
+                    black_box(NOW),
+                    skew,
+                )
+            })
         });
     }
     group.finish();
@@ -86,13 +97,28 @@ fn backup_codes(c: &mut Criterion) {
         .collect();
     let last = tessera::domain::backup_code::normalize(&codes[codes.len() - 1]).expect("valid");
     let absent = "0000000000".to_owned();
-    assert_eq!(match_backup_code(&keys.pepper, &last, stored.iter().map(Vec::as_slice)), Some(9));
-    assert_eq!(match_backup_code(&keys.pepper, &absent, stored.iter().map(Vec::as_slice)), None);
+    assert_eq!(
+        match_backup_code(&keys.pepper, &last, stored.iter().map(Vec::as_slice)),
+        Some(9)
+    );
+    assert_eq!(
+        match_backup_code(&keys.pepper, &absent, stored.iter().map(Vec::as_slice)),
+        None
+    );
 
     let mut group = c.benchmark_group("backup_code");
-    for (name, code) in [("check_10_stored_no_match", &absent), ("check_10_stored_last_matches", &last)] {
+    for (name, code) in [
+        ("check_10_stored_no_match", &absent),
+        ("check_10_stored_last_matches", &last),
+    ] {
         group.bench_function(name, |b| {
-            b.iter(|| match_backup_code(&keys.pepper, black_box(code), stored.iter().map(Vec::as_slice)))
+            b.iter(|| {
+                match_backup_code(
+                    &keys.pepper,
+                    black_box(code),
+                    stored.iter().map(Vec::as_slice),
+                )
+            })
         });
     }
     group.finish();
@@ -104,15 +130,27 @@ fn jwt(c: &mut Criterion) {
     let signer = TokenSigner::new(keys.signing.clone(), "Tessera".into(), 900);
     let user = Uuid::new_v4();
     let session = Uuid::new_v4();
-    let amr = vec![amr::PASSWORD.to_owned(), amr::OTP.to_owned(), amr::MFA.to_owned()];
-    let token = signer.sign(user, session, amr.clone(), NOW, NOW).expect("sign");
+    let amr = vec![
+        amr::PASSWORD.to_owned(),
+        amr::OTP.to_owned(),
+        amr::MFA.to_owned(),
+    ];
+    let token = signer
+        .sign(user, session, amr.clone(), NOW, NOW)
+        .expect("sign");
     assert_eq!(signer.verify(&token, NOW).expect("verify").sub, user);
 
     let mut group = c.benchmark_group("jwt");
     group.bench_function("sign", |b| {
-        b.iter(|| signer.sign(black_box(user), session, amr.clone(), NOW, NOW).expect("sign"))
+        b.iter(|| {
+            signer
+                .sign(black_box(user), session, amr.clone(), NOW, NOW)
+                .expect("sign")
+        })
     });
-    group.bench_function("verify", |b| b.iter(|| signer.verify(black_box(&token), NOW).expect("verify")));
+    group.bench_function("verify", |b| {
+        b.iter(|| signer.verify(black_box(&token), NOW).expect("verify"))
+    });
     group.finish();
 }
 
@@ -127,7 +165,10 @@ fn aead(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("aead");
     group.bench_function("open_totp_secret", |b| {
-        b.iter(|| crypto::open(&keys.master, black_box(&totp_aad(user)), black_box(&sealed)).expect("open"))
+        b.iter(|| {
+            crypto::open(&keys.master, black_box(&totp_aad(user)), black_box(&sealed))
+                .expect("open")
+        })
     });
     group.bench_function("seal_totp_secret", |b| {
         b.iter(|| crypto::seal(&keys.master, black_box(&aad), black_box(&secret)).expect("seal"))
@@ -156,12 +197,22 @@ fn argon2(c: &mut Criterion) {
     let stored = runtime.block_on(hasher.hash(&password)).expect("hash");
 
     let mut group = c.benchmark_group("argon2id");
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     group.bench_function("hash_default_params", |b| {
-        b.iter(|| runtime.block_on(hasher.hash(black_box(&password))).expect("hash"))
+        b.iter(|| {
+            runtime
+                .block_on(hasher.hash(black_box(&password)))
+                .expect("hash")
+        })
     });
     group.bench_function("verify_default_params", |b| {
-        b.iter(|| runtime.block_on(hasher.verify(black_box(&password), Some(&stored))).expect("verify"))
+        b.iter(|| {
+            runtime
+                .block_on(hasher.verify(black_box(&password), Some(&stored)))
+                .expect("verify")
+        })
     });
     group.finish();
 }
