@@ -117,7 +117,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         keys: Arc::new(keys),
         clock,
         hasher,
-        signer,
+        signer: Arc::new(signer),
         metrics,
     })
 }

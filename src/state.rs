@@ -17,7 +17,9 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub clock: SharedClock,
     pub hasher: PasswordHasher,
-    pub signer: TokenSigner,
+    /// Behind an `Arc`: the keys inside allocate when cloned, and the state is cloned
+    /// for every request.
+    pub signer: Arc<TokenSigner>,
     pub metrics: Arc<Metrics>,
 }
 

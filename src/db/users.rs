@@ -211,3 +211,34 @@ pub async fn list(
     );
     run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(&pattern).bind(limit).fetch_all(&mut *e).await)
 }
+
+/// What `GET /2fa/status` shows, in one round trip: status is the hottest signed-in
+/// route, so it costs one query rather than four.
+#[derive(Debug, Clone, FromRow)]
+pub struct TwoFactorSummary {
+    pub two_factor_enabled: bool,
+    pub two_factor_enabled_at: Option<i64>,
+    pub setup_pending: i64,
+    pub backup_codes_unused: i64,
+    pub trusted_devices: i64,
+}
+
+pub async fn two_factor_summary(
+    conn: &mut Conn,
+    id: Uuid,
+    now: i64,
+) -> Result<Option<TwoFactorSummary>, sqlx::Error> {
+    let sql = "SELECT u.two_factor_enabled, u.two_factor_enabled_at, \
+                 CAST(CASE WHEN t.pending_secret_enc IS NOT NULL AND t.pending_expires_at > $2 \
+                      THEN 1 ELSE 0 END AS BIGINT) AS setup_pending, \
+                 (SELECT COUNT(*) FROM backup_codes b WHERE b.user_id = u.id AND b.used_at IS NULL) \
+                   AS backup_codes_unused, \
+                 (SELECT COUNT(*) FROM trusted_devices d WHERE d.user_id = u.id AND d.expires_at > $2) \
+                   AS trusted_devices \
+               FROM users u LEFT JOIN totp_credentials t ON t.user_id = u.id WHERE u.id = $1";
+    run!(conn, e => sqlx::query_as::<_, TwoFactorSummary>(sql)
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *e)
+        .await)
+}

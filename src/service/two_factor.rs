@@ -41,26 +41,21 @@ pub struct Status {
 pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
     let now = state.now();
     let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, user_id)
+    let summary = db::users::two_factor_summary(&mut conn, user_id, now)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let totp = db::totp::find(&mut conn, user_id).await?;
-    let setup_pending = totp.as_ref().is_some_and(|t| {
-        t.pending_secret_enc.is_some() && t.pending_expires_at.is_some_and(|at| at > now)
-    });
-    let (total, used) = db::backup_codes::counts(&mut conn, user_id).await?;
-    let trusted_devices = db::devices::count_live(&mut conn, user_id, now).await?;
+    let enabled = summary.two_factor_enabled;
     Ok(Status {
-        enabled: user.two_factor_enabled,
-        method: user.two_factor_enabled.then_some("totp"),
-        enabled_at: user.two_factor_enabled_at.map(rfc3339),
-        setup_pending,
-        backup_codes_remaining: if user.two_factor_enabled {
-            total - used
+        enabled,
+        method: enabled.then_some("totp"),
+        enabled_at: summary.two_factor_enabled_at.map(rfc3339),
+        setup_pending: summary.setup_pending == 1,
+        backup_codes_remaining: if enabled {
+            summary.backup_codes_unused
         } else {
             0
         },
-        trusted_devices,
+        trusted_devices: summary.trusted_devices,
     })
 }
 
