@@ -67,8 +67,13 @@ pub struct Keys {
 impl Keys {
     /// Loads every key from configuration or the data dir, creating missing files.
     pub fn load_or_create(config: &Config) -> anyhow::Result<Self> {
-        fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        if !config.data_dir.exists() {
+            fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            // The data dir holds the keys and (on SQLite) every account: owner only. An
+            // existing dir is left as the operator set it up.
+            fs::set_permissions(&config.data_dir, fs::Permissions::from_mode(0o700))?;
+        }
         let signing_pem = secret_text(
             config.jwt_private_key.as_ref(),
             config.jwt_private_key_file.as_deref(),

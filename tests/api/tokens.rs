@@ -413,3 +413,15 @@ async fn keys_and_sessions_survive_a_restart() {
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.body["user"]["id"], user.id.as_str());
 }
+
+#[tokio::test]
+async fn a_data_dir_created_on_first_start_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("fresh");
+    let app = TestApp::spawn_with(|config| config.data_dir = data_dir.clone()).await;
+    assert_eq!(app.get("/healthz", None).await.status, 200);
+    let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "data dir mode {:o}", mode & 0o777);
+    assert!(data_dir.join("master.key").exists());
+}
