@@ -2,6 +2,7 @@
 //! server over HTTP.
 
 mod accounts;
+mod at_rest;
 mod compat;
 mod devices;
 mod errors;
