@@ -212,6 +212,31 @@ struct CompatLoginRequest {
     password: String,
 }
 
+/// What a Sapfiai route that reads a body may answer before its handler runs: the
+/// failure envelope (the timeout layer answers with a problem document).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum EnvelopeBodyErrors {
+    #[response(
+        status = 408,
+        description = "The request did not complete in time.",
+        content_type = "application/problem+json"
+    )]
+    Timeout(Problem),
+    #[response(status = 413, description = "The body is over 64 KiB.")]
+    TooLarge(FailureEnvelope),
+    #[response(status = 415, description = "The body is not `application/json`.")]
+    NotJson(FailureEnvelope),
+}
+
+/// 503 in the failure envelope.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum EnvelopeUnavailable {
+    #[response(status = 503, description = "The database is unreachable.")]
+    Unavailable(FailureEnvelope),
+}
+
 /// Sapfiai's login: signs in, or answers `requires2FA: true` with a temporary token.
 #[utoipa::path(
     post,
@@ -223,11 +248,9 @@ struct CompatLoginRequest {
         (status = 200, description = "Signed in, or `requires2FA: true`.", body = SignInEnvelope),
         (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
         (status = 401, description = "Wrong email, user name or password.", body = FailureEnvelope),
-        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
-        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
         RateLimited,
-        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+        EnvelopeUnavailable,
     )
 )]
 async fn login(
@@ -299,13 +322,11 @@ struct CompatVerifyRequest {
         (status = 400, description = "A missing or invalid field (`code` must be exactly 6 digits), or malformed JSON; not counted as a try.", body = FailureEnvelope),
         (status = 401, description = "Wrong code, or an expired, used or dead temporary token.", body = FailureEnvelope),
         (status = 403, description = "Authenticator codes are suspended after too many failures.", body = FailureEnvelope),
-        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
-        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
         (status = 429, description = "The second factor is locked (the envelope), or too many requests from this address (a problem document, `rate_limited`).",
             content((FailureEnvelope = "application/json"), (Problem = "application/problem+json")),
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
-        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+        EnvelopeUnavailable,
     )
 )]
 async fn verify_2fa(
@@ -368,11 +389,9 @@ struct CompatRefreshRequest {
         (status = 200, description = "A new token pair.", body = SignInEnvelope),
         (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
         (status = 401, description = "Unknown, expired, retired or revoked refresh token.", body = FailureEnvelope),
-        (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over 64 KiB.", body = FailureEnvelope),
-        (status = 415, description = "The body is not `application/json`.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
         RateLimited,
-        (status = 503, description = "The database is unreachable.", body = FailureEnvelope),
+        EnvelopeUnavailable,
     )
 )]
 async fn refresh_token(

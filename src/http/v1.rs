@@ -651,6 +651,32 @@ struct TwoFactorDisabled {
     enabled: bool,
 }
 
+/// What a sensitive change to the second factor (turning it off, new backup codes, a new
+/// trusted device) may answer besides its own errors.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum SensitiveChangeErrors {
+    #[response(
+        status = 403,
+        description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).",
+        content_type = "application/problem+json"
+    )]
+    NotFresh(Problem),
+    #[response(
+        status = 409,
+        description = "Two-factor authentication is not on (`two_factor_not_enabled`).",
+        content_type = "application/problem+json"
+    )]
+    NotEnabled(Problem),
+    #[response(
+        status = 429,
+        description = "The second factor is locked (`second_factor_locked`).",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds to wait."))
+    )]
+    Locked(Problem),
+}
+
 /// Turns two-factor authentication off: deletes the secret, the backup codes and the trusted
 /// devices, and revokes the other sessions. A sensitive change.
 #[utoipa::path(
@@ -664,10 +690,7 @@ struct TwoFactorDisabled {
         (status = 200, description = "Off.", body = TwoFactorDisabled),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`), wrong password (`invalid_credentials`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        SensitiveChangeErrors,
         Unavailable,
     )
 )]
@@ -739,10 +762,7 @@ struct NewBackupCodes {
         (status = 200, description = "The new codes.", body = NewBackupCodes),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        SensitiveChangeErrors,
         Unavailable,
     )
 )]
@@ -827,10 +847,7 @@ struct NewTrustedDevice {
         (status = 201, description = "Trusted; present `deviceToken` with `deviceFingerprint` at login.", body = NewTrustedDevice),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Two-factor authentication is not on (`two_factor_not_enabled`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked (`second_factor_locked`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        SensitiveChangeErrors,
         Unavailable,
     )
 )]
