@@ -143,7 +143,7 @@ pub async fn login(
             .increment("tessera_logins_total", &[("outcome", "success")]);
         let tokens = sign_in(
             state,
-            &user,
+            user.id,
             vec![amr::PASSWORD.into()],
             serde_json::json!({"method": "password"}),
             ctx,
@@ -162,7 +162,7 @@ pub async fn login(
         let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
         let tokens = sign_in(
             state,
-            &user,
+            user.id,
             vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()],
             details,
             ctx,
@@ -284,12 +284,12 @@ pub async fn confirm_password(
 /// Records a completed sign-in and starts its session, in one transaction.
 pub async fn sign_in(
     state: &AppState,
-    user: &UserRow,
+    user_id: Uuid,
     amr: Vec<String>,
     details: serde_json::Value,
     ctx: &RequestContext,
 ) -> Result<IssuedTokens, AppError> {
-    sign_in_trusting(state, user, amr, details, None, ctx)
+    sign_in_trusting(state, user_id, amr, details, None, ctx)
         .await
         .map(|(tokens, _)| tokens)
 }
@@ -298,7 +298,7 @@ pub async fn sign_in(
 /// same transaction, so a failure leaves neither behind.
 pub async fn sign_in_trusting(
     state: &AppState,
-    user: &UserRow,
+    user_id: Uuid,
     amr: Vec<String>,
     details: serde_json::Value,
     trust_device: Option<&devices::DeviceInput>,
@@ -306,19 +306,19 @@ pub async fn sign_in_trusting(
 ) -> Result<(IssuedTokens, Option<(devices::TrustedDevice, String)>), AppError> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    db::users::record_login(&mut tx, user.id, now, &ctx.ip).await?;
-    let tokens = sessions::start(state, &mut tx, user.id, amr, ctx).await?;
+    db::users::record_login(&mut tx, user_id, now, &ctx.ip).await?;
+    let tokens = sessions::start(state, &mut tx, user_id, amr, ctx).await?;
     events::record(
         &mut tx,
         now,
-        user.id,
+        user_id,
         events::LOGIN_SUCCEEDED,
         Some(ctx),
         details,
     )
     .await?;
     let device = match trust_device {
-        Some(input) => Some(devices::trust(state, &mut tx, user.id, input, ctx).await?),
+        Some(input) => Some(devices::trust(state, &mut tx, user_id, input, ctx).await?),
         None => None,
     };
     tx.commit().await?;

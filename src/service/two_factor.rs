@@ -239,14 +239,11 @@ pub async fn verify_login(
     if !db::challenges::consume(&mut conn, &hash, now, max_failures).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }
-    let user = db::users::find_by_id(&mut conn, user_id)
-        .await?
-        .ok_or(AppError::InvalidTwoFactorToken)?;
     drop(conn);
     let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
     let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
     let (tokens, device) =
-        accounts::sign_in_trusting(state, &user, amr, details, trust_device, ctx).await?;
+        accounts::sign_in_trusting(state, user_id, amr, details, trust_device, ctx).await?;
     let user = accounts::reload(state, user_id).await?;
     Ok(VerifiedLogin {
         tokens,
