@@ -852,7 +852,7 @@ impl Seeder {
         let totp_sql =
             "INSERT INTO totp_credentials (user_id, secret_enc, confirmed_at, last_step) ";
         match &self.state.db {
-            Db::Sqlite(_) => {
+            Db::Sqlite { .. } => {
                 // A connection of its own, with a big page cache, for the bulk load only.
                 let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await?;
                 sqlx::query("PRAGMA cache_size = -262144")
@@ -929,7 +929,9 @@ impl Seeder {
     /// Updates the planner's statistics after a bulk load, as an operator would.
     async fn analyze(&self) -> anyhow::Result<()> {
         match &self.state.db {
-            Db::Sqlite(pool) => sqlx::query("ANALYZE").execute(pool).await.map(|_| ())?,
+            Db::Sqlite { write: pool, .. } => {
+                sqlx::query("ANALYZE").execute(pool).await.map(|_| ())?
+            }
             Db::Postgres(pool) => sqlx::query("ANALYZE").execute(pool).await.map(|_| ())?,
         }
         Ok(())

@@ -32,7 +32,7 @@ fn context() -> RequestContext {
 
 /// Finds a user by id, email or user name.
 pub async fn find_user(state: &AppState, who: &str) -> Result<UserRow, AdminError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let found = if let Ok(id) = Uuid::parse_str(who) {
         db::users::find_by_id(&mut conn, id)
             .await
@@ -60,7 +60,7 @@ pub async fn list_users(
     search: Option<&str>,
     limit: i64,
 ) -> Result<String, AdminError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let users = db::users::list(&mut conn, search, limit.clamp(1, 10_000))
         .await
         .map_err(AppError::from)?;
@@ -84,7 +84,7 @@ pub async fn list_users(
 
 pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    let status = two_factor::status(state, user.id).await?;
+    let status = two_factor::status_for_admin(state, user.id).await?;
     let now = state.now();
     let lock = if user.sf_locked_until > now {
         format!("locked until {}", rfc3339(user.sf_locked_until))
@@ -153,10 +153,15 @@ pub async fn revoke_sessions(state: &AppState, who: &str) -> Result<String, Admi
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
+    // Everything granted under the account's credentials goes: sessions, trusted devices
+    // and pending second steps.
     let revoked =
-        sessions::revoke_others(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
+        sessions::revoke_granted(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
     tx.commit().await?;
-    Ok(format!("Revoked {revoked} session(s) of {}.\n", user.email))
+    Ok(format!(
+        "Revoked {revoked} session(s) of {}, with its trusted devices and pending sign-ins.\n",
+        user.email
+    ))
 }
 
 pub async fn create_user(

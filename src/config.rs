@@ -45,6 +45,10 @@ pub struct Config {
     pub totp_skew_steps: i64,
     /// How old a second factor may be and still count as fresh for sensitive changes.
     pub fresh_second_factor_secs: i64,
+    /// Seconds after a refresh token's rotation during which it may be exchanged once more
+    /// (a client that sent two refreshes at once) instead of revoking its session. 0 (the
+    /// default) is strict rotation: any reuse revokes the session.
+    pub refresh_reuse_grace_secs: i64,
 
     pub lockout_threshold: i64,
     pub lockout_base_secs: i64,
@@ -113,6 +117,7 @@ impl Default for Config {
             totp_setup_ttl_secs: 10 * 60,
             totp_skew_steps: 1,
             fresh_second_factor_secs: 10 * 60,
+            refresh_reuse_grace_secs: 0,
             lockout_threshold: 5,
             lockout_base_secs: 15 * 60,
             lockout_max_secs: 24 * 3600,
@@ -167,6 +172,10 @@ impl Config {
         anyhow::ensure!(
             self.refresh_token_ttl_secs > 0,
             "refresh_token_ttl_secs must be positive"
+        );
+        anyhow::ensure!(
+            (0..=300).contains(&self.refresh_reuse_grace_secs),
+            "refresh_reuse_grace_secs must be between 0 and 300"
         );
         anyhow::ensure!(
             self.lockout_threshold > 0,

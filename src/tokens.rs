@@ -2,8 +2,11 @@
 //! `/.well-known/jwks.json`. Expiry is checked against the injected clock, not the wall
 //! clock inside the JWT library, so tests can move time.
 
+use std::sync::Arc;
+
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -33,11 +36,18 @@ pub struct AccessClaims {
     pub sid: Uuid,
 }
 
-#[derive(Clone)]
+/// How many verified tokens the cache keeps; beyond that the least useful are evicted.
+const VERIFIED_CACHE_CAPACITY: usize = 100_000;
+
 pub struct TokenSigner {
     keys: SigningKeys,
     issuer: String,
     ttl_secs: i64,
+    /// Claims of tokens whose signature was verified, keyed by the token's SHA-256 (never
+    /// the token itself). A signature check costs tens of microseconds, and the same
+    /// token arrives with every request of its life; expiry is still checked on every use,
+    /// and revocation is the session check's job, which the cache does not skip.
+    verified: quick_cache::sync::Cache<[u8; 32], Arc<AccessClaims>>,
 }
 
 impl TokenSigner {
@@ -46,6 +56,7 @@ impl TokenSigner {
             keys,
             issuer,
             ttl_secs,
+            verified: quick_cache::sync::Cache::new(VERIFIED_CACHE_CAPACITY),
         }
     }
 
@@ -98,6 +109,27 @@ impl TokenSigner {
             return Err(AppError::Unauthenticated);
         }
         Ok(data.claims)
+    }
+
+    /// As [`TokenSigner::verify`], answering from the cache of verified tokens when it can.
+    pub fn verify_cached(&self, token: &str, now: i64) -> Result<Arc<AccessClaims>, AppError> {
+        if token.len() > 4096 {
+            return Err(AppError::Unauthenticated);
+        }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let claims = match self.verified.get(&key) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.verify(token, now)?);
+                self.verified.insert(key, claims.clone());
+                claims
+            }
+        };
+        if claims.exp <= now {
+            self.verified.remove(&key);
+            return Err(AppError::Unauthenticated);
+        }
+        Ok(claims)
     }
 
     /// The JSON Web Key Set that publishes the verification key (RFC 8037 OKP key).

@@ -12,25 +12,35 @@ pub struct ChallengeRow {
     pub expires_at: i64,
 }
 
-pub async fn insert(
-    conn: &mut Conn,
-    hash: &[u8],
-    user_id: Uuid,
-    now: i64,
-    expires_at: i64,
-    ip: &str,
-    user_agent: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent) \
-               VALUES ($1, $2, $3, $4, $5, $6)";
-    run!(conn, e => sqlx::query(sql).bind(hash).bind(user_id).bind(now).bind(expires_at).bind(ip).bind(user_agent)
-        .execute(&mut *e).await.map(|_| ()))
+pub struct NewChallenge<'a> {
+    pub hash: &'a [u8],
+    pub user_id: Uuid,
+    pub now: i64,
+    pub expires_at: i64,
+    pub ip: &'a str,
+    pub user_agent: Option<&'a str>,
 }
 
-/// Takes one of the challenge's `max_failures` attempts before a code is checked, so that
-/// concurrent guesses cannot get more checks than that: the challenge if it is unused,
-/// unexpired and had an attempt to spare. A wrong code keeps the attempt spent (it is the
-/// failure); any other outcome gives it back with [`release_attempt`].
+/// Creates the pending second step only while the account's password hash is still
+/// `password_hash` (the one just checked); false when it has changed since.
+pub async fn insert_for_password(
+    conn: &mut Conn,
+    c: &NewChallenge<'_>,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent) \
+               SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+                 (SELECT 1 FROM users WHERE id = $2 AND password_hash = $7)";
+    run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
+        .bind(c.user_agent).bind(password_hash)
+        .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Takes one of the challenge's `max_failures` attempts, in the transaction that checks
+/// the code: the challenge if it is unused, unexpired and had an attempt to spare. A wrong
+/// code commits the attempt as the failure; a success gives it back in [`consume`]; any
+/// other outcome rolls the transaction back. On PostgreSQL the statement also locks the
+/// row, so concurrent uses of one token take turns.
 pub async fn reserve_attempt(
     conn: &mut Conn,
     hash: &[u8],
@@ -43,23 +53,13 @@ pub async fn reserve_attempt(
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
 }
 
-/// Gives back an attempt taken by [`reserve_attempt`] that did not end in a wrong code.
-pub async fn release_attempt(conn: &mut Conn, hash: &[u8]) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET failures = failures - 1 WHERE token_hash = $1 AND failures > 0";
-    run!(conn, e => sqlx::query(sql).bind(hash).execute(&mut *e).await.map(|_| ()))
-}
-
-/// Spends the challenge for a caller holding one of its attempts (so `failures` counts
-/// that attempt); true for exactly one caller, and only while it is still live.
-pub async fn consume(
-    conn: &mut Conn,
-    hash: &[u8],
-    now: i64,
-    max_failures: i64,
-) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
-               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures <= $3";
-    run!(conn, e => sqlx::query(sql).bind(hash).bind(now).bind(max_failures).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+/// Spends the challenge for a caller holding one of its attempts (taken by
+/// [`reserve_attempt`] in the same transaction, and given back here: a success is not a
+/// failure). True for exactly one caller, and only while it is still live.
+pub async fn consume(conn: &mut Conn, hash: &[u8], now: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET used_at = $2, failures = failures - 1 \
+               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2";
+    run!(conn, e => sqlx::query(sql).bind(hash).bind(now).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
 }
 
 pub async fn delete_for_user(conn: &mut Conn, user_id: Uuid) -> Result<(), sqlx::Error> {

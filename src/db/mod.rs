@@ -4,10 +4,21 @@
 //! compiler checks the SQL's Rust side against each driver. The SQL text itself is the
 //! dialect both accept: `$N` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT unix seconds.
 //!
-//! Queries take a [`Conn`]: a pooled connection for single statements (each is atomic on
-//! its own), or a write transaction when several statements must land together. SQLite
-//! write transactions start with `BEGIN IMMEDIATE`, so they wait for the write lock up
-//! front instead of failing to upgrade a read snapshot under concurrency.
+//! Queries take a [`Conn`]: a pooled read connection ([`Db::read`]), or a write
+//! transaction ([`Db::begin`]) in which a use case does all of its writes, and the reads
+//! those writes depend on.
+//!
+//! On SQLite, writes queue in the process instead of sleeping in SQLite's busy handler:
+//! write transactions run on a pool of exactly one connection, which hands itself to the
+//! waiting writers in arrival order (the pool's semaphore is fair), so a writer starts the
+//! moment the previous one commits. Reads run in parallel on their own pool of read-only
+//! connections (WAL mode lets them read while the writer writes). `busy_timeout` stays only
+//! as a guard against another process (the admin CLI) writing the same file.
+//!
+//! Two rules keep the pools from waiting on each other, and both backends follow them:
+//! a write transaction never acquires a second connection (it reads through itself), and
+//! no code holds a read connection while it waits for a write transaction. Otherwise a
+//! writer could wait for a connection held by a task that waits for the writer.
 
 pub mod backup_codes;
 pub mod challenges;
@@ -33,7 +44,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// `read` holds read-only connections; `write` exactly one, the in-process writer queue.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -107,12 +122,20 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
+            // Writers wait in the queue for as long as a request may take, not for the
+            // short acquire timeout meant for an unreachable server.
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(acquire_timeout.max(Duration::from_secs(30)))
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire_timeout.max(Duration::from_secs(10)))
-                .connect_with(options)
+                .connect_with(options.create_if_missing(false).read_only(true))
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite { read, write })
         } else {
             anyhow::bail!("database_url must start with sqlite: or postgres://")
         }
@@ -122,7 +145,7 @@ impl Db {
     /// instances at once (PostgreSQL takes an advisory lock).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -130,23 +153,26 @@ impl Db {
 
     pub fn backend_name(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite { .. } => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
 
-    /// A pooled connection for statements that are atomic on their own.
-    pub async fn conn(&self) -> Result<Conn, AppError> {
+    /// A pooled connection for reads. On SQLite it is read-only: a write through it fails
+    /// loudly instead of bypassing the writer queue.
+    pub async fn read(&self) -> Result<Conn, AppError> {
         Ok(match self {
-            Db::Sqlite(pool) => Conn::SqlitePooled(pool.acquire().await?),
+            Db::Sqlite { read, .. } => Conn::SqlitePooled(read.acquire().await?),
             Db::Postgres(pool) => Conn::PostgresPooled(pool.acquire().await?),
         })
     }
 
-    /// A write transaction; commit it with [`Conn::commit`], or drop it to roll back.
+    /// A write transaction; commit it with [`Conn::commit`], or drop it to roll back. On
+    /// SQLite this waits in the writer queue; `BEGIN IMMEDIATE` then takes the file's
+    /// write lock at once, so the transaction never has to upgrade a read snapshot.
     pub async fn begin(&self) -> Result<Conn, AppError> {
         Ok(match self {
-            Db::Sqlite(pool) => Conn::SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { write, .. } => Conn::SqliteTx(write.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Conn::PostgresTx(pool.begin().await?),
         })
     }
@@ -154,7 +180,7 @@ impl Db {
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         let result = match self {
-            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
+            Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(|_| ()),
             Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()),
         };
         result.is_ok()
@@ -165,8 +191,8 @@ impl Db {
     pub async fn is_ready(&self) -> bool {
         let sql = "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success";
         let (applied, embedded) = match self {
-            Db::Sqlite(pool) => (
-                sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+            Db::Sqlite { read, .. } => (
+                sqlx::query_scalar::<_, i64>(sql).fetch_one(read).await,
                 SQLITE_MIGRATIONS
                     .iter()
                     .map(|m| m.version)
@@ -185,17 +211,23 @@ impl Db {
         matches!(applied, Ok(v) if v == embedded)
     }
 
-    /// Connections open and idle, for metrics.
+    /// Connections open and idle, for metrics (on SQLite, the writer included).
     pub fn pool_usage(&self) -> (u32, usize) {
         match self {
-            Db::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Db::Sqlite { read, write } => (
+                read.size() + write.size(),
+                read.num_idle() + write.num_idle(),
+            ),
             Db::Postgres(pool) => (pool.size(), pool.num_idle()),
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
             Db::Postgres(pool) => pool.close().await,
         }
     }

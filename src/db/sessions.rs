@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::users::UserRow;
 use super::{Conn, run};
 
 #[derive(Debug, Clone, FromRow)]
@@ -64,6 +65,45 @@ pub async fn consume_refresh_token(
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let sql = "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL RETURNING session_id";
     run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).fetch_optional(&mut *e).await)
+}
+
+/// Exchanges a retired refresh token once more, if it was retired less than `grace`
+/// seconds ago and has not had its grace exchange yet; returns its session.
+pub async fn consume_within_grace(
+    conn: &mut Conn,
+    hash: &[u8],
+    now: i64,
+    grace: i64,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let sql = "UPDATE refresh_tokens SET grace_used_at = $2 \
+               WHERE token_hash = $1 AND used_at IS NOT NULL AND used_at > $2 - $3 AND grace_used_at IS NULL \
+               RETURNING session_id";
+    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(grace).fetch_optional(&mut *e).await)
+}
+
+/// A live session with its account, in one query: what a refresh answers with.
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionWithUser {
+    pub session_auth_time: i64,
+    pub session_amr: String,
+    pub session_expires_at: i64,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}
+
+pub async fn find_active_with_user(
+    conn: &mut Conn,
+    id: Uuid,
+    now: i64,
+) -> Result<Option<SessionWithUser>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.auth_time AS session_auth_time, s.amr AS session_amr, s.expires_at AS session_expires_at, {} \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+        super::users::columns("u")
+    );
+    run!(conn, e => sqlx::query_as::<_, SessionWithUser>(sqlx::AssertSqlSafe(sql.as_str())).bind(id).bind(now)
+        .fetch_optional(&mut *e).await)
 }
 
 /// The session a (possibly retired) refresh token belongs to.

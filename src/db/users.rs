@@ -35,6 +35,15 @@ const COLUMNS: &str = "id, email, user_name, phone_number, password_hash, create
      pw_failures, pw_window_start, pw_blocked_until, sf_attempts, sf_failures, sf_lockouts, \
      sf_locked_until, totp_suspended";
 
+/// The account columns qualified by a table alias, for joins.
+pub fn columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub struct NewUser<'a> {
     pub id: Uuid,
     pub email: &'a str,
@@ -45,10 +54,12 @@ pub struct NewUser<'a> {
     pub created_at: i64,
 }
 
-pub async fn insert(conn: &mut Conn, user: &NewUser<'_>) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO users (id, email, user_name, user_name_key, phone_number, password_hash, created_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    run!(conn, e => sqlx::query(sql)
+pub async fn insert(conn: &mut Conn, user: &NewUser<'_>) -> Result<UserRow, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO users (id, email, user_name, user_name_key, phone_number, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    );
+    run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(user.id)
         .bind(user.email)
         .bind(user.user_name)
@@ -56,9 +67,8 @@ pub async fn insert(conn: &mut Conn, user: &NewUser<'_>) -> Result<(), sqlx::Err
         .bind(user.phone_number)
         .bind(user.password_hash)
         .bind(user.created_at)
-        .execute(&mut *e)
-        .await
-        .map(|_| ()))
+        .fetch_one(&mut *e)
+        .await)
 }
 
 pub async fn find_by_id(conn: &mut Conn, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
@@ -76,19 +86,46 @@ pub async fn find_by_user_name(conn: &mut Conn, key: &str) -> Result<Option<User
     run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(key).fetch_optional(&mut *e).await)
 }
 
+/// Records a completed sign-in and returns the account as it now is, in one statement.
+/// With `password_hash`, only while the account still has that hash.
 pub async fn record_login(
     conn: &mut Conn,
     id: Uuid,
     now: i64,
     ip: &str,
-) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE users SET last_login_at = $2, last_login_ip = $3, pw_failures = 0, pw_blocked_until = 0 WHERE id = $1";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(now).bind(ip).execute(&mut *e).await.map(|_| ()))
+    password_hash: Option<&str>,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let condition = if password_hash.is_some() {
+        "id = $1 AND password_hash = $4"
+    } else {
+        "id = $1 AND $4 IS NULL"
+    };
+    let sql = format!(
+        "UPDATE users SET last_login_at = $2, last_login_ip = $3, pw_failures = 0, pw_blocked_until = 0 \
+         WHERE {condition} RETURNING {COLUMNS}"
+    );
+    run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(id).bind(now).bind(ip).bind(password_hash)
+        .fetch_optional(&mut *e).await)
 }
 
-pub async fn set_password_hash(conn: &mut Conn, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(hash).execute(&mut *e).await.map(|_| ()))
+/// Replaces the password hash if it is still `old`: of two concurrent changes, one wins.
+pub async fn replace_password_hash(
+    conn: &mut Conn,
+    id: Uuid,
+    old: &str,
+    new: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(old).bind(new).execute(&mut *e).await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Whether the account still has this password hash (nothing changed it since it was read).
+pub async fn has_password_hash(conn: &mut Conn, id: Uuid, hash: &str) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash = $2";
+    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(id).bind(hash).fetch_one(&mut *e).await
+        .map(|n| n == 1))
 }
 
 /// Counts a failed password in the current hour window and returns the count.
@@ -114,49 +151,69 @@ pub async fn block_password_until(
     run!(conn, e => sqlx::query(sql).bind(id).bind(until).execute(&mut *e).await.map(|_| ()))
 }
 
-/// Reserves one second-factor attempt: succeeds only while the factor is not locked and
-/// fewer than `threshold` attempts are outstanding since the last lock. Reserving before
-/// checking the code means concurrent guesses cannot exceed the threshold.
-pub async fn reserve_second_factor_attempt(
+/// The account's second-factor state, as one check begins.
+#[derive(Debug, Clone, FromRow)]
+pub struct SecondFactorAttempt {
+    /// Failures since the last lock, this attempt included.
+    pub sf_attempts: i64,
+    /// Consecutive failures, this attempt included.
+    pub sf_failures: i64,
+    pub sf_lockouts: i64,
+    pub totp_suspended: bool,
+    pub two_factor_enabled: bool,
+    /// The confirmed TOTP secret, sealed, if there is one.
+    pub totp_secret_enc: Option<Vec<u8>>,
+}
+
+/// Begins a second-factor check inside a write transaction: counts the attempt as a
+/// failure up front (a success resets the counters in the same transaction) and returns
+/// the state the check needs, the sealed TOTP secret included. `None` while the factor is
+/// locked. The statement also takes the account's row lock, so on PostgreSQL concurrent
+/// checks of one account run one after another, on any number of instances.
+pub async fn begin_second_factor_attempt(
     conn: &mut Conn,
     id: Uuid,
     now: i64,
     threshold: i64,
-) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET sf_attempts = sf_attempts + 1 \
-               WHERE id = $1 AND sf_locked_until <= $2 AND sf_attempts < $3";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(now).bind(threshold).execute(&mut *e).await
-        .map(|r| r.rows_affected() == 1))
+) -> Result<Option<SecondFactorAttempt>, sqlx::Error> {
+    let sql = "UPDATE users SET sf_attempts = sf_attempts + 1, sf_failures = sf_failures + 1 \
+               WHERE id = $1 AND sf_locked_until <= $2 AND sf_attempts < $3 \
+               RETURNING sf_attempts, sf_failures, sf_lockouts, totp_suspended, two_factor_enabled, \
+                 (SELECT t.secret_enc FROM totp_credentials t WHERE t.user_id = users.id) AS totp_secret_enc";
+    run!(conn, e => sqlx::query_as::<_, SecondFactorAttempt>(sql).bind(id).bind(now).bind(threshold)
+        .fetch_optional(&mut *e).await)
 }
 
-/// After a failed second factor: counts it, and returns (consecutive failures, attempts
-/// outstanding, locks so far).
-pub async fn count_second_factor_failure(
+pub async fn two_factor_enabled(conn: &mut Conn, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
+    let sql = "SELECT two_factor_enabled FROM users WHERE id = $1";
+    run!(conn, e => sqlx::query_scalar::<_, bool>(sql).bind(id).fetch_optional(&mut *e).await)
+}
+
+/// When the account's second factor unlocks (0 if it is not locked).
+pub async fn second_factor_locked_until(conn: &mut Conn, id: Uuid) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT sf_locked_until FROM users WHERE id = $1";
+    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_optional(&mut *e).await)
+        .map(|until| until.unwrap_or(0))
+}
+
+/// After a failed check that reached a limit: locks the factor until `lock_until` (when
+/// given; the attempts start over) and suspends TOTP (when `suspend`).
+pub async fn apply_second_factor_limits(
     conn: &mut Conn,
     id: Uuid,
-) -> Result<(i64, i64, i64), sqlx::Error> {
-    let sql = "UPDATE users SET sf_failures = sf_failures + 1 WHERE id = $1 \
-               RETURNING sf_failures, sf_attempts, sf_lockouts";
-    run!(conn, e => sqlx::query_as::<_, (i64, i64, i64)>(sql).bind(id).fetch_one(&mut *e).await)
-}
-
-/// Locks the second factor until `until` if `threshold` attempts are outstanding; only one
-/// of several concurrent failures applies the lock.
-pub async fn lock_second_factor(
-    conn: &mut Conn,
-    id: Uuid,
-    until: i64,
-    threshold: i64,
-) -> Result<bool, sqlx::Error> {
-    let sql = "UPDATE users SET sf_locked_until = $2, sf_lockouts = sf_lockouts + 1, sf_attempts = 0 \
-               WHERE id = $1 AND sf_attempts >= $3";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(until).bind(threshold).execute(&mut *e).await
-        .map(|r| r.rows_affected() == 1))
-}
-
-pub async fn suspend_totp(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE users SET totp_suspended = TRUE WHERE id = $1";
-    run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
+    lock_until: Option<i64>,
+    suspend: bool,
+) -> Result<(), sqlx::Error> {
+    let sql = match lock_until {
+        Some(_) => {
+            "UPDATE users SET sf_locked_until = $2, sf_lockouts = sf_lockouts + 1, sf_attempts = 0, \
+             totp_suspended = (totp_suspended OR $3) WHERE id = $1"
+        }
+        None if suspend => "UPDATE users SET totp_suspended = $3 WHERE id = $1 AND $2 = 0",
+        None => return Ok(()),
+    };
+    run!(conn, e => sqlx::query(sql).bind(id).bind(lock_until.unwrap_or(0)).bind(suspend)
+        .execute(&mut *e).await.map(|_| ()))
 }
 
 /// A second factor succeeded: every counter, lock and suspension starts over.
@@ -166,22 +223,37 @@ pub async fn reset_second_factor_counters(conn: &mut Conn, id: Uuid) -> Result<(
     run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
 }
 
-/// Gives back a reserved attempt that ended without judging a code (for example, the
-/// two-factor token was already spent), so it does not count toward a lock.
-pub async fn release_second_factor_attempt(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE users SET sf_attempts = sf_attempts - 1 WHERE id = $1 AND sf_attempts > 0";
-    run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
-}
-
+/// Switches 2FA on or off; true when it changed (of concurrent switches, one wins).
 pub async fn set_two_factor_enabled(
     conn: &mut Conn,
     id: Uuid,
     enabled: bool,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let sql = "UPDATE users SET two_factor_enabled = $2, \
-               two_factor_enabled_at = CASE WHEN $2 THEN $3 ELSE NULL END WHERE id = $1";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(enabled).bind(now).execute(&mut *e).await.map(|_| ()))
+               two_factor_enabled_at = CASE WHEN $2 THEN $3 ELSE NULL END \
+               WHERE id = $1 AND two_factor_enabled <> $2";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(enabled).bind(now).execute(&mut *e).await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Turns 2FA on after a confirmed enrolment, with new backup codes and every counter
+/// starting over, in one statement; false if it was already on.
+pub async fn enable_two_factor(conn: &mut Conn, id: Uuid, now: i64) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET two_factor_enabled = TRUE, two_factor_enabled_at = $2, \
+               backup_codes_generated_at = $2, sf_attempts = 0, sf_failures = 0, sf_lockouts = 0, \
+               sf_locked_until = 0, totp_suspended = FALSE \
+               WHERE id = $1 AND two_factor_enabled = FALSE";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(now).execute(&mut *e).await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Turns 2FA off with its secret gone: no backup codes, every counter starting over.
+pub async fn disable_two_factor(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE users SET two_factor_enabled = FALSE, two_factor_enabled_at = NULL, \
+               backup_codes_generated_at = NULL, sf_attempts = 0, sf_failures = 0, sf_lockouts = 0, \
+               sf_locked_until = 0, totp_suspended = FALSE WHERE id = $1";
+    run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
 }
 
 pub async fn set_backup_codes_generated_at(
@@ -223,9 +295,12 @@ pub struct TwoFactorSummary {
     pub trusted_devices: i64,
 }
 
+/// The summary; with `session_id`, only while it is a live session of the account: the
+/// caller's authentication check folded into the same round trip.
 pub async fn two_factor_summary(
     conn: &mut Conn,
     id: Uuid,
+    session_id: Option<Uuid>,
     now: i64,
 ) -> Result<Option<TwoFactorSummary>, sqlx::Error> {
     let sql = "SELECT u.two_factor_enabled, u.two_factor_enabled_at, \
@@ -235,10 +310,13 @@ pub async fn two_factor_summary(
                    AS backup_codes_unused, \
                  (SELECT COUNT(*) FROM trusted_devices d WHERE d.user_id = u.id AND d.expires_at > $2) \
                    AS trusted_devices \
-               FROM users u LEFT JOIN totp_credentials t ON t.user_id = u.id WHERE u.id = $1";
+               FROM users u LEFT JOIN totp_credentials t ON t.user_id = u.id \
+               WHERE u.id = $1 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 \
+                 AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $2))";
     run!(conn, e => sqlx::query_as::<_, TwoFactorSummary>(sql)
         .bind(id)
         .bind(now)
+        .bind(session_id)
         .fetch_optional(&mut *e)
         .await)
 }

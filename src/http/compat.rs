@@ -278,7 +278,7 @@ async fn login(
         device_token: None,
         device_fingerprint: None,
     };
-    match accounts::login(&state, login, &ctx).await {
+    match accounts::login(&state, login, ctx).await {
         Ok(LoginOutcome::SignedIn(tokens, user)) => {
             signed_in(tokens, &user, "Login successful", true)
         }
@@ -357,8 +357,7 @@ async fn verify_2fa(
     let (Some(code), Some(token)) = (code, token) else {
         return envelope_error(AppError::internal("validated fields missing"), FAILED);
     };
-    match two_factor::verify_login(&state, &token, &SecondFactorCode::Totp(code), None, &ctx).await
-    {
+    match two_factor::verify_login(&state, token, SecondFactorCode::Totp(code), None, ctx).await {
         Ok(verified) => signed_in(
             verified.tokens,
             &verified.user,
@@ -412,7 +411,7 @@ async fn refresh_token(
     let Some(token) = token else {
         return envelope_error(AppError::internal("validated fields missing"), FAILED);
     };
-    match sessions::refresh(&state, &token, &ctx).await {
+    match sessions::refresh(&state, token, ctx).await {
         Ok((tokens, user)) => signed_in(tokens, &user, "Token refreshed successfully", false),
         Err(e) => envelope_error(e, FAILED),
     }
@@ -620,8 +619,7 @@ async fn enable_2fa(
         );
     }
     let password = secrecy::SecretString::from(password);
-    match two_factor::set_enabled(&state, &principal, &password, enable, code.as_ref(), &ctx).await
-    {
+    match two_factor::set_enabled(&state, principal, password, enable, code, ctx).await {
         Ok(()) => result(StatusCode::OK, None, vec![]),
         Err(e) => {
             let (code, description) = match &e {

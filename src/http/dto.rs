@@ -103,6 +103,16 @@ pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {
     Some(SecretString::from(value))
 }
 
+/// An optional password field (a re-authentication), with the same limits.
+pub fn optional_password(fields: &mut Fields, name: &str) -> Option<SecretString> {
+    let value = fields.optional_string(name, MAX_PASSWORD * 4)?;
+    if value.len() > MAX_PASSWORD {
+        fields.error(name, "must be at most 1024 bytes");
+        return None;
+    }
+    Some(SecretString::from(value))
+}
+
 /// A required `code`: a 6-digit TOTP code or a backup code.
 pub fn code(fields: &mut Fields, name: &str) -> Option<SecondFactorCode> {
     let raw = fields.required_string(name, MAX_CODE)?;

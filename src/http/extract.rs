@@ -293,6 +293,22 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A caller whose access token verifies, with the session NOT yet checked: for a route
+/// whose own query checks the session in the same round trip (`status`).
+pub struct Bearer(pub Principal);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
+        sessions::verify_token(state, token).map(Bearer)
+    }
+}
+
 /// The caller's address (from `X-Forwarded-For` only behind a configured trusted proxy)
 /// and user agent.
 pub struct Client(pub RequestContext);

@@ -121,7 +121,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             size.saturating_sub(idle as u32) as f64,
         ),
     ];
-    if let Ok(mut conn) = state.db.conn().await
+    if let Ok(mut conn) = state.db.read().await
         && let Ok(active) = crate::db::devices::count_all_live(&mut conn, state.now()).await
     {
         gauges.push(("tessera_trusted_devices_active", vec![], active as f64));

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::dto::{self, Tokens, TrustedDeviceInput, User};
-use super::extract::{Auth, Client, JsonBody, OptionalJsonBody, bearer_token};
+use super::extract::{Auth, Bearer, Client, JsonBody, OptionalJsonBody, bearer_token};
 use super::openapi::{BodyErrors, RateLimited, Unauthorized, Unavailable};
 use super::problem::Problem;
 use super::ratelimit::RateLimit;
@@ -253,7 +253,7 @@ async fn login(
             device_token,
             device_fingerprint,
         },
-        &ctx,
+        ctx,
     )
     .await?;
     Ok(Json(match outcome {
@@ -306,7 +306,7 @@ async fn refresh(
     let token = f.required_string("refreshToken", dto::MAX_TOKEN);
     f.finish(STRICT)?;
     let token = token.ok_or_else(|| AppError::internal("validated fields missing"))?;
-    let (tokens, user) = sessions::refresh(&state, &token, &ctx).await?;
+    let (tokens, user) = sessions::refresh(&state, token, ctx).await?;
     Ok(Json(Tokens::new(tokens, &user)))
 }
 
@@ -343,7 +343,7 @@ async fn logout(
 ) -> Result<StatusCode, AppError> {
     let token = f.optional_string("refreshToken", dto::MAX_TOKEN);
     f.finish(STRICT)?;
-    sessions::logout(&state, &principal, token.as_deref(), &ctx).await?;
+    sessions::logout(&state, principal, token, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -405,7 +405,7 @@ async fn change_password(
     let (Some(current), Some(new)) = (current, new) else {
         return Err(AppError::internal("validated fields missing"));
     };
-    accounts::change_password(&state, &principal, &current, &new, &ctx).await?;
+    accounts::change_password(&state, principal, current, new, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -467,9 +467,9 @@ async fn security_events(
 )]
 async fn status(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    Bearer(principal): Bearer,
 ) -> Result<Json<two_factor::Status>, AppError> {
-    Ok(Json(two_factor::status(&state, principal.user_id).await?))
+    Ok(Json(two_factor::status(&state, &principal).await?))
 }
 
 /// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
@@ -490,8 +490,14 @@ async fn status(
 async fn setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    Client(ctx): Client,
+    OptionalJsonBody(mut f): OptionalJsonBody,
 ) -> Result<Json<two_factor::Setup>, AppError> {
-    Ok(Json(two_factor::setup(&state, &principal).await?))
+    let password = dto::optional_password(&mut f, "password");
+    f.finish(STRICT)?;
+    Ok(Json(
+        two_factor::setup(&state, principal, password, ctx).await?,
+    ))
 }
 
 /// Body of `POST /v1/auth/2fa/verify-setup`.
@@ -539,9 +545,10 @@ async fn verify_setup(
     JsonBody(mut f): JsonBody,
 ) -> Result<Response, AppError> {
     let code = dto::totp_code(&mut f, "code");
+    let password = dto::optional_password(&mut f, "password");
     f.finish(STRICT)?;
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
-    let codes = two_factor::verify_setup(&state, &principal, &code, &ctx).await?;
+    let codes = two_factor::verify_setup(&state, principal, code, password, ctx).await?;
     Ok(Json(TwoFactorEnabled {
         enabled: true,
         backup_codes: codes,
@@ -614,8 +621,7 @@ async fn verify(
     let challenge = challenge.ok_or(AppError::InvalidTwoFactorToken)?;
     let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
     let trust = trust.flatten();
-    let verified =
-        two_factor::verify_login(&state, &challenge, &code, trust.as_ref(), &ctx).await?;
+    let verified = two_factor::verify_login(&state, challenge, code, trust, ctx).await?;
     let (device_token, trusted_device) = match verified.device {
         Some((device, token)) => (Some(token), Some(device)),
         None => (None, None),
@@ -704,7 +710,7 @@ async fn disable(
     let code = dto::optional_code(&mut f, "code");
     f.finish(STRICT)?;
     let password = password.ok_or_else(|| AppError::internal("validated fields missing"))?;
-    two_factor::disable(&state, &principal, &password, code.as_ref(), &ctx).await?;
+    two_factor::disable(&state, principal, password, code, ctx).await?;
     Ok(Json(TwoFactorDisabled { enabled: false }).into_response())
 }
 
@@ -774,8 +780,7 @@ async fn regenerate_backup_codes(
 ) -> Result<Response, AppError> {
     let code = dto::optional_code(&mut f, "code");
     f.finish(STRICT)?;
-    let (codes, at) =
-        two_factor::regenerate_backup_codes(&state, &principal, code.as_ref(), &ctx).await?;
+    let (codes, at) = two_factor::regenerate_backup_codes(&state, principal, code, ctx).await?;
     Ok(Json(NewBackupCodes {
         backup_codes: codes,
         generated_at: rfc3339(at),
@@ -861,7 +866,7 @@ async fn add_device(
     let code = dto::optional_code(&mut f, "code");
     f.finish(STRICT)?;
     let input = input.ok_or_else(|| AppError::internal("validated fields missing"))?;
-    let (device, token) = devices::add(&state, &principal, &input, code.as_ref(), &ctx).await?;
+    let (device, token) = devices::add(&state, principal, input, code, ctx).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewTrustedDevice {
@@ -893,7 +898,7 @@ async fn remove_all_devices(
     Auth(principal): Auth,
     Client(ctx): Client,
 ) -> Result<Response, AppError> {
-    let removed = devices::remove_all(&state, principal.user_id, &ctx).await?;
+    let removed = devices::remove_all(&state, principal.user_id, ctx).await?;
     Ok(Json(RemovedDevices { removed }).into_response())
 }
 
@@ -920,6 +925,6 @@ async fn remove_device(
 ) -> Result<StatusCode, AppError> {
     // An id that is not a UUID cannot be this user's device: the same 404.
     let device_id = Uuid::parse_str(&device_id).map_err(|_| AppError::NotFound)?;
-    devices::remove_one(&state, principal.user_id, device_id, &ctx).await?;
+    devices::remove_one(&state, principal.user_id, device_id, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::sessions::{self, IssuedTokens};
 use super::{Principal, RequestContext, devices, events};
 use crate::crypto;
-use crate::db::{self, users::UserRow};
+use crate::db::{self, Conn, users::UserRow};
 use crate::domain::lockout::password_delay;
 use crate::domain::validate;
 use crate::error::AppError;
@@ -30,15 +30,19 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
 pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+    let state = state.clone();
+    super::detached(async move { create_user_unit(&state, input).await }).await
+}
+
+async fn create_user_unit(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
     let password_hash = state.hasher.hash(&input.password).await?;
     let user_name = input.user_name.unwrap_or_else(|| input.email.clone());
     let user_name_key = validate::user_name_key(&user_name);
-    let id = Uuid::new_v4();
-    let mut conn = state.db.conn().await?;
+    let mut tx = state.db.begin().await?;
     let inserted = db::users::insert(
-        &mut conn,
+        &mut tx,
         &db::users::NewUser {
-            id,
+            id: Uuid::new_v4(),
             email: &input.email,
             user_name: &user_name,
             user_name_key: &user_name_key,
@@ -48,25 +52,27 @@ pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRo
         },
     )
     .await;
-    if let Err(err) = inserted {
-        if db::is_unique_violation(&err) {
-            // Tell which field clashes, as the registering user needs to know.
-            return Err(
-                if db::users::find_by_email(&mut conn, &input.email)
-                    .await?
-                    .is_some()
-                {
-                    AppError::AlreadyExists("email")
-                } else {
-                    AppError::AlreadyExists("userName")
-                },
-            );
+    match inserted {
+        Ok(user) => {
+            tx.commit().await?;
+            Ok(user)
         }
-        return Err(err.into());
+        Err(err) if db::is_unique_violation(&err) => {
+            // Tell which field clashes, as the registering user needs to know. The failed
+            // transaction goes first: a read must not wait on a held writer.
+            drop(tx);
+            let mut conn = state.db.read().await?;
+            let email_taken = db::users::find_by_email(&mut conn, &input.email)
+                .await?
+                .is_some();
+            Err(AppError::AlreadyExists(if email_taken {
+                "email"
+            } else {
+                "userName"
+            }))
+        }
+        Err(err) => Err(err.into()),
     }
-    db::users::find_by_id(&mut conn, id)
-        .await?
-        .ok_or_else(|| AppError::internal("user vanished after insert"))
 }
 
 pub enum Identifier {
@@ -89,15 +95,24 @@ pub enum LoginOutcome {
 }
 
 /// The password step. Wrong password, unknown account and a throttled account all answer
-/// `InvalidCredentials` after the same Argon2 work, so none can be told apart.
+/// `InvalidCredentials` after the same Argon2 work, so none can be told apart. Whatever
+/// it decides is written in one transaction that runs to its end.
 pub async fn login(
+    state: &AppState,
+    input: Login,
+    ctx: RequestContext,
+) -> Result<LoginOutcome, AppError> {
+    let state = state.clone();
+    super::detached(async move { login_unit(&state, input, &ctx).await }).await
+}
+
+async fn login_unit(
     state: &AppState,
     input: Login,
     ctx: &RequestContext,
 ) -> Result<LoginOutcome, AppError> {
     let now = state.now();
-    let config = &state.config;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let user = match &input.identifier {
         Identifier::Email(email) => db::users::find_by_email(&mut conn, email).await?,
         Identifier::UserName(name) => {
@@ -106,87 +121,85 @@ pub async fn login(
     };
     drop(conn);
     let check = check_password(state, user.as_ref(), &input.password, ctx).await?;
-    let mut conn = state.db.conn().await?;
-    let user = match (user, check) {
-        (Some(user), PasswordCheck::Right) => user,
-        (Some(user), check) => {
-            let reason = if check == PasswordCheck::Throttled {
-                "throttled"
-            } else {
-                "wrong_password"
-            };
-            state
-                .metrics
-                .increment("tessera_logins_total", &[("outcome", reason)]);
-            events::record(
-                &mut conn,
-                now,
-                user.id,
-                events::LOGIN_FAILED,
-                Some(ctx),
-                serde_json::json!({"reason": reason}),
-            )
-            .await?;
-            return Err(AppError::InvalidCredentials);
-        }
-        (None, _) => {
-            state
-                .metrics
-                .increment("tessera_logins_total", &[("outcome", "unknown_account")]);
-            return Err(AppError::InvalidCredentials);
-        }
+    let Some(user) = user else {
+        // Counted against the client IP like a wrong password.
+        record_password_failure(state, None, check, events::LOGIN_FAILED, ctx).await?;
+        return Err(AppError::InvalidCredentials);
     };
+    if check != PasswordCheck::Right {
+        record_password_failure(state, Some(user.id), check, events::LOGIN_FAILED, ctx).await?;
+        return Err(AppError::InvalidCredentials);
+    }
 
+    let mut tx = state.db.begin().await?;
     if !user.two_factor_enabled {
-        state
-            .metrics
-            .increment("tessera_logins_total", &[("outcome", "success")]);
-        let tokens = sign_in(
+        let details = serde_json::json!({"method": "password"});
+        let signed_in = sign_in_in(
             state,
+            &mut tx,
             user.id,
             vec![amr::PASSWORD.into()],
-            serde_json::json!({"method": "password"}),
+            details,
+            None,
+            Some(&user.password_hash),
             ctx,
         )
         .await?;
-        let user = reload(state, user.id).await?;
+        tx.commit().await?;
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "success")]);
+        let (tokens, user) = signed_in.issue(state)?;
         return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
     }
     if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint)
         && let Some(device_id) =
-            devices::recognise(state, &mut conn, user.id, token, fingerprint).await?
+            devices::recognise(state, &mut tx, user.id, token, fingerprint).await?
     {
-        state
-            .metrics
-            .increment("tessera_logins_total", &[("outcome", "trusted_device")]);
         let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
-        let tokens = sign_in(
+        let signed_in = sign_in_in(
             state,
+            &mut tx,
             user.id,
             vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()],
             details,
+            None,
+            Some(&user.password_hash),
             ctx,
         )
         .await?;
-        let user = reload(state, user.id).await?;
+        tx.commit().await?;
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "trusted_device")]);
+        let (tokens, user) = signed_in.issue(state)?;
         return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
     }
+    let token = crypto::random_token();
+    let expires_at = now + state.config.two_factor_token_ttl_secs;
+    // Only while the password just checked is still the account's: a password change
+    // that committed in between ends every pending second step, this one included.
+    let created = db::challenges::insert_for_password(
+        &mut tx,
+        &db::challenges::NewChallenge {
+            hash: &crypto::token_hash(&token),
+            user_id: user.id,
+            now,
+            expires_at,
+            ip: &ctx.ip,
+            user_agent: ctx.user_agent.as_deref(),
+        },
+        &user.password_hash,
+    )
+    .await?;
+    if !created {
+        return Err(AppError::InvalidCredentials);
+    }
+    tx.commit().await?;
     state.metrics.increment(
         "tessera_logins_total",
         &[("outcome", "second_factor_required")],
     );
-    let token = crypto::random_token();
-    let expires_at = now + config.two_factor_token_ttl_secs;
-    db::challenges::insert(
-        &mut conn,
-        &crypto::token_hash(&token),
-        user.id,
-        now,
-        expires_at,
-        &ctx.ip,
-        ctx.user_agent.as_deref(),
-    )
-    .await?;
     Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
 }
 
@@ -200,9 +213,9 @@ pub enum PasswordCheck {
 
 /// Checks a password with the throttles of the contract applied, wherever a password is
 /// checked (login, password change, turning 2FA off), so no route is a free oracle for
-/// guessing. A wrong password counts toward the account's and the client IP's delays. The
-/// Argon2 work is done whatever the throttle says (against a dummy hash when there is no
-/// account), so timing tells nothing.
+/// guessing. Reads only: the caller records a failure with [`record_password_failure`].
+/// The Argon2 work is done whatever the throttle says (against a dummy hash when there is
+/// no account), so timing tells nothing.
 pub async fn check_password(
     state: &AppState,
     user: Option<&UserRow>,
@@ -211,7 +224,7 @@ pub async fn check_password(
 ) -> Result<PasswordCheck, AppError> {
     let now = state.now();
     let config = &state.config;
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
         .await?
         .is_some_and(|t| {
@@ -229,26 +242,68 @@ pub async fn check_password(
         .hasher
         .verify(password, user.map(|u| u.password_hash.as_str()))
         .await?;
-    if matched && !ip_throttled && !account_throttled {
-        return Ok(PasswordCheck::Right);
+    Ok(match (matched, ip_throttled || account_throttled) {
+        (true, false) => PasswordCheck::Right,
+        (true, true) => PasswordCheck::Throttled,
+        (false, _) => PasswordCheck::Wrong,
+    })
+}
+
+/// Records a password step that failed, in one transaction: a wrong password counts toward
+/// the client IP's and the account's delays, and the account's owner sees the event. The
+/// metric says `wrong_password` for a throttled right password too, so nothing observable
+/// tells a right guess during a delay from a wrong one.
+async fn record_password_failure(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    check: PasswordCheck,
+    event: &'static str,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    let now = state.now();
+    let config = &state.config;
+    if event == events::LOGIN_FAILED {
+        let outcome = if user_id.is_some() {
+            "wrong_password"
+        } else {
+            "unknown_account"
+        };
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", outcome)]);
     }
-    if matched {
-        return Ok(PasswordCheck::Throttled);
-    }
-    let mut conn = state.db.conn().await?;
-    let ip_failures = db::throttles::count_failure(&mut conn, &ctx.ip, now).await?;
-    let delay = password_delay(ip_failures, config.ip_delay_after);
-    if delay > 0 {
-        db::throttles::block_until(&mut conn, &ctx.ip, now + delay).await?;
-    }
-    if let Some(user) = user {
-        let failures = db::users::count_password_failure(&mut conn, user.id, now).await?;
-        let delay = password_delay(failures, config.password_delay_after);
+    let mut tx = state.db.begin().await?;
+    if check == PasswordCheck::Wrong {
+        let ip_failures = db::throttles::count_failure(&mut tx, &ctx.ip, now).await?;
+        let delay = password_delay(ip_failures, config.ip_delay_after);
         if delay > 0 {
-            db::users::block_password_until(&mut conn, user.id, now + delay).await?;
+            db::throttles::block_until(&mut tx, &ctx.ip, now + delay).await?;
+        }
+        if let Some(user_id) = user_id {
+            let failures = db::users::count_password_failure(&mut tx, user_id, now).await?;
+            let delay = password_delay(failures, config.password_delay_after);
+            if delay > 0 {
+                db::users::block_password_until(&mut tx, user_id, now + delay).await?;
+            }
         }
     }
-    Ok(PasswordCheck::Wrong)
+    if let Some(user_id) = user_id {
+        let reason = if check == PasswordCheck::Throttled {
+            "throttled"
+        } else {
+            "wrong_password"
+        };
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            event,
+            Some(ctx),
+            serde_json::json!({"reason": reason}),
+        )
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// A password confirmation for a change to an account already signed in to: anything but
@@ -263,53 +318,53 @@ pub async fn confirm_password(
     if check == PasswordCheck::Right {
         return Ok(());
     }
-    let mut conn = state.db.conn().await?;
-    let reason = if check == PasswordCheck::Throttled {
-        "throttled"
-    } else {
-        "wrong_password"
-    };
-    events::record(
-        &mut conn,
-        state.now(),
-        user.id,
+    record_password_failure(
+        state,
+        Some(user.id),
+        check,
         events::PASSWORD_CONFIRMATION_FAILED,
-        Some(ctx),
-        serde_json::json!({"reason": reason}),
+        ctx,
     )
     .await?;
     Err(AppError::InvalidCredentials)
 }
 
-/// Records a completed sign-in and starts its session, in one transaction.
-pub async fn sign_in(
-    state: &AppState,
-    user_id: Uuid,
-    amr: Vec<String>,
-    details: serde_json::Value,
-    ctx: &RequestContext,
-) -> Result<IssuedTokens, AppError> {
-    sign_in_trusting(state, user_id, amr, details, None, ctx)
-        .await
-        .map(|(tokens, _)| tokens)
+/// A sign-in written to the database, whose access token is yet to be signed.
+pub struct SignedIn {
+    pub started: sessions::Started,
+    pub user: UserRow,
+    pub device: Option<(devices::TrustedDevice, String)>,
 }
 
-/// As [`sign_in`], also trusting the device when asked: session and device land in the
-/// same transaction, so a failure leaves neither behind.
-pub async fn sign_in_trusting(
+impl SignedIn {
+    /// Signs the access token: after the commit, so the writer is not held for it.
+    pub fn issue(self, state: &AppState) -> Result<(IssuedTokens, UserRow), AppError> {
+        Ok((self.started.issue(state, self.user.id)?, self.user))
+    }
+}
+
+/// Records a completed sign-in in the caller's write transaction: the login on the
+/// account, a new session, the event and, when asked, a trusted device, so a failure
+/// leaves none of them behind. With `password_hash`, only while the account still has
+/// that password (a change that committed since it was checked wins).
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_in_in(
     state: &AppState,
+    tx: &mut Conn,
     user_id: Uuid,
     amr: Vec<String>,
     details: serde_json::Value,
     trust_device: Option<&devices::DeviceInput>,
+    password_hash: Option<&str>,
     ctx: &RequestContext,
-) -> Result<(IssuedTokens, Option<(devices::TrustedDevice, String)>), AppError> {
+) -> Result<SignedIn, AppError> {
     let now = state.now();
-    let mut tx = state.db.begin().await?;
-    db::users::record_login(&mut tx, user_id, now, &ctx.ip).await?;
-    let tokens = sessions::start(state, &mut tx, user_id, amr, ctx).await?;
+    let user = db::users::record_login(tx, user_id, now, &ctx.ip, password_hash)
+        .await?
+        .ok_or(AppError::InvalidCredentials)?;
+    let started = sessions::start(state, tx, user_id, amr, ctx).await?;
     events::record(
-        &mut tx,
+        tx,
         now,
         user_id,
         events::LOGIN_SUCCEEDED,
@@ -318,53 +373,65 @@ pub async fn sign_in_trusting(
     )
     .await?;
     let device = match trust_device {
-        Some(input) => Some(devices::trust(state, &mut tx, user_id, input, ctx).await?),
+        Some(input) => Some(devices::trust(state, tx, user_id, input, ctx).await?),
         None => None,
     };
-    tx.commit().await?;
-    Ok((tokens, device))
+    Ok(SignedIn {
+        started,
+        user,
+        device,
+    })
 }
 
 pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     db::users::find_by_id(&mut conn, user_id)
         .await?
         .ok_or(AppError::Unauthenticated)
 }
 
-/// Changes the password. Every other session and every trusted device, granted under
-/// the old password, is revoked; the caller's own session stays.
+/// Changes the password. Everything granted under the old password dies with it, in the
+/// same transaction: every other session, every trusted device and every pending second
+/// step (on both surfaces); the caller's own session stays.
 pub async fn change_password(
     state: &AppState,
-    principal: &Principal,
-    current: &SecretString,
-    new: &SecretString,
-    ctx: &RequestContext,
+    principal: Principal,
+    current: SecretString,
+    new: SecretString,
+    ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let user = reload(state, principal.user_id).await?;
-    confirm_password(state, &user, current, ctx).await?;
-    let new_hash = state.hasher.hash(new).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    db::users::set_password_hash(&mut tx, user.id, &new_hash).await?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::PASSWORD_CHANGED,
-        Some(ctx),
-        serde_json::json!({}),
-    )
-    .await?;
-    sessions::revoke_others(
-        &mut tx,
-        now,
-        user.id,
-        Some(principal.session_id),
-        "password_changed",
-        Some(ctx),
-    )
-    .await?;
-    devices::revoke_all(&mut tx, now, user.id, "password_changed", Some(ctx)).await?;
-    tx.commit().await
+    let state = state.clone();
+    super::detached(async move {
+        let user = reload(&state, principal.user_id).await?;
+        confirm_password(&state, &user, &current, &ctx).await?;
+        let new_hash = state.hasher.hash(&new).await?;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        if !db::users::replace_password_hash(&mut tx, user.id, &user.password_hash, &new_hash)
+            .await?
+        {
+            // Another change won since this one read the account.
+            return Err(AppError::InvalidCredentials);
+        }
+        events::record(
+            &mut tx,
+            now,
+            user.id,
+            events::PASSWORD_CHANGED,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        sessions::revoke_granted(
+            &mut tx,
+            now,
+            user.id,
+            Some(principal.session_id),
+            "password_changed",
+            Some(&ctx),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }

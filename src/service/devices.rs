@@ -5,7 +5,7 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::second_factor;
+use super::second_factor::{self, Gate};
 use super::{Principal, RequestContext, events};
 use crate::clock::rfc3339;
 use crate::crypto;
@@ -126,19 +126,36 @@ pub async fn trust(
     Ok((row.into(), token))
 }
 
-/// `POST /trusted-devices`: a sensitive change, so it needs a fresh second factor.
+/// `POST /trusted-devices`: a sensitive change, so it needs a fresh second factor; gate
+/// and change are one transaction.
 pub async fn add(
     state: &AppState,
-    principal: &Principal,
-    input: &DeviceInput,
-    code: Option<&SecondFactorCode>,
-    ctx: &RequestContext,
+    principal: Principal,
+    input: DeviceInput,
+    code: Option<SecondFactorCode>,
+    ctx: RequestContext,
 ) -> Result<(TrustedDevice, String), AppError> {
-    second_factor::require_enabled_and_fresh(state, principal, code, ctx).await?;
-    let mut tx = state.db.begin().await?;
-    let result = trust(state, &mut tx, principal.user_id, input, ctx).await?;
-    tx.commit().await?;
-    Ok(result)
+    let state = state.clone();
+    super::detached(async move {
+        let mut tx = state.db.begin().await?;
+        if second_factor::require_enabled_and_fresh(
+            &state,
+            &mut tx,
+            &principal,
+            code.as_ref(),
+            &ctx,
+        )
+        .await?
+            == Gate::WrongCode
+        {
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
+        }
+        let result = trust(&state, &mut tx, principal.user_id, &input, &ctx).await?;
+        tx.commit().await?;
+        Ok(result)
+    })
+    .await
 }
 
 /// The device a login presents, if it is this user's, live, and has this fingerprint.
@@ -169,7 +186,7 @@ pub async fn recognise(
 }
 
 pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<TrustedDevice>, AppError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let rows = db::devices::list_live(&mut conn, user_id, state.now()).await?;
     Ok(rows.into_iter().map(TrustedDevice::from).collect())
 }
@@ -178,35 +195,43 @@ pub async fn remove_one(
     state: &AppState,
     user_id: Uuid,
     device_id: Uuid,
-    ctx: &RequestContext,
+    ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
-        return Err(AppError::NotFound);
-    }
-    events::record(
-        &mut tx,
-        now,
-        user_id,
-        events::DEVICE_REMOVED,
-        Some(ctx),
-        serde_json::json!({"deviceId": device_id}),
-    )
-    .await?;
-    tx.commit().await
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
+            return Err(AppError::NotFound);
+        }
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::DEVICE_REMOVED,
+            Some(&ctx),
+            serde_json::json!({"deviceId": device_id}),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
 pub async fn remove_all(
     state: &AppState,
     user_id: Uuid,
-    ctx: &RequestContext,
+    ctx: RequestContext,
 ) -> Result<u64, AppError> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(ctx)).await?;
-    tx.commit().await?;
-    Ok(removed)
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(&ctx)).await?;
+        tx.commit().await?;
+        Ok(removed)
+    })
+    .await
 }
 
 /// Deletes every device of the user, recording why.

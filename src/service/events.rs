@@ -85,7 +85,7 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<SecurityEvent>, AppError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let rows = db::events::page(
         &mut conn,
         user_id,

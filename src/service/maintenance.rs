@@ -8,6 +8,9 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 const BATCH: i64 = 500;
+/// Abandoned second steps reported per transaction: two statements each, so a batch holds
+/// the writer for a few milliseconds at most.
+const ABANDONED_BATCH: i64 = 100;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PruneReport {
@@ -25,15 +28,15 @@ pub struct PruneReport {
 pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     let now = state.now();
     let mut report = PruneReport::default();
-    let mut conn = state.db.conn().await?;
-
     loop {
-        let abandoned = db::challenges::abandoned(&mut conn, now, BATCH).await?;
+        // One batch per write transaction; the transaction reads through itself and no
+        // other connection is held meanwhile (see `db`'s two rules).
+        let mut tx = state.db.begin().await?;
+        let abandoned = db::challenges::abandoned(&mut tx, now, ABANDONED_BATCH).await?;
         if abandoned.is_empty() {
             break;
         }
         for row in abandoned {
-            let mut tx = state.db.begin().await?;
             if db::challenges::mark_reported(&mut tx, &row.token_hash).await? {
                 let ctx = RequestContext {
                     ip: row.ip_address.clone().unwrap_or_default(),
@@ -50,13 +53,14 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
                 .await?;
                 report.abandoned_second_factors += 1;
             }
-            tx.commit().await?;
         }
+        tx.commit().await?;
     }
 
-    report.pending_setups = db::totp::prune_expired_pending(&mut conn, now).await?;
-    report.ip_throttles = db::throttles::prune(&mut conn, now).await?;
-    drop(conn);
+    let mut tx = state.db.begin().await?;
+    report.pending_setups = db::totp::prune_expired_pending(&mut tx, now).await?;
+    report.ip_throttles = db::throttles::prune(&mut tx, now).await?;
+    tx.commit().await?;
     report.challenges = drain(state, Table::Challenges, now).await?;
     report.sessions = drain(state, Table::Sessions, now).await?;
     report.trusted_devices = drain(state, Table::TrustedDevices, now).await?;
@@ -77,13 +81,15 @@ enum Table {
 async fn drain(state: &AppState, table: Table, cutoff: i64) -> Result<u64, AppError> {
     let mut total = 0;
     loop {
-        let mut conn = state.db.conn().await?;
+        // A short transaction per batch, so requests' writers queue behind one batch at most.
+        let mut tx = state.db.begin().await?;
         let deleted = match table {
-            Table::Challenges => db::challenges::prune(&mut conn, cutoff, BATCH).await?,
-            Table::Sessions => db::sessions::prune(&mut conn, cutoff, BATCH).await?,
-            Table::TrustedDevices => db::devices::prune(&mut conn, cutoff, BATCH).await?,
-            Table::SecurityEvents => db::events::prune(&mut conn, cutoff, BATCH).await?,
+            Table::Challenges => db::challenges::prune(&mut tx, cutoff, BATCH).await?,
+            Table::Sessions => db::sessions::prune(&mut tx, cutoff, BATCH).await?,
+            Table::TrustedDevices => db::devices::prune(&mut tx, cutoff, BATCH).await?,
+            Table::SecurityEvents => db::events::prune(&mut tx, cutoff, BATCH).await?,
         };
+        tx.commit().await?;
         total += deleted;
         if deleted < BATCH as u64 {
             return Ok(total);

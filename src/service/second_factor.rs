@@ -38,134 +38,120 @@ impl Method {
     }
 }
 
-/// Reserves an attempt for `user_id`, or says how long the second factor stays locked.
-pub async fn reserve_attempt(
-    state: &AppState,
-    conn: &mut Conn,
-    user_id: Uuid,
-) -> Result<(), AppError> {
-    let now = state.now();
-    let reserved = db::users::reserve_second_factor_attempt(
-        conn,
-        user_id,
-        now,
-        state.config.lockout_threshold,
-    )
-    .await?;
-    if reserved {
-        return Ok(());
-    }
-    state.metrics.increment(
-        "tessera_second_factor_checks_total",
-        &[("method", "any"), ("outcome", "locked")],
-    );
-    let locked_until = db::users::find_by_id(conn, user_id)
-        .await?
-        .map(|u| u.sf_locked_until)
-        .unwrap_or(0);
-    // A lock being applied right now by a concurrent failure: ask to come back shortly.
-    let retry_after_secs = (locked_until - now).max(1);
-    Err(AppError::SecondFactorLocked { retry_after_secs })
+/// How a judged second-factor check ended. A refusal that judged nothing (the factor is
+/// locked, TOTP is suspended) is an `Err` instead, with nothing to commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted(Method),
+    /// A wrong code: counted, and possibly a lock or suspension, all in the caller's
+    /// transaction, which must commit it before answering `InvalidCode`.
+    Rejected,
 }
 
-/// Checks `code` for a user who has an attempt reserved. On success the counters start
-/// over; on failure the failure is counted and may lock or suspend.
-pub async fn check_reserved(
+/// Checks `code` for `user_id` inside the caller's write transaction: the whole rule for
+/// one try. The attempt is counted as a failure as it begins, and in the same transaction
+/// either reset (success) or turned into a lock or suspension (failure), so there is no
+/// state between statements that a dropped request could leave behind: the transaction
+/// commits whole or not at all.
+pub async fn check_in(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
     code: &SecondFactorCode,
     ctx: &RequestContext,
-) -> Result<Method, AppError> {
+) -> Result<Verdict, AppError> {
     let now = state.now();
-    let user = db::users::find_by_id(conn, user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let outcome = match code {
+    let config = &state.config;
+    let Some(attempt) =
+        db::users::begin_second_factor_attempt(tx, user_id, now, config.lockout_threshold).await?
+    else {
+        state.metrics.increment(
+            "tessera_second_factor_checks_total",
+            &[("method", "any"), ("outcome", "locked")],
+        );
+        let locked_until = db::users::second_factor_locked_until(tx, user_id).await?;
+        return Err(AppError::SecondFactorLocked {
+            retry_after_secs: (locked_until - now).max(1),
+        });
+    };
+    let accepted = match code {
         SecondFactorCode::Totp(digits) => {
-            if user.totp_suspended {
+            if attempt.totp_suspended {
                 state.metrics.increment(
                     "tessera_second_factor_checks_total",
                     &[("method", "totp"), ("outcome", "suspended")],
                 );
-                db::users::release_second_factor_attempt(conn, user_id).await?;
                 return Err(AppError::TotpSuspended);
             }
-            check_totp(state, conn, user_id, digits, now).await?
+            check_totp(
+                state,
+                tx,
+                user_id,
+                attempt.totp_secret_enc.as_deref(),
+                digits,
+                now,
+            )
+            .await?
         }
         SecondFactorCode::Backup(normalized) => {
-            check_backup_code(state, conn, user_id, normalized, now).await?
+            check_backup_code(state, tx, user_id, normalized, now, ctx).await?
         }
     };
-    match outcome {
-        Some(method) => {
-            state.metrics.increment(
-                "tessera_second_factor_checks_total",
-                &[("method", method.name()), ("outcome", "success")],
-            );
-            db::users::reset_second_factor_counters(conn, user_id).await?;
-            if method == Method::BackupCode {
-                state
-                    .metrics
-                    .increment("tessera_backup_codes_used_total", &[]);
-                let (total, used) = db::backup_codes::counts(conn, user_id).await?;
-                events::record(
-                    conn,
-                    now,
-                    user_id,
-                    events::BACKUP_CODE_USED,
-                    Some(ctx),
-                    serde_json::json!({"remaining": total - used}),
-                )
-                .await?;
-            }
-            Ok(method)
-        }
-        None => {
-            state.metrics.increment(
-                "tessera_second_factor_checks_total",
-                &[("method", code.method()), ("outcome", "failure")],
-            );
-            record_failure(state, conn, user_id, code.method(), ctx).await?;
-            Err(AppError::InvalidCode)
-        }
+    if accepted {
+        let method = match code {
+            SecondFactorCode::Totp(_) => Method::Totp,
+            SecondFactorCode::Backup(_) => Method::BackupCode,
+        };
+        state.metrics.increment(
+            "tessera_second_factor_checks_total",
+            &[("method", method.name()), ("outcome", "success")],
+        );
+        db::users::reset_second_factor_counters(tx, user_id).await?;
+        return Ok(Verdict::Accepted(method));
     }
+    state.metrics.increment(
+        "tessera_second_factor_checks_total",
+        &[("method", code.method()), ("outcome", "failure")],
+    );
+    record_failure(state, tx, user_id, &attempt, code.method(), ctx).await?;
+    Ok(Verdict::Rejected)
 }
 
-/// Reserves an attempt and checks the code: the whole rule for one second-factor try.
+/// Checks a code in a write transaction of its own (the gate of a sensitive change that
+/// has no other writes before the code is judged): a wrong code is committed as a
+/// failure before `InvalidCode` is returned.
 pub async fn check(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
     code: &SecondFactorCode,
     ctx: &RequestContext,
 ) -> Result<Method, AppError> {
-    reserve_attempt(state, conn, user_id).await?;
-    check_reserved(state, conn, user_id, code, ctx).await
+    match check_in(state, tx, user_id, code, ctx).await? {
+        Verdict::Accepted(method) => Ok(method),
+        Verdict::Rejected => Err(AppError::InvalidCode),
+    }
 }
 
 async fn check_totp(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
+    sealed: Option<&[u8]>,
     digits: &str,
     now: i64,
-) -> Result<Option<Method>, AppError> {
-    let Some(row) = db::totp::find(conn, user_id).await? else {
-        return Ok(None);
+) -> Result<bool, AppError> {
+    let Some(sealed) = sealed else {
+        return Ok(false);
     };
-    let Some(sealed) = row.secret_enc else {
-        return Ok(None);
-    };
-    let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &sealed)?;
+    let secret = crypto::open(&state.keys.master, &totp_aad(user_id), sealed)?;
     let Some(step) =
         Totp::standard(&secret).matching_step(digits, now, state.config.totp_skew_steps)
     else {
-        return Ok(None);
+        return Ok(false);
     };
     // The step must be later than every step accepted before: one statement decides.
-    let claimed = db::totp::claim_step(conn, user_id, step).await?;
-    Ok(claimed.then_some(Method::Totp))
+    Ok(db::totp::claim_step(tx, user_id, step).await?)
 }
 
 /// Which of the `stored` backup-code hashes (if any) is the hash of the `normalized` code.
@@ -189,37 +175,54 @@ pub fn match_backup_code<'a>(
 
 async fn check_backup_code(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
     normalized: &str,
     now: i64,
-) -> Result<Option<Method>, AppError> {
-    let unused = db::backup_codes::unused(conn, user_id).await?;
+    ctx: &RequestContext,
+) -> Result<bool, AppError> {
+    let unused = db::backup_codes::unused(tx, user_id).await?;
     let matched = match_backup_code(
         &state.keys.pepper,
         normalized,
         unused.iter().map(|row| row.code_hash.as_slice()),
     );
     let Some(id) = matched.map(|index| unused[index].id) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let consumed = db::backup_codes::consume(conn, id, now).await?;
-    Ok(consumed.then_some(Method::BackupCode))
+    if !db::backup_codes::consume(tx, id, now).await? {
+        return Ok(false);
+    }
+    state
+        .metrics
+        .increment("tessera_backup_codes_used_total", &[]);
+    events::record(
+        tx,
+        now,
+        user_id,
+        events::BACKUP_CODE_USED,
+        Some(ctx),
+        serde_json::json!({"remaining": unused.len() - 1}),
+    )
+    .await?;
+    Ok(true)
 }
 
+/// Records a failed check already counted by [`db::users::begin_second_factor_attempt`]:
+/// the event, and the lock or suspension it may earn, in the same transaction.
 async fn record_failure(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
+    attempt: &db::users::SecondFactorAttempt,
     method: &str,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     let now = state.now();
     let config = &state.config;
-    let (failures, attempts, lockouts) =
-        db::users::count_second_factor_failure(conn, user_id).await?;
+    let failures = attempt.sf_failures;
     events::record(
-        conn,
+        tx,
         now,
         user_id,
         events::SECOND_FACTOR_FAILED,
@@ -227,29 +230,32 @@ async fn record_failure(
         serde_json::json!({"method": method, "consecutiveFailures": failures}),
     )
     .await?;
-    if attempts >= config.lockout_threshold {
-        let duration = lock_duration(lockouts, config.lockout_base_secs, config.lockout_max_secs);
-        if db::users::lock_second_factor(conn, user_id, now + duration, config.lockout_threshold)
-            .await?
-        {
-            state
-                .metrics
-                .increment("tessera_second_factor_lockouts_total", &[]);
-            events::record(
-                conn,
-                now,
-                user_id,
-                events::SECOND_FACTOR_LOCKED,
-                Some(ctx),
-                serde_json::json!({"lockedForSeconds": duration}),
-            )
-            .await?;
-        }
-    }
-    if failures == config.totp_suspend_threshold {
-        db::users::suspend_totp(conn, user_id).await?;
+    let lock = (attempt.sf_attempts >= config.lockout_threshold).then(|| {
+        lock_duration(
+            attempt.sf_lockouts,
+            config.lockout_base_secs,
+            config.lockout_max_secs,
+        )
+    });
+    let suspend = failures == config.totp_suspend_threshold;
+    db::users::apply_second_factor_limits(tx, user_id, lock.map(|d| now + d), suspend).await?;
+    if let Some(duration) = lock {
+        state
+            .metrics
+            .increment("tessera_second_factor_lockouts_total", &[]);
         events::record(
-            conn,
+            tx,
+            now,
+            user_id,
+            events::SECOND_FACTOR_LOCKED,
+            Some(ctx),
+            serde_json::json!({"lockedForSeconds": duration}),
+        )
+        .await?;
+    }
+    if suspend {
+        events::record(
+            tx,
             now,
             user_id,
             events::TOTP_SUSPENDED,
@@ -267,38 +273,53 @@ pub fn is_fresh(state: &AppState, amr: &[String], auth_time: i64) -> bool {
         && state.now() - auth_time <= state.config.fresh_second_factor_secs
 }
 
-/// A sensitive change needs a fresh second factor: from the token, or a `code` now.
+/// A sensitive change needs a fresh second factor: from the token, or a `code` checked
+/// now in the change's own transaction `tx`. A wrong code is a judged failure the caller
+/// commits: see [`Gate`].
 pub async fn require_fresh(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     principal: &super::Principal,
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
-) -> Result<(), AppError> {
+) -> Result<Gate, AppError> {
     match code {
-        Some(code) => check(state, conn, principal.user_id, code, ctx)
-            .await
-            .map(|_| ()),
-        None if is_fresh(state, &principal.amr, principal.auth_time) => Ok(()),
+        Some(code) => Ok(
+            match check_in(state, tx, principal.user_id, code, ctx).await? {
+                Verdict::Accepted(_) => Gate::Open,
+                Verdict::Rejected => Gate::WrongCode,
+            },
+        ),
+        None if is_fresh(state, &principal.amr, principal.auth_time) => Ok(Gate::Open),
         None => Err(AppError::ReauthenticationRequired),
     }
 }
 
+/// Whether a sensitive change may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Gate {
+    Open,
+    /// The code in the request was wrong: the caller commits the counted failure, makes
+    /// no change, and answers `InvalidCode`.
+    WrongCode,
+}
+
 /// The gate of a sensitive change to the second factor itself (new backup codes, a new
-/// trusted device): 2FA must be on, and the second factor fresh. Returns the account.
+/// trusted device) in the change's transaction: 2FA must be on, and the second factor
+/// fresh.
 pub async fn require_enabled_and_fresh(
     state: &AppState,
+    tx: &mut Conn,
     principal: &super::Principal,
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
-) -> Result<db::users::UserRow, AppError> {
-    let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id)
+) -> Result<Gate, AppError> {
+    if !db::users::two_factor_enabled(tx, principal.user_id)
         .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if !user.two_factor_enabled {
+        .ok_or(AppError::Unauthenticated)?
+    {
         return Err(AppError::TwoFactorNotEnabled);
     }
-    require_fresh(state, &mut conn, principal, code, ctx).await?;
-    Ok(user)
+    require_fresh(state, tx, principal, code, ctx).await
 }

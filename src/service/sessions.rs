@@ -19,20 +19,49 @@ pub struct IssuedTokens {
     pub session_id: Uuid,
 }
 
-/// Starts a new session for `user` and issues its first token pair.
+/// A session written in a transaction, whose access token is signed after the commit.
+pub struct Started {
+    session_id: Uuid,
+    refresh_token: String,
+    expires_at: i64,
+    amr: Vec<String>,
+    auth_time: i64,
+}
+
+impl Started {
+    pub fn issue(self, state: &AppState, user_id: Uuid) -> Result<IssuedTokens, AppError> {
+        let access_token = state.signer.sign(
+            user_id,
+            self.session_id,
+            self.amr,
+            self.auth_time,
+            self.auth_time,
+        )?;
+        Ok(IssuedTokens {
+            access_token,
+            expires_in: state.signer.ttl_secs(),
+            refresh_token: self.refresh_token,
+            refresh_token_expires_at: self.expires_at,
+            session_id: self.session_id,
+        })
+    }
+}
+
+/// Starts a new session for `user` in the caller's transaction, with its first refresh
+/// token.
 pub async fn start(
     state: &AppState,
-    conn: &mut Conn,
+    tx: &mut Conn,
     user_id: Uuid,
     amr: Vec<String>,
     ctx: &RequestContext,
-) -> Result<IssuedTokens, AppError> {
+) -> Result<Started, AppError> {
     let now = state.now();
     let session_id = Uuid::new_v4();
     let expires_at = now + state.config.refresh_token_ttl_secs;
     let amr_text = amr.join(" ");
     db::sessions::insert(
-        conn,
+        tx,
         &db::sessions::NewSession {
             id: session_id,
             user_id,
@@ -46,55 +75,64 @@ pub async fn start(
     )
     .await?;
     let refresh_token = crypto::random_token();
-    db::sessions::insert_refresh_token(conn, &crypto::token_hash(&refresh_token), session_id, now)
+    db::sessions::insert_refresh_token(tx, &crypto::token_hash(&refresh_token), session_id, now)
         .await?;
-    let access_token = state.signer.sign(user_id, session_id, amr, now, now)?;
-    Ok(IssuedTokens {
-        access_token,
-        expires_in: state.signer.ttl_secs(),
-        refresh_token,
-        refresh_token_expires_at: expires_at,
+    Ok(Started {
         session_id,
+        refresh_token,
+        expires_at,
+        amr,
+        auth_time: now,
     })
 }
 
-/// Exchanges a refresh token for a new pair. The old token is retired in the same
-/// statement that checks it, so of many concurrent uses exactly one wins. Presenting a
-/// retired token revokes its whole session: someone is replaying a stolen token.
+/// Exchanges a refresh token for a new pair, in one transaction that runs to its end
+/// even if the request is dropped. The old token is retired in the same statement that
+/// checks it, so of many concurrent uses exactly one wins. Presenting a retired token
+/// revokes its whole session (someone is replaying a stolen token), except for one more
+/// exchange within `refresh_reuse_grace_secs` of its retirement (a client that raced its
+/// own refresh).
 pub async fn refresh(
+    state: &AppState,
+    refresh_token: String,
+    ctx: RequestContext,
+) -> Result<(IssuedTokens, UserRow), AppError> {
+    let state = state.clone();
+    super::detached(async move { refresh_unit(&state, &refresh_token, &ctx).await }).await
+}
+
+async fn refresh_unit(
     state: &AppState,
     refresh_token: &str,
     ctx: &RequestContext,
 ) -> Result<(IssuedTokens, UserRow), AppError> {
     let now = state.now();
     let hash = crypto::token_hash(refresh_token);
+    let grace = state.config.refresh_reuse_grace_secs;
     let mut tx = state.db.begin().await?;
-    let Some(session_id) = db::sessions::consume_refresh_token(&mut tx, &hash, now).await? else {
-        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
-            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
-        {
-            db::sessions::revoke(&mut tx, session_id, now).await?;
-            events::record(
-                &mut tx,
-                now,
-                session.user_id,
-                events::REFRESH_TOKEN_REUSED,
-                Some(ctx),
-                serde_json::json!({"sessionRevoked": true}),
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
-            state
-                .metrics
-                .increment("tessera_refreshes_total", &[("outcome", "reuse_detected")]);
+    let mut outcome = "success";
+    let session_id = match db::sessions::consume_refresh_token(&mut tx, &hash, now).await? {
+        Some(session_id) => session_id,
+        None => {
+            let graced = if grace > 0 {
+                db::sessions::consume_within_grace(&mut tx, &hash, now, grace).await?
+            } else {
+                None
+            };
+            match graced {
+                Some(session_id) => {
+                    outcome = "grace";
+                    session_id
+                }
+                None => {
+                    revoke_on_reuse(state, &mut tx, &hash, now, ctx).await?;
+                    tx.commit().await?;
+                    return Err(AppError::InvalidRefreshToken);
+                }
+            }
         }
-        return Err(AppError::InvalidRefreshToken);
     };
-    let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await? else {
-        return Err(AppError::InvalidRefreshToken);
-    };
-    let Some(user) = db::users::find_by_id(&mut tx, session.user_id).await? else {
+    let Some(found) = db::sessions::find_active_with_user(&mut tx, session_id, now).await? else {
         return Err(AppError::InvalidRefreshToken);
     };
     let new_token = crypto::random_token();
@@ -103,74 +141,119 @@ pub async fn refresh(
     tx.commit().await?;
     state
         .metrics
-        .increment("tessera_refreshes_total", &[("outcome", "success")]);
-    let amr: Vec<String> = session
-        .amr
+        .increment("tessera_refreshes_total", &[("outcome", outcome)]);
+    let amr: Vec<String> = found
+        .session_amr
         .split(' ')
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    let user = found.user;
     let access_token = state
         .signer
-        .sign(user.id, session_id, amr, session.auth_time, now)?;
+        .sign(user.id, session_id, amr, found.session_auth_time, now)?;
     Ok((
         IssuedTokens {
             access_token,
             expires_in: state.signer.ttl_secs(),
             refresh_token: new_token,
-            refresh_token_expires_at: session.expires_at,
+            refresh_token_expires_at: found.session_expires_at,
             session_id,
         },
         user,
     ))
 }
 
-/// Ends the caller's session (and, if given, the session of `refresh_token` when it is
-/// the same user's).
-pub async fn logout(
+/// A retired (or unknown) refresh token was presented: if it belongs to a live session,
+/// that session is revoked and the owner told.
+async fn revoke_on_reuse(
     state: &AppState,
-    principal: &Principal,
-    refresh_token: Option<&str>,
+    tx: &mut Conn,
+    hash: &[u8],
+    now: i64,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    db::sessions::revoke(&mut tx, principal.session_id, now).await?;
-    if let Some(token) = refresh_token {
-        let hash = crypto::token_hash(token);
-        if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
-            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
-            && session.user_id == principal.user_id
-        {
-            db::sessions::revoke(&mut tx, session_id, now).await?;
-        }
-    }
+    let Some(session_id) = db::sessions::session_of_refresh_token(tx, hash).await? else {
+        return Ok(());
+    };
+    let Some(session) = db::sessions::find_active(tx, session_id, now).await? else {
+        return Ok(());
+    };
+    db::sessions::revoke(tx, session_id, now).await?;
     events::record(
-        &mut tx,
+        tx,
         now,
-        principal.user_id,
-        events::LOGGED_OUT,
+        session.user_id,
+        events::REFRESH_TOKEN_REUSED,
         Some(ctx),
-        serde_json::json!({}),
+        serde_json::json!({"sessionRevoked": true}),
     )
     .await?;
-    tx.commit().await
+    tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
+    state
+        .metrics
+        .increment("tessera_refreshes_total", &[("outcome", "reuse_detected")]);
+    Ok(())
+}
+
+/// Ends the caller's session (and, if given, the session of `refresh_token` when it is
+/// the same user's), in one transaction that runs to its end.
+pub async fn logout(
+    state: &AppState,
+    principal: Principal,
+    refresh_token: Option<String>,
+    ctx: RequestContext,
+) -> Result<(), AppError> {
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        db::sessions::revoke(&mut tx, principal.session_id, now).await?;
+        if let Some(token) = refresh_token {
+            let hash = crypto::token_hash(&token);
+            if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
+                && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
+                && session.user_id == principal.user_id
+            {
+                db::sessions::revoke(&mut tx, session_id, now).await?;
+            }
+        }
+        events::record(
+            &mut tx,
+            now,
+            principal.user_id,
+            events::LOGGED_OUT,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
 /// Verifies a bearer access token and that its session is still live, so logout,
 /// password changes and revocations take effect immediately, not at token expiry.
 pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
     let now = state.now();
-    let claims = state.signer.verify(bearer, now)?;
-    let mut conn = state.db.conn().await?;
-    let session = db::sessions::find_active(&mut conn, claims.sid, now)
+    let principal = verify_token(state, bearer)?;
+    let mut conn = state.db.read().await?;
+    db::sessions::find_active(&mut conn, principal.session_id, now)
         .await?
-        .filter(|s| s.user_id == claims.sub)
+        .filter(|s| s.user_id == principal.user_id)
         .ok_or(AppError::Unauthenticated)?;
+    Ok(principal)
+}
+
+/// The principal a bearer access token names, from its signature alone: the session is
+/// NOT checked, so the caller must check it in its own query (as `status` does, to answer
+/// in one round trip). Anything else uses [`authenticate`].
+pub fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
+    let claims = state.signer.verify_cached(bearer, state.now())?;
     Ok(Principal {
-        user_id: session.user_id,
-        session_id: session.id,
-        amr: claims.amr,
+        user_id: claims.sub,
+        session_id: claims.sid,
+        amr: claims.amr.clone(),
         auth_time: claims.auth_time,
     })
 }
@@ -196,5 +279,23 @@ pub async fn revoke_others(
         )
         .await?;
     }
+    Ok(revoked)
+}
+
+/// Ends everything granted under the account's current credentials, in the caller's
+/// transaction: every session but `keep`, every trusted device and every pending second
+/// step (a `twoFactorToken` on either surface). What a password change, turning 2FA off,
+/// an admin reset and an admin revocation share.
+pub async fn revoke_granted(
+    tx: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    reason: &str,
+    ctx: Option<&RequestContext>,
+) -> Result<u64, AppError> {
+    db::challenges::delete_for_user(tx, user_id).await?;
+    let revoked = revoke_others(tx, now, user_id, keep, reason, ctx).await?;
+    super::devices::revoke_all(tx, now, user_id, reason, ctx).await?;
     Ok(revoked)
 }

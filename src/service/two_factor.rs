@@ -5,8 +5,8 @@ use secrecy::SecretString;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::devices::{self, DeviceInput, TrustedDevice};
-use super::second_factor::{self, BACKUP_CODE_PURPOSE, totp_aad};
+use super::devices::{DeviceInput, TrustedDevice};
+use super::second_factor::{self, BACKUP_CODE_PURPOSE, Gate, Verdict, totp_aad};
 use super::sessions::{self, IssuedTokens};
 use super::{Principal, RequestContext, accounts, events};
 use crate::clock::rfc3339;
@@ -38,10 +38,26 @@ pub struct Status {
     pub trusted_devices: i64,
 }
 
-pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
+/// The caller's two-factor status. The session check is folded into the same query
+/// (the principal comes from [`sessions::verify_token`]), so the hottest signed-in route
+/// costs one round trip; a revoked session is still refused at once.
+pub async fn status(state: &AppState, principal: &Principal) -> Result<Status, AppError> {
+    status_of(state, principal.user_id, Some(principal.session_id)).await
+}
+
+/// The status of any account, for the operator (no session to check).
+pub async fn status_for_admin(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
+    status_of(state, user_id, None).await
+}
+
+async fn status_of(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+) -> Result<Status, AppError> {
     let now = state.now();
-    let mut conn = state.db.conn().await?;
-    let summary = db::users::two_factor_summary(&mut conn, user_id, now)
+    let mut conn = state.db.read().await?;
+    let summary = db::users::two_factor_summary(&mut conn, user_id, session_id, now)
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let enabled = summary.two_factor_enabled;
@@ -50,13 +66,30 @@ pub async fn status(state: &AppState, user_id: Uuid) -> Result<Status, AppError>
         method: enabled.then_some("totp"),
         enabled_at: summary.two_factor_enabled_at.map(rfc3339),
         setup_pending: summary.setup_pending == 1,
-        backup_codes_remaining: if enabled {
-            summary.backup_codes_unused
-        } else {
-            0
-        },
+        // The same count `backup-codes` reports: codes kept while 2FA is switched off on
+        // the compatibility surface still count, and work again once it is back on.
+        backup_codes_remaining: summary.backup_codes_unused,
         trusted_devices: summary.trusted_devices,
     })
+}
+
+/// Enrolment needs a recent authentication: an access token issued by a sign-in at most
+/// `fresh_second_factor_secs` ago, or the account's password now. Otherwise a stolen
+/// access token could enrol the thief's authenticator and lock the owner out.
+async fn require_recent_authentication(
+    state: &AppState,
+    principal: &Principal,
+    user: &UserRow,
+    password: Option<&SecretString>,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    match password {
+        Some(password) => accounts::confirm_password(state, user, password, ctx).await,
+        None if state.now() - principal.auth_time <= state.config.fresh_second_factor_secs => {
+            Ok(())
+        }
+        None => Err(AppError::ReauthenticationRequired),
+    }
 }
 
 /// A new pending authenticator secret, to scan or type into an authenticator app.
@@ -97,35 +130,45 @@ impl std::fmt::Debug for Setup {
     }
 }
 
-/// Makes a new pending secret (replacing an unconfirmed one) and its QR code.
-pub async fn setup(state: &AppState, principal: &Principal) -> Result<Setup, AppError> {
-    let now = state.now();
-    let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if user.two_factor_enabled {
-        return Err(AppError::TwoFactorAlreadyEnabled);
-    }
-    let secret = totp::generate_secret();
-    let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
-    let expires_at = now + state.config.totp_setup_ttl_secs;
-    db::totp::put_pending(&mut conn, user.id, &sealed, expires_at).await?;
-    let secret_b32 = totp::base32(&secret);
-    let issuer = state.config.issuer.clone();
-    let otpauth_url = totp::otpauth_url(&issuer, &user.email, &secret_b32);
-    let qr_code = crate::domain::qr::png_data_uri(&otpauth_url)?;
-    Ok(Setup {
-        secret: secret_b32,
-        otpauth_url,
-        qr_code,
-        issuer,
-        account_name: user.email,
-        algorithm: totp::Algorithm::Sha1.name(),
-        digits: totp::DIGITS,
-        period: totp::PERIOD,
-        expires_at: rfc3339(expires_at),
+/// Makes a new pending secret (replacing an unconfirmed one) and its QR code. Needs a
+/// recent authentication (see [`require_recent_authentication`]).
+pub async fn setup(
+    state: &AppState,
+    principal: Principal,
+    password: Option<SecretString>,
+    ctx: RequestContext,
+) -> Result<Setup, AppError> {
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let user = accounts::reload(&state, principal.user_id).await?;
+        if user.two_factor_enabled {
+            return Err(AppError::TwoFactorAlreadyEnabled);
+        }
+        require_recent_authentication(&state, &principal, &user, password.as_ref(), &ctx).await?;
+        let secret = totp::generate_secret();
+        let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
+        let expires_at = now + state.config.totp_setup_ttl_secs;
+        let mut tx = state.db.begin().await?;
+        db::totp::put_pending(&mut tx, user.id, &sealed, expires_at).await?;
+        tx.commit().await?;
+        let secret_b32 = totp::base32(&secret);
+        let issuer = state.config.issuer.clone();
+        let otpauth_url = totp::otpauth_url(&issuer, &user.email, &secret_b32);
+        let qr_code = crate::domain::qr::png_data_uri(&otpauth_url)?;
+        Ok(Setup {
+            secret: secret_b32,
+            otpauth_url,
+            qr_code,
+            issuer,
+            account_name: user.email,
+            algorithm: totp::Algorithm::Sha1.name(),
+            digits: totp::DIGITS,
+            period: totp::PERIOD,
+            expires_at: rfc3339(expires_at),
+        })
     })
+    .await
 }
 
 /// Fresh backup codes: the display forms (shown once) and their keyed hashes (stored).
@@ -148,55 +191,59 @@ fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
 }
 
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
-/// codes: the only time they are ever shown.
+/// codes: the only time they are ever shown. Needs a recent authentication; the
+/// confirmation is one transaction that runs to its end.
 pub async fn verify_setup(
     state: &AppState,
-    principal: &Principal,
-    code: &str,
-    ctx: &RequestContext,
+    principal: Principal,
+    code: String,
+    password: Option<SecretString>,
+    ctx: RequestContext,
 ) -> Result<Vec<String>, AppError> {
-    let now = state.now();
-    let mut conn = state.db.conn().await?;
-    let user = db::users::find_by_id(&mut conn, principal.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if user.two_factor_enabled {
-        return Err(AppError::TwoFactorAlreadyEnabled);
-    }
-    let pending = db::totp::find(&mut conn, user.id)
-        .await?
-        .and_then(|t| {
-            t.pending_secret_enc
-                .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
-        })
-        .ok_or(AppError::NoPendingSetup)?;
-    let secret = crypto::open(&state.keys.master, &totp_aad(user.id), &pending)?;
-    let Some(step) = Totp::standard(&secret).matching_step(code, now, state.config.totp_skew_steps)
-    else {
-        return Err(AppError::InvalidCode);
-    };
-    drop(conn);
-    let (codes, hashes) = new_backup_codes(state);
-    let mut tx = state.db.begin().await?;
-    if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, now).await? {
-        // Replaced or expired between our read and this write.
-        return Err(AppError::NoPendingSetup);
-    }
-    db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
-    db::users::reset_second_factor_counters(&mut tx, user.id).await?;
-    db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-    db::users::set_backup_codes_generated_at(&mut tx, user.id, Some(now)).await?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::TWO_FACTOR_ENABLED,
-        Some(ctx),
-        serde_json::json!({"method": "totp"}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(codes)
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let user = accounts::reload(&state, principal.user_id).await?;
+        if user.two_factor_enabled {
+            return Err(AppError::TwoFactorAlreadyEnabled);
+        }
+        require_recent_authentication(&state, &principal, &user, password.as_ref(), &ctx).await?;
+        let (codes, hashes) = new_backup_codes(&state);
+        let mut tx = state.db.begin().await?;
+        let pending = db::totp::find(&mut tx, user.id)
+            .await?
+            .and_then(|t| {
+                t.pending_secret_enc
+                    .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
+            })
+            .ok_or(AppError::NoPendingSetup)?;
+        let secret = crypto::open(&state.keys.master, &totp_aad(user.id), &pending)?;
+        let Some(step) =
+            Totp::standard(&secret).matching_step(&code, now, state.config.totp_skew_steps)
+        else {
+            return Err(AppError::InvalidCode);
+        };
+        if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, now).await? {
+            return Err(AppError::NoPendingSetup);
+        }
+        if !db::users::enable_two_factor(&mut tx, user.id, now).await? {
+            // Turned on by a concurrent confirmation that committed first.
+            return Err(AppError::TwoFactorAlreadyEnabled);
+        }
+        db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
+        events::record(
+            &mut tx,
+            now,
+            user.id,
+            events::TWO_FACTOR_ENABLED,
+            Some(&ctx),
+            serde_json::json!({"method": "totp"}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(codes)
+    })
+    .await
 }
 
 pub struct VerifiedLogin {
@@ -206,7 +253,24 @@ pub struct VerifiedLogin {
 }
 
 /// The second step of login: the `twoFactorToken` from the password step and a code.
+/// One transaction takes one of the token's attempts, checks the code against the
+/// account's counters and, on success, spends the token and signs in; it runs to its
+/// end even if the request is dropped.
 pub async fn verify_login(
+    state: &AppState,
+    challenge_token: String,
+    code: SecondFactorCode,
+    trust_device: Option<DeviceInput>,
+    ctx: RequestContext,
+) -> Result<VerifiedLogin, AppError> {
+    let state = state.clone();
+    super::detached(async move {
+        verify_login_unit(&state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
+    })
+    .await
+}
+
+async fn verify_login_unit(
     state: &AppState,
     challenge_token: &str,
     code: &SecondFactorCode,
@@ -216,35 +280,39 @@ pub async fn verify_login(
     let now = state.now();
     let max_failures = state.config.two_factor_token_max_failures;
     let hash = crypto::token_hash(challenge_token);
-    let mut conn = state.db.conn().await?;
-    // One of the token's attempts, then one of the account's, both taken before the check
-    // so that concurrent guesses cannot exceed either limit.
-    let challenge = db::challenges::reserve_attempt(&mut conn, &hash, now, max_failures)
+    let mut tx = state.db.begin().await?;
+    let challenge = db::challenges::reserve_attempt(&mut tx, &hash, now, max_failures)
         .await?
         .ok_or(AppError::InvalidTwoFactorToken)?;
     let user_id = challenge.user_id;
-    let checked = match second_factor::reserve_attempt(state, &mut conn, user_id).await {
-        Ok(()) => second_factor::check_reserved(state, &mut conn, user_id, code, ctx).await,
-        Err(locked) => Err(locked),
-    };
-    let method = match checked {
-        Ok(method) => method,
-        // A wrong code keeps the token's attempt spent: that is its failure.
-        Err(AppError::InvalidCode) => return Err(AppError::InvalidCode),
-        Err(other) => {
-            db::challenges::release_attempt(&mut conn, &hash).await?;
-            return Err(other);
+    // A refusal that judged nothing (locked, suspended) rolls back, giving the token's
+    // attempt back; a wrong code commits it as the token's failure and the account's.
+    let method = match second_factor::check_in(state, &mut tx, user_id, code, ctx).await? {
+        Verdict::Accepted(method) => method,
+        Verdict::Rejected => {
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
         }
     };
-    if !db::challenges::consume(&mut conn, &hash, now, max_failures).await? {
+    if !db::challenges::consume(&mut tx, &hash, now).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }
-    drop(conn);
     let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
     let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
-    let (tokens, device) =
-        accounts::sign_in_trusting(state, user_id, amr, details, trust_device, ctx).await?;
-    let user = accounts::reload(state, user_id).await?;
+    let mut signed_in = accounts::sign_in_in(
+        state,
+        &mut tx,
+        user_id,
+        amr,
+        details,
+        trust_device,
+        None,
+        ctx,
+    )
+    .await?;
+    tx.commit().await?;
+    let device = signed_in.device.take();
+    let (tokens, user) = signed_in.issue(state)?;
     Ok(VerifiedLogin {
         tokens,
         user,
@@ -256,82 +324,89 @@ pub async fn verify_login(
 /// other session is revoked. Needs the password and a fresh second factor.
 pub async fn disable(
     state: &AppState,
-    principal: &Principal,
-    password: &SecretString,
-    code: Option<&SecondFactorCode>,
-    ctx: &RequestContext,
+    principal: Principal,
+    password: SecretString,
+    code: Option<SecondFactorCode>,
+    ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let user = accounts::reload(state, principal.user_id).await?;
-    if !user.two_factor_enabled {
-        return Err(AppError::TwoFactorNotEnabled);
-    }
-    accounts::confirm_password(state, &user, password, ctx).await?;
-    let mut conn = state.db.conn().await?;
-    second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
-    drop(conn);
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    remove_second_factor(
-        &mut tx,
-        now,
-        user.id,
-        Some(principal.session_id),
-        "two_factor_disabled",
-        ctx,
-    )
-    .await?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::TWO_FACTOR_DISABLED,
-        Some(ctx),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await
+    let state = state.clone();
+    super::detached(async move {
+        let user = accounts::reload(&state, principal.user_id).await?;
+        if !user.two_factor_enabled {
+            return Err(AppError::TwoFactorNotEnabled);
+        }
+        accounts::confirm_password(&state, &user, &password, &ctx).await?;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        if second_factor::require_fresh(&state, &mut tx, &principal, code.as_ref(), &ctx).await?
+            == Gate::WrongCode
+        {
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
+        }
+        remove_second_factor(
+            &mut tx,
+            now,
+            user.id,
+            Some(principal.session_id),
+            "two_factor_disabled",
+            &ctx,
+        )
+        .await?;
+        events::record(
+            &mut tx,
+            now,
+            user.id,
+            events::TWO_FACTOR_DISABLED,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
 /// Deletes secret, codes, devices and pending second steps, and revokes sessions but
 /// `keep`: what turning 2FA off and an admin reset share.
 async fn remove_second_factor(
-    conn: &mut Conn,
+    tx: &mut Conn,
     now: i64,
     user_id: Uuid,
     keep: Option<Uuid>,
     reason: &str,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    db::totp::delete(conn, user_id).await?;
-    db::backup_codes::delete_all(conn, user_id).await?;
-    db::challenges::delete_for_user(conn, user_id).await?;
-    db::users::set_two_factor_enabled(conn, user_id, false, now).await?;
-    db::users::set_backup_codes_generated_at(conn, user_id, None).await?;
-    db::users::reset_second_factor_counters(conn, user_id).await?;
-    devices::revoke_all(conn, now, user_id, reason, Some(ctx)).await?;
-    sessions::revoke_others(conn, now, user_id, keep, reason, Some(ctx)).await?;
+    db::totp::delete(tx, user_id).await?;
+    db::backup_codes::delete_all(tx, user_id).await?;
+    db::users::disable_two_factor(tx, user_id).await?;
+    sessions::revoke_granted(tx, now, user_id, keep, reason, Some(ctx)).await?;
     Ok(())
 }
 
 /// Operator reset (admin CLI): as `disable`, revoking every session.
 pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError> {
-    let now = state.now();
-    let ctx = RequestContext {
-        ip: "admin".into(),
-        user_agent: Some("tessera admin".into()),
-    };
-    let mut tx = state.db.begin().await?;
-    remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
-    events::record(
-        &mut tx,
-        now,
-        user_id,
-        events::TWO_FACTOR_RESET,
-        Some(&ctx),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let ctx = RequestContext {
+            ip: "admin".into(),
+            user_agent: Some("tessera admin".into()),
+        };
+        let mut tx = state.db.begin().await?;
+        remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::TWO_FACTOR_RESET,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
 /// Counts of the account's backup codes (never the codes themselves).
@@ -352,7 +427,7 @@ pub async fn backup_codes_summary(
     state: &AppState,
     user_id: Uuid,
 ) -> Result<BackupCodesSummary, AppError> {
-    let mut conn = state.db.conn().await?;
+    let mut conn = state.db.read().await?;
     let user = db::users::find_by_id(&mut conn, user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
@@ -365,96 +440,119 @@ pub async fn backup_codes_summary(
     })
 }
 
-/// Replaces every backup code with 10 new ones (shown once). A sensitive change.
+/// Replaces every backup code with 10 new ones (shown once). A sensitive change, decided
+/// and made in one transaction.
 pub async fn regenerate_backup_codes(
     state: &AppState,
-    principal: &Principal,
-    code: Option<&SecondFactorCode>,
-    ctx: &RequestContext,
+    principal: Principal,
+    code: Option<SecondFactorCode>,
+    ctx: RequestContext,
 ) -> Result<(Vec<String>, i64), AppError> {
-    let user = second_factor::require_enabled_and_fresh(state, principal, code, ctx).await?;
-    let now = state.now();
-    let (codes, hashes) = new_backup_codes(state);
-    let mut tx = state.db.begin().await?;
-    db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-    db::users::set_backup_codes_generated_at(&mut tx, user.id, Some(now)).await?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::BACKUP_CODES_REGENERATED,
-        Some(ctx),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((codes, now))
+    let state = state.clone();
+    super::detached(async move {
+        let now = state.now();
+        let (codes, hashes) = new_backup_codes(&state);
+        let mut tx = state.db.begin().await?;
+        if second_factor::require_enabled_and_fresh(
+            &state,
+            &mut tx,
+            &principal,
+            code.as_ref(),
+            &ctx,
+        )
+        .await?
+            == Gate::WrongCode
+        {
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
+        }
+        db::backup_codes::replace_all(&mut tx, principal.user_id, &hashes, now).await?;
+        db::users::set_backup_codes_generated_at(&mut tx, principal.user_id, Some(now)).await?;
+        events::record(
+            &mut tx,
+            now,
+            principal.user_id,
+            events::BACKUP_CODES_REGENERATED,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok((codes, now))
+    })
+    .await
 }
 
 /// The compatibility surface's switch. Off keeps the authenticator (and backup codes) so
-/// it can be switched on again; it needs a fresh second factor and revokes devices and
-/// other sessions. On needs an authenticator confirmed before.
+/// it can be switched on again; it needs a fresh second factor and ends everything granted
+/// under 2FA (devices, other sessions, pending second steps). On needs an authenticator
+/// confirmed before.
 pub async fn set_enabled(
     state: &AppState,
-    principal: &Principal,
-    password: &SecretString,
+    principal: Principal,
+    password: SecretString,
     enable: bool,
-    code: Option<&SecondFactorCode>,
-    ctx: &RequestContext,
+    code: Option<SecondFactorCode>,
+    ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let user = accounts::reload(state, principal.user_id).await?;
-    accounts::confirm_password(state, &user, password, ctx).await?;
-    let now = state.now();
-    let mut conn = state.db.conn().await?;
-    if enable {
-        let confirmed = db::totp::find(&mut conn, user.id)
-            .await?
-            .is_some_and(|t| t.secret_enc.is_some());
-        if !confirmed {
-            return Err(AppError::NoAuthenticator);
+    let state = state.clone();
+    super::detached(async move {
+        let user = accounts::reload(&state, principal.user_id).await?;
+        accounts::confirm_password(&state, &user, &password, &ctx).await?;
+        let now = state.now();
+        if enable {
+            let mut tx = state.db.begin().await?;
+            let confirmed = db::totp::find(&mut tx, user.id)
+                .await?
+                .is_some_and(|t| t.secret_enc.is_some());
+            if !confirmed {
+                return Err(AppError::NoAuthenticator);
+            }
+            if db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await? {
+                events::record(
+                    &mut tx,
+                    now,
+                    user.id,
+                    events::TWO_FACTOR_ENABLED,
+                    Some(&ctx),
+                    serde_json::json!({"method": "totp"}),
+                )
+                .await?;
+            }
+            return tx.commit().await;
         }
         if !user.two_factor_enabled {
-            let mut tx = state.db.begin().await?;
-            db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
-            events::record(
-                &mut tx,
-                now,
-                user.id,
-                events::TWO_FACTOR_ENABLED,
-                Some(ctx),
-                serde_json::json!({"method": "totp"}),
-            )
-            .await?;
-            tx.commit().await?;
+            return Ok(());
         }
-        return Ok(());
-    }
-    if !user.two_factor_enabled {
-        return Ok(());
-    }
-    second_factor::require_fresh(state, &mut conn, principal, code, ctx).await?;
-    drop(conn);
-    let mut tx = state.db.begin().await?;
-    db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await?;
-    db::challenges::delete_for_user(&mut tx, user.id).await?;
-    devices::revoke_all(&mut tx, now, user.id, "two_factor_disabled", Some(ctx)).await?;
-    sessions::revoke_others(
-        &mut tx,
-        now,
-        user.id,
-        Some(principal.session_id),
-        "two_factor_disabled",
-        Some(ctx),
-    )
-    .await?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::TWO_FACTOR_DISABLED,
-        Some(ctx),
-        serde_json::json!({"authenticatorKept": true}),
-    )
-    .await?;
-    tx.commit().await
+        let mut tx = state.db.begin().await?;
+        if second_factor::require_fresh(&state, &mut tx, &principal, code.as_ref(), &ctx).await?
+            == Gate::WrongCode
+        {
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
+        }
+        if !db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await? {
+            return Ok(());
+        }
+        sessions::revoke_granted(
+            &mut tx,
+            now,
+            user.id,
+            Some(principal.session_id),
+            "two_factor_disabled",
+            Some(&ctx),
+        )
+        .await?;
+        events::record(
+            &mut tx,
+            now,
+            user.id,
+            events::TWO_FACTOR_DISABLED,
+            Some(&ctx),
+            serde_json::json!({"authenticatorKept": true}),
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }

@@ -14,7 +14,9 @@ use crate::helpers::{TestApp, totp_code};
 async fn column(app: &TestApp, sql: &str) -> Vec<Vec<u8>> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.state.db {
-        Db::Sqlite(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_all(pool).await,
+        Db::Sqlite { write: pool, .. } => {
+            sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_all(pool).await
+        }
         Db::Postgres(pool) => sqlx::query_scalar::<_, Vec<u8>>(sql).fetch_all(pool).await,
     }
     .expect("column read")
@@ -23,7 +25,9 @@ async fn column(app: &TestApp, sql: &str) -> Vec<Vec<u8>> {
 async fn text_column(app: &TestApp, sql: &str) -> Vec<String> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.state.db {
-        Db::Sqlite(pool) => sqlx::query_scalar::<_, String>(sql).fetch_all(pool).await,
+        Db::Sqlite { write: pool, .. } => {
+            sqlx::query_scalar::<_, String>(sql).fetch_all(pool).await
+        }
         Db::Postgres(pool) => sqlx::query_scalar::<_, String>(sql).fetch_all(pool).await,
     }
     .expect("column read")
@@ -163,7 +167,7 @@ async fn a_sealed_totp_secret_opens_only_under_its_own_row() {
     let sql = "UPDATE totp_credentials SET secret_enc = (SELECT secret_enc FROM totp_credentials WHERE user_id = $1) WHERE user_id = $2";
     let other_id: Uuid = other.id.parse().unwrap();
     match &app.state.db {
-        Db::Sqlite(pool) => sqlx::query(sql)
+        Db::Sqlite { write: pool, .. } => sqlx::query(sql)
             .bind(other_id)
             .bind(owner)
             .execute(pool)

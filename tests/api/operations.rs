@@ -10,7 +10,7 @@ use crate::helpers::{PASSWORD, TestApp, totp_code};
 async fn execute(app: &TestApp, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.state.db {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Sqlite { write: pool, .. } => sqlx::query(sql).execute(pool).await.map(|_| ()),
         Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
     }
     .expect("statement runs");
@@ -19,7 +19,7 @@ async fn execute(app: &TestApp, sql: &str) {
 async fn count(app: &TestApp, table: &str) -> i64 {
     let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
     match &app.state.db {
-        Db::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+        Db::Sqlite { write: pool, .. } => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
         Db::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
     }
     .expect("count")

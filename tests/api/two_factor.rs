@@ -323,10 +323,11 @@ async fn a_pending_setup_expires_after_ten_minutes() {
         status_now.body["setupPending"], false,
         "an expired setup is not pending"
     );
+    // The sign-in is no longer recent either, so the password comes along.
     let late = app
         .post(
             "/v1/auth/2fa/verify-setup",
-            json!({ "code": totp_code(&secret, app.now()) }),
+            json!({ "code": totp_code(&secret, app.now()), "password": PASSWORD }),
             Some(&user.access_token),
         )
         .await;
