@@ -969,9 +969,9 @@ impl Seeder {
         };
         let amr = || vec!["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()];
         let mut tx: Conn = self.state.db.begin().await?;
-        let mut out = Vec::with_capacity(users.len());
+        let mut started = Vec::with_capacity(users.len());
         for &index in users {
-            let issued = tessera::service::sessions::start(
+            let session = tessera::service::sessions::start(
                 &self.state,
                 &mut tx,
                 self.ids[index],
@@ -979,9 +979,14 @@ impl Seeder {
                 &ctx,
             )
             .await?;
-            out.push((issued.access_token, issued.refresh_token));
+            started.push((index, session));
         }
         tx.commit().await?;
+        let mut out = Vec::with_capacity(users.len());
+        for (index, session) in started {
+            let issued = session.issue(&self.state, self.ids[index])?;
+            out.push((issued.access_token, issued.refresh_token));
+        }
         Ok(out)
     }
 
@@ -997,12 +1002,14 @@ impl Seeder {
                 let token = tessera::crypto::random_token();
                 tessera::db::challenges::insert(
                     &mut tx,
-                    &tessera::crypto::token_hash(&token),
-                    self.ids[index],
-                    now,
-                    now + ttl,
-                    "127.0.0.1",
-                    Some("tessera-bench"),
+                    &tessera::db::challenges::NewChallenge {
+                        hash: &tessera::crypto::token_hash(&token),
+                        user_id: self.ids[index],
+                        now,
+                        expires_at: now + ttl,
+                        ip: "127.0.0.1",
+                        user_agent: Some("tessera-bench"),
+                    },
                 )
                 .await?;
                 out.push(Pending {

@@ -21,6 +21,14 @@ pub struct NewChallenge<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// Creates a pending second step (for seeding; sign-in uses [`insert_for_password`]).
+pub async fn insert(conn: &mut Conn, c: &NewChallenge<'_>) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent) \
+               VALUES ($1, $2, $3, $4, $5, $6)";
+    run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
+        .bind(c.user_agent).execute(&mut *e).await.map(|_| ()))
+}
+
 /// Creates the pending second step only while the account's password hash is still
 /// `password_hash` (the one just checked); false when it has changed since.
 pub async fn insert_for_password(
