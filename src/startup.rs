@@ -74,9 +74,15 @@ impl Application {
             signal_seen.notify_one();
         });
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-        // Stop accepting at once; give in-flight requests `grace` to finish, then go.
+        // Stop accepting at once; give in-flight requests, and the use cases of requests
+        // whose clients hung up, `grace` to finish, then go.
+        let finish = async {
+            serve.await?;
+            state.use_cases.wait_idle().await;
+            anyhow::Ok(())
+        };
         tokio::select! {
-            served = serve => served?,
+            finished = finish => finished?,
             _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; closing with requests in flight");
             }
@@ -119,6 +125,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         hasher,
         signer: Arc::new(signer),
         metrics,
+        use_cases: Arc::default(),
     })
 }
 

@@ -8,6 +8,7 @@ use crate::crypto::PasswordHasher;
 use crate::db::Db;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
+use crate::service::UseCases;
 use crate::tokens::TokenSigner;
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     /// for every request.
     pub signer: Arc<TokenSigner>,
     pub metrics: Arc<Metrics>,
+    /// Use cases running on their own tasks (see `service::detached`).
+    pub use_cases: Arc<UseCases>,
 }
 
 impl AppState {

@@ -111,6 +111,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             state.hasher.in_flight() as f64,
         ),
         (
+            "tessera_use_cases_in_flight",
+            vec![],
+            state.use_cases.running() as f64,
+        ),
+        (
             "tessera_db_pool_connections",
             vec![("state", "idle".to_owned())],
             idle as f64,

@@ -30,8 +30,12 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
 pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
-    let state = state.clone();
-    super::detached(async move { create_user_unit(&state, input).await }).await
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
+        create_user_unit(&state, input).await
+    })
+    .await
 }
 
 async fn create_user_unit(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
@@ -102,8 +106,12 @@ pub async fn login(
     input: Login,
     ctx: RequestContext,
 ) -> Result<LoginOutcome, AppError> {
-    let state = state.clone();
-    super::detached(async move { login_unit(&state, input, &ctx).await }).await
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
+        login_unit(&state, input, &ctx).await
+    })
+    .await
 }
 
 async fn login_unit(
@@ -400,8 +408,9 @@ pub async fn change_password(
     new: SecretString,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let user = reload(&state, principal.user_id).await?;
         confirm_password(&state, &user, &current, &ctx).await?;
         let new_hash = state.hasher.hash(&new).await?;

@@ -135,8 +135,9 @@ pub async fn add(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(TrustedDevice, String), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let mut tx = state.db.begin().await?;
         if second_factor::require_enabled_and_fresh(
             &state,
@@ -197,8 +198,9 @@ pub async fn remove_one(
     device_id: Uuid,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
         if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
@@ -223,8 +225,9 @@ pub async fn remove_all(
     user_id: Uuid,
     ctx: RequestContext,
 ) -> Result<u64, AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
         let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(&ctx)).await?;

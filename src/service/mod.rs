@@ -11,11 +11,16 @@ pub mod sessions;
 pub mod two_factor;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
 
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Who is asking, for throttles and the security event log.
 #[derive(Debug, Clone, Default)]
@@ -37,15 +42,62 @@ pub struct Principal {
 /// dropped at any `.await` (the client hangs up, the request timeout fires); the use case
 /// still runs to its end, so a transaction that decides a security outcome is never cut
 /// short between its statements, and nothing is left for a finished request to clean up.
-pub(crate) async fn detached<T, F>(use_case: F) -> Result<T, AppError>
+pub(crate) async fn detached<T, F>(state: &AppState, use_case: F) -> Result<T, AppError>
 where
     F: Future<Output = Result<T, AppError>> + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::spawn(use_case.instrument(tracing::Span::current())).await {
+    let running = state.use_cases.start();
+    let task = async move {
+        let _running = running;
+        use_case.await
+    };
+    match tokio::spawn(task.instrument(tracing::Span::current())).await {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
         // Only a runtime shutting down cancels the task.
         Err(_) => Err(AppError::Unavailable),
+    }
+}
+
+/// Counts the use cases running on their own tasks, so shutdown can let them finish
+/// before it closes the database, and a test can wait until a request it hung up on has
+/// been carried out.
+#[derive(Debug, Default)]
+pub struct UseCases {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+/// One running use case; dropping it (when the task ends, even by panic) counts it out.
+pub(crate) struct Running(Arc<UseCases>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl UseCases {
+    fn start(self: &Arc<Self>) -> Running {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        Running(self.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no use case is running.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.running() == 0 {
+                return;
+            }
+            idle.await;
+        }
     }
 }

@@ -97,8 +97,12 @@ pub async fn refresh(
     refresh_token: String,
     ctx: RequestContext,
 ) -> Result<(IssuedTokens, UserRow), AppError> {
-    let state = state.clone();
-    super::detached(async move { refresh_unit(&state, &refresh_token, &ctx).await }).await
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
+        refresh_unit(&state, &refresh_token, &ctx).await
+    })
+    .await
 }
 
 async fn refresh_unit(
@@ -204,8 +208,9 @@ pub async fn logout(
     refresh_token: Option<String>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
         db::sessions::revoke(&mut tx, principal.session_id, now).await?;

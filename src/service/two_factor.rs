@@ -138,8 +138,9 @@ pub async fn setup(
     password: Option<SecretString>,
     ctx: RequestContext,
 ) -> Result<Setup, AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let user = accounts::reload(&state, principal.user_id).await?;
         if user.two_factor_enabled {
@@ -200,8 +201,9 @@ pub async fn verify_setup(
     password: Option<SecretString>,
     ctx: RequestContext,
 ) -> Result<Vec<String>, AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let user = accounts::reload(&state, principal.user_id).await?;
         if user.two_factor_enabled {
@@ -263,8 +265,9 @@ pub async fn verify_login(
     trust_device: Option<DeviceInput>,
     ctx: RequestContext,
 ) -> Result<VerifiedLogin, AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         verify_login_unit(&state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
     })
     .await
@@ -329,8 +332,9 @@ pub async fn disable(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let user = accounts::reload(&state, principal.user_id).await?;
         if !user.two_factor_enabled {
             return Err(AppError::TwoFactorNotEnabled);
@@ -386,8 +390,9 @@ async fn remove_second_factor(
 
 /// Operator reset (admin CLI): as `disable`, revoking every session.
 pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let ctx = RequestContext {
             ip: "admin".into(),
@@ -448,8 +453,9 @@ pub async fn regenerate_backup_codes(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(Vec<String>, i64), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let now = state.now();
         let (codes, hashes) = new_backup_codes(&state);
         let mut tx = state.db.begin().await?;
@@ -495,8 +501,9 @@ pub async fn set_enabled(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let state = state.clone();
-    super::detached(async move {
+    let task_state = state.clone();
+    super::detached(state, async move {
+        let state = &task_state;
         let user = accounts::reload(&state, principal.user_id).await?;
         accounts::confirm_password(&state, &user, &password, &ctx).await?;
         let now = state.now();

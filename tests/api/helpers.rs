@@ -322,6 +322,15 @@ pub fn totp_code(secret_base32: &str, unix_seconds: i64) -> String {
     totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &secret, unix_seconds as u64)
 }
 
+/// A 6-digit code that is not the secret's code for any step near `now`: surely wrong.
+pub fn wrong_code(secret: &str, now: i64) -> String {
+    let near: Vec<String> = (-4..=4).map(|k| totp_code(secret, now + 30 * k)).collect();
+    (0..10u32)
+        .map(|d| d.to_string().repeat(6))
+        .find(|c| !near.contains(c))
+        .expect("ten candidates cannot all be near codes")
+}
+
 /// Says a test was skipped and why. Written straight to stderr, past the test harness's
 /// output capture, so `cargo test` shows it even though the test passes.
 pub fn skip(test: &str, reason: &str) {

@@ -3,6 +3,8 @@
 
 mod accounts;
 mod at_rest;
+mod burst;
+mod cancellation;
 mod compat;
 mod devices;
 mod errors;
