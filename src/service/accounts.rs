@@ -33,7 +33,7 @@ pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRo
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        create_user_unit(&state, input).await
+        create_user_unit(state, input).await
     })
     .await
 }
@@ -109,7 +109,7 @@ pub async fn login(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        login_unit(&state, input, &ctx).await
+        login_unit(state, input, &ctx).await
     })
     .await
 }
@@ -411,8 +411,8 @@ pub async fn change_password(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = reload(&state, principal.user_id).await?;
-        confirm_password(&state, &user, &current, &ctx).await?;
+        let user = reload(state, principal.user_id).await?;
+        confirm_password(state, &user, &current, &ctx).await?;
         let new_hash = state.hasher.hash(&new).await?;
         let now = state.now();
         let mut tx = state.db.begin().await?;

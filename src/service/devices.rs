@@ -139,20 +139,14 @@ pub async fn add(
     super::detached(state, async move {
         let state = &task_state;
         let mut tx = state.db.begin().await?;
-        if second_factor::require_enabled_and_fresh(
-            &state,
-            &mut tx,
-            &principal,
-            code.as_ref(),
-            &ctx,
-        )
-        .await?
+        if second_factor::require_enabled_and_fresh(state, &mut tx, &principal, code.as_ref(), &ctx)
+            .await?
             == Gate::WrongCode
         {
             tx.commit().await?;
             return Err(AppError::InvalidCode);
         }
-        let result = trust(&state, &mut tx, principal.user_id, &input, &ctx).await?;
+        let result = trust(state, &mut tx, principal.user_id, &input, &ctx).await?;
         tx.commit().await?;
         Ok(result)
     })

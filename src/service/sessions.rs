@@ -100,7 +100,7 @@ pub async fn refresh(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        refresh_unit(&state, &refresh_token, &ctx).await
+        refresh_unit(state, &refresh_token, &ctx).await
     })
     .await
 }

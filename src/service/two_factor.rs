@@ -142,11 +142,11 @@ pub async fn setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(&state, principal.user_id).await?;
+        let user = accounts::reload(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
-        require_recent_authentication(&state, &principal, &user, password.as_ref(), &ctx).await?;
+        require_recent_authentication(state, &principal, &user, password.as_ref(), &ctx).await?;
         let secret = totp::generate_secret();
         let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
         let expires_at = now + state.config.totp_setup_ttl_secs;
@@ -205,12 +205,12 @@ pub async fn verify_setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(&state, principal.user_id).await?;
+        let user = accounts::reload(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
-        require_recent_authentication(&state, &principal, &user, password.as_ref(), &ctx).await?;
-        let (codes, hashes) = new_backup_codes(&state);
+        require_recent_authentication(state, &principal, &user, password.as_ref(), &ctx).await?;
+        let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
         let pending = db::totp::find(&mut tx, user.id)
             .await?
@@ -268,7 +268,7 @@ pub async fn verify_login(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        verify_login_unit(&state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
+        verify_login_unit(state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
     })
     .await
 }
@@ -335,14 +335,14 @@ pub async fn disable(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(&state, principal.user_id).await?;
+        let user = accounts::reload(state, principal.user_id).await?;
         if !user.two_factor_enabled {
             return Err(AppError::TwoFactorNotEnabled);
         }
-        accounts::confirm_password(&state, &user, &password, &ctx).await?;
+        accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        if second_factor::require_fresh(&state, &mut tx, &principal, code.as_ref(), &ctx).await?
+        if second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?
             == Gate::WrongCode
         {
             tx.commit().await?;
@@ -457,16 +457,10 @@ pub async fn regenerate_backup_codes(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let (codes, hashes) = new_backup_codes(&state);
+        let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        if second_factor::require_enabled_and_fresh(
-            &state,
-            &mut tx,
-            &principal,
-            code.as_ref(),
-            &ctx,
-        )
-        .await?
+        if second_factor::require_enabled_and_fresh(state, &mut tx, &principal, code.as_ref(), &ctx)
+            .await?
             == Gate::WrongCode
         {
             tx.commit().await?;
@@ -504,8 +498,8 @@ pub async fn set_enabled(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(&state, principal.user_id).await?;
-        accounts::confirm_password(&state, &user, &password, &ctx).await?;
+        let user = accounts::reload(state, principal.user_id).await?;
+        accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         if enable {
             let mut tx = state.db.begin().await?;
@@ -532,7 +526,7 @@ pub async fn set_enabled(
             return Ok(());
         }
         let mut tx = state.db.begin().await?;
-        if second_factor::require_fresh(&state, &mut tx, &principal, code.as_ref(), &ctx).await?
+        if second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?
             == Gate::WrongCode
         {
             tx.commit().await?;
