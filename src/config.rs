@@ -6,11 +6,12 @@
 //! path in the matching `*_file` key; when neither is set they are generated into the data
 //! dir on first start.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::domain::net::IpRange;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -65,8 +66,10 @@ pub struct Config {
 
     /// Whether `POST /v1/auth/register` is open to anyone.
     pub allow_registration: bool,
-    /// Proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges, matched in
+    /// canonical form (an IPv4 peer on a dual-stack listener matches its IPv4 entry).
+    /// Empty: the header is ignored.
+    pub trusted_proxies: Vec<IpRange>,
     /// Requests per minute each client address may make, sustained, to the unauthenticated
     /// routes (login, register, refresh, second-factor verify, `/authentication/*`); 0 turns
     /// the limit off. Defence in depth: the security counters live in the database.

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
+use crate::domain::net::{IpRange, canonical};
 use crate::error::{AppError, FieldErrors};
 use crate::service::{Principal, RequestContext, sessions};
 use crate::state::AppState;
@@ -324,11 +325,12 @@ impl FromRequestParts<AppState> for Client {
 }
 
 /// Walks `X-Forwarded-For` from the right while hops are trusted proxies; the first
-/// untrusted hop is the client. Without trusted proxies the header is ignored, since
-/// anyone can send it.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let mut current = peer?;
-    if !trusted.contains(&current) {
+/// untrusted hop is the client. Without trusted proxies the header is ignored, since anyone
+/// can send it. Addresses are compared and returned in canonical form (an IPv4 client on a
+/// dual-stack listener is its IPv4 address).
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpRange]) -> Option<IpAddr> {
+    let mut current = canonical(peer?);
+    if !IpRange::any_contains(trusted, current) {
         return Some(current);
     }
     let forwarded: Vec<IpAddr> = headers
@@ -339,10 +341,59 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     for hop in forwarded.into_iter().rev() {
-        current = hop;
-        if !trusted.contains(&hop) {
+        current = canonical(hop);
+        if !IpRange::any_contains(trusted, current) {
             break;
         }
     }
     Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn client(peer: &str, forwarded: &[&str], trusted: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        }
+        let trusted: Vec<IpRange> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        client_ip(Some(ip(peer)), &headers, &trusted)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn peers_are_compared_and_reported_canonically() {
+        // An IPv4 proxy seen through a dual-stack listener is still the configured proxy.
+        assert_eq!(
+            client("::ffff:127.0.0.1", &["198.51.100.1"], &["127.0.0.1"]),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("::ffff:127.0.0.1", &["198.51.100.1"], &["127.0.0.0/8"]),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("::1", &["198.51.100.1"], &["::1/128"]),
+            "198.51.100.1"
+        );
+        // An untrusted mapped peer is reported as its IPv4 address; its header is ignored.
+        assert_eq!(
+            client("::ffff:192.0.2.1", &["198.51.100.1"], &["127.0.0.1"]),
+            "192.0.2.1"
+        );
+        assert_eq!(client("192.0.2.1", &["198.51.100.1"], &[]), "192.0.2.1");
+        // A forwarded client in mapped form is its IPv4 address too.
+        assert_eq!(
+            client("127.0.0.1", &["::ffff:198.51.100.4"], &["127.0.0.1"]),
+            "198.51.100.4"
+        );
+    }
 }

@@ -19,5 +19,6 @@ mod readme_compat;
 mod sensitive;
 mod smoke;
 mod tokens;
+mod transport;
 mod two_factor;
 mod web;

@@ -1,0 +1,121 @@
+//! Who the client is and how it reached us: trusted proxies and `X-Forwarded-For`, the
+//! request id, TLS and HSTS, and connections that carry a body to a route that needs none.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, TestApp, TestResponse};
+
+/// Logs `email` in through `base` (another address of the same server), with an
+/// `X-Forwarded-For` header when given.
+async fn login_via(
+    app: &TestApp,
+    base: &str,
+    email: &str,
+    forwarded: Option<&str>,
+) -> TestResponse {
+    let mut request = app
+        .client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}));
+    if let Some(value) = forwarded {
+        request = request.header("x-forwarded-for", value);
+    }
+    app.send(request).await
+}
+
+/// The address the server recorded for a login: the answer's `lastLoginIp`, checked against
+/// the `login_succeeded` security event it wrote.
+async fn recorded_address(app: &TestApp, login: &TestResponse) -> String {
+    assert_eq!(login.status, 200, "{}", login.text);
+    let from_login = login.body["user"]["lastLoginIp"]
+        .as_str()
+        .expect("lastLoginIp")
+        .to_owned();
+    let access = login.body["accessToken"].as_str().unwrap();
+    let events = app
+        .get("/v1/auth/security-events?limit=1", Some(access))
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let event: &Value = &events.body[0];
+    assert_eq!(event["ipAddress"], from_login.as_str(), "{event}");
+    from_login
+}
+
+/// The port of a `http://host:port` address.
+fn port(app: &TestApp) -> u16 {
+    app.address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("address has a port")
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_is_recognised_on_a_dual_stack_listener() {
+    // Listening on [::], an IPv4 proxy arrives as ::ffff:127.0.0.1; it is still the
+    // configured 127.0.0.1.
+    let app = TestApp::spawn_with(|config| {
+        config.listen = "[::]:0".into();
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    let via_ipv4 = format!("http://127.0.0.1:{}", port(&app));
+    let login = login_via(&app, &via_ipv4, &user.email, Some("198.51.100.7")).await;
+    assert_eq!(recorded_address(&app, &login).await, "198.51.100.7");
+    // Without the header, the proxy itself is recorded in its IPv4 form.
+    let login = login_via(&app, &via_ipv4, &user.email, None).await;
+    assert_eq!(recorded_address(&app, &login).await, "127.0.0.1");
+}
+
+#[tokio::test]
+async fn trusted_proxies_accept_cidr_ranges() {
+    let app = TestApp::spawn_with(|config| {
+        config.trusted_proxies = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "127.0.0.0/8".parse().unwrap(),
+        ];
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    // The peer (127.0.0.1) is in 127.0.0.0/8, and so is every hop walked past.
+    let login = login_via(
+        &app,
+        &app.address,
+        &user.email,
+        Some("203.0.113.9, 10.20.30.40"),
+    )
+    .await;
+    assert_eq!(recorded_address(&app, &login).await, "203.0.113.9");
+
+    // An IPv6 range of one, on an IPv6 listener.
+    let v6 = TestApp::spawn_with(|config| {
+        config.listen = "[::1]:0".into();
+        config.trusted_proxies = vec!["::1/128".parse().unwrap()];
+    })
+    .await;
+    let user = v6.signed_in_user().await;
+    let login = login_via(&v6, &v6.address, &user.email, Some("2001:db8::7")).await;
+    assert_eq!(recorded_address(&v6, &login).await, "2001:db8::7");
+}
+
+#[tokio::test]
+async fn trusted_proxies_in_the_configuration_file_take_ranges_and_addresses() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "trusted_proxies = [\"10.0.0.0/8\", \"::1/128\", \"192.0.2.1\"]\n",
+    )
+    .unwrap();
+    let config = tessera::config::Config::load(Some(file.path())).expect("ranges are accepted");
+    let shown: Vec<String> = config
+        .trusted_proxies
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(shown, ["10.0.0.0/8", "::1/128", "192.0.2.1/32"]);
+
+    std::fs::write(file.path(), "trusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+    let err = tessera::config::Config::load(Some(file.path())).unwrap_err();
+    assert!(format!("{err:#}").contains("10.0.0.0/33"), "{err:#}");
+}
