@@ -13,7 +13,7 @@ use tessera::domain::net::IpRange;
 use tessera::domain::second_factor::SecondFactorCode;
 use tessera::error::AppError;
 use tessera::http::dto;
-use tessera::http::extract::{Fields, bearer_token as read_bearer, client_ip};
+use tessera::http::extract::{Fields, bearer_token as read_bearer, client_ip, forwarded_address};
 use tessera::http::ratelimit::RateLimiter;
 use tessera::tokens::TokenSigner;
 
@@ -226,7 +226,7 @@ pub fn forwarded_for(data: &[u8]) {
             .join(",");
         assert!(
             text.split(',')
-                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+                .filter_map(forwarded_address)
                 .any(|hop| hop.to_canonical() == ip),
             "{ip} is not in {text:?}"
         );

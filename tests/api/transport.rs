@@ -119,3 +119,32 @@ async fn trusted_proxies_in_the_configuration_file_take_ranges_and_addresses() {
     let err = tessera::config::Config::load(Some(file.path())).unwrap_err();
     assert!(format!("{err:#}").contains("10.0.0.0/33"), "{err:#}");
 }
+
+#[tokio::test]
+async fn x_forwarded_for_is_read_in_the_forms_proxies_write() {
+    let app = TestApp::spawn_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    for (forwarded, expected) in [
+        // The entry an attacker wrote on the left is never the client: the proxy's own
+        // entry (with a port) is.
+        ("6.6.6.6, 203.0.113.7:51234", "203.0.113.7"),
+        ("6.6.6.6, [2001:db8::1]:443", "2001:db8::1"),
+        ("6.6.6.6, [2001:db8::2]", "2001:db8::2"),
+        ("6.6.6.6,  2001:db8::3 ", "2001:db8::3"),
+        ("6.6.6.6, 198.51.100.4, 10.9.8.7:3128", "198.51.100.4"),
+        // An entry that cannot be read stops the walk at the last trusted address.
+        ("6.6.6.6, unknown", "127.0.0.1"),
+        ("6.6.6.6, not-an-address", "127.0.0.1"),
+        ("6.6.6.6, unknown, 10.1.1.1", "10.1.1.1"),
+    ] {
+        let login = login_via(&app, &app.address, &user.email, Some(forwarded)).await;
+        assert_eq!(
+            recorded_address(&app, &login).await,
+            expected,
+            "X-Forwarded-For: {forwarded}"
+        );
+    }
+}
