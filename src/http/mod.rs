@@ -60,6 +60,36 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unsafe_request_id))
+}
+
+/// Longest client-supplied request id that is kept.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Whether a client's `x-request-id` may be kept: 1 to [`MAX_REQUEST_ID`] characters of
+/// `A-Z a-z 0-9 . _ : -`. That covers UUIDs, ULIDs and the ids proxies and tracing systems
+/// make, while an id is logged and echoed as is: a long one would bloat every log line and
+/// answer, and spaces, `=` or quotes would let a client write fake fields into the log.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Removes an `x-request-id` that is not a short safe token (or comes more than once), so
+/// the next layer makes a fresh one: it is never logged or echoed.
+async fn drop_unsafe_request_id(mut req: Request, next: Next) -> Response {
+    let ids = req.headers().get_all(REQUEST_ID);
+    let mut values = ids.iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(id), None) => is_safe_request_id(id.as_bytes()),
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 /// Any error response that is not already JSON (from axum's own rejections or a layer)

@@ -148,3 +148,57 @@ async fn x_forwarded_for_is_read_in_the_forms_proxies_write() {
         );
     }
 }
+
+/// The `x-request-id` answered to a request that sent `id`.
+async fn request_id_for(app: &TestApp, id: &str) -> String {
+    let answer = app
+        .send(app.client.get(app.url("/healthz")).header(
+            "x-request-id",
+            reqwest::header::HeaderValue::from_bytes(id.as_bytes()).unwrap(),
+        ))
+        .await;
+    assert_eq!(answer.status, 200);
+    answer
+        .header("x-request-id")
+        .expect("x-request-id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_only_when_it_is_a_short_safe_token() {
+    let app = TestApp::spawn().await;
+    for good in [
+        "abc-123.X:y_z",
+        "7",
+        &"a".repeat(64),
+        "0b6f2a36-3c1e-4f5e-9a57-3d1c2e8b9f10",
+    ] {
+        assert_eq!(
+            request_id_for(&app, good).await,
+            good,
+            "a good id is echoed"
+        );
+    }
+    let long = "a".repeat(65);
+    let huge = "b".repeat(300 * 1024);
+    for bad in [
+        long.as_str(),
+        huge.as_str(),
+        "x user_id=1 event=login_succeeded",
+        "a=b",
+        "tab\there",
+        "quote\"d",
+        "semi;colon",
+        "ünïcode",
+    ] {
+        let answered = request_id_for(&app, bad).await;
+        assert_ne!(answered, bad, "a bad id is not echoed");
+        assert!(
+            uuid::Uuid::parse_str(&answered).is_ok(),
+            "{bad:?} was replaced by a fresh id, got {answered:?}"
+        );
+    }
+    // Without one, a fresh id is made as before.
+    let answer = app.get("/healthz", None).await;
+    assert!(uuid::Uuid::parse_str(answer.header("x-request-id").unwrap()).is_ok());
+}
