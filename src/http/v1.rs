@@ -472,16 +472,25 @@ async fn status(
     Ok(Json(two_factor::status(&state, principal.user_id).await?))
 }
 
+/// Body of `POST /v1/auth/2fa/setup`: no fields; the body may be left out or be `{}`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct SetupRequest {}
+
 /// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
-/// Takes no body.
+/// The body may be left out; many clients send `{}` with every POST, so one is read (all of
+/// it, so the connection stays usable) and, like every `/v1` body, may hold no unknown field.
 #[utoipa::path(
     post,
     path = "/v1/auth/2fa/setup",
     operation_id = "two_factor_setup",
     tag = "two-factor",
     security(("bearerAuth" = [])),
+    request_body(content = Option<SetupRequest>, description = "May be left out, or `{}`.", content_type = "application/json"),
     responses(
         (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = two_factor::Setup),
+        BodyErrors,
         Unauthorized,
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
         Unavailable,
@@ -490,7 +499,9 @@ async fn status(
 async fn setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
+    OptionalJsonBody(f): OptionalJsonBody,
 ) -> Result<Json<two_factor::Setup>, AppError> {
+    f.finish(STRICT)?;
     Ok(Json(two_factor::setup(&state, &principal).await?))
 }
 
