@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::net::IpRange;
@@ -91,6 +91,15 @@ pub struct Config {
     pub prune_interval_secs: u64,
     /// Days security events are kept.
     pub security_event_retention_days: i64,
+    /// A second address (such as `127.0.0.1:9464`) that serves only `GET /metrics`, for the
+    /// scraper; empty: none. Off by default: the counters reveal which accounts exist and
+    /// when a password guess was right, and a fixed default port would clash between
+    /// instances on one host.
+    pub metrics_listen: Option<String>,
+    /// When set, `GET /metrics` is also served on the public listener, to requests with
+    /// `Authorization: Bearer <this token>` (at least 16 characters). Unset: the public
+    /// `/metrics` answers 404.
+    pub metrics_bearer_token: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -139,6 +148,8 @@ impl Default for Config {
             log_level: "info".into(),
             prune_interval_secs: 300,
             security_event_retention_days: 365,
+            metrics_listen: None,
+            metrics_bearer_token: None,
         }
     }
 }
@@ -157,7 +168,12 @@ impl Config {
                 .list_separator(",")
                 .with_list_parse_key("trusted_proxies"),
         );
-        let loaded: Config = builder.build()?.try_deserialize()?;
+        let mut loaded: Config = builder.build()?.try_deserialize()?;
+        // An empty value (`TESSERA_METRICS_LISTEN=`) means "not set".
+        loaded.metrics_listen = loaded.metrics_listen.filter(|a| !a.trim().is_empty());
+        loaded.metrics_bearer_token = loaded
+            .metrics_bearer_token
+            .filter(|t| !t.expose_secret().is_empty());
         loaded.validate()?;
         Ok(loaded)
     }
@@ -182,6 +198,12 @@ impl Config {
         anyhow::ensure!(
             self.log_format == "text" || self.log_format == "json",
             "log_format must be `text` or `json`"
+        );
+        anyhow::ensure!(
+            self.metrics_bearer_token
+                .as_ref()
+                .is_none_or(|t| t.expose_secret().chars().count() >= 16),
+            "metrics_bearer_token must be at least 16 characters"
         );
         Ok(())
     }

@@ -69,6 +69,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(config).await?;
             println!("Tessera listening on http://{}", app.local_addr());
+            if let Some(metrics) = app.metrics_addr() {
+                println!("Metrics on http://{metrics}/metrics");
+            }
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Admin(command) => std::process::exit(run_admin(config, command).await),

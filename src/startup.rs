@@ -21,6 +21,8 @@ use crate::tokens::TokenSigner;
 
 pub struct Application {
     listener: TcpListener,
+    /// The `metrics_listen` address, when configured.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -36,7 +38,26 @@ impl Application {
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
-        Ok(Self { listener, state })
+        let metrics_listener = match &state.config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding metrics_listen {address}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            state,
+        })
+    }
+
+    /// Where `GET /metrics` is served for the scraper, if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -57,12 +78,21 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let patience = state.config.connection_idle_timeout();
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let listener = crate::http::conn::DeadlineListener::new(listener, patience);
+            let metrics = crate::http::ops::metrics_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, metrics).await {
+                    tracing::warn!(error = %err, "metrics listener stopped");
+                }
+            })
+        });
         let app = crate::http::router(state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal_seen = stopping.clone();
         // A connection must send its next request in time: slow-header and idle clients are
         // closed (a request in progress is bounded by the shorter request timeout).
-        let patience = state.config.connection_idle_timeout();
         let listener =
             crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
         let serve = axum::serve(
@@ -82,6 +112,9 @@ impl Application {
             }
         }
         pruner.abort();
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
+        }
         state.db.close().await;
         Ok(())
     }

@@ -115,9 +115,10 @@ pub async fn login(
             } else {
                 "wrong_password"
             };
+            // One outcome for both: a throttled right password must not show in the metrics.
             state
                 .metrics
-                .increment("tessera_logins_total", &[("outcome", reason)]);
+                .increment("tessera_logins_total", &[("outcome", "wrong_password")]);
             events::record(
                 &mut conn,
                 now,

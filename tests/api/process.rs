@@ -28,6 +28,16 @@ async fn database_url(data_dir: &Path) -> String {
 }
 
 async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Path>) -> Server {
+    start_server_with(data_dir, database_url, log_file, &[]).await
+}
+
+/// As [`start_server`], with extra `TESSERA_*` variables.
+async fn start_server_with(
+    data_dir: &Path,
+    database_url: &str,
+    log_file: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let stderr = match log_file {
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
@@ -41,6 +51,7 @@ async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Pat
             if log_file.is_some() { "trace" } else { "warn" },
         )
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)
@@ -281,7 +292,14 @@ async fn logs_at_trace_level_never_contain_a_secret() {
 async fn sigterm_lets_every_request_started_before_it_finish() {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(dir.path()).await;
-    let mut server = start_server(dir.path(), &url, None).await;
+    let scrape_token = "a-scrape-token-for-this-test";
+    let mut server = start_server_with(
+        dir.path(),
+        &url,
+        None,
+        &[("TESSERA_METRICS_BEARER_TOKEN", scrape_token)],
+    )
+    .await;
     let base = server.base.clone();
     let client = reqwest::Client::new();
     let email = format!("burst-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -310,7 +328,7 @@ async fn sigterm_lets_every_request_started_before_it_finish() {
         .collect();
     // Signal once the server reports hashes in flight: the burst has started.
     loop {
-        let (_, _, metrics) = call(&client, &base, "/metrics", None, None).await;
+        let (_, _, metrics) = call(&client, &base, "/metrics", None, Some(scrape_token)).await;
         let in_flight = metrics
             .lines()
             .find_map(|l| l.strip_prefix("tessera_argon2_in_flight "))
