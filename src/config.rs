@@ -100,6 +100,11 @@ pub struct Config {
     /// `Authorization: Bearer <this token>` (at least 16 characters). Unset: the public
     /// `/metrics` answers 404.
     pub metrics_bearer_token: Option<SecretString>,
+    /// PEM certificate chain (leaf first) for native TLS on `listen`; with `tls_key_file`.
+    /// Unset: plain HTTP (put a TLS-terminating proxy in front).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -150,6 +155,8 @@ impl Default for Config {
             security_event_retention_days: 365,
             metrics_listen: None,
             metrics_bearer_token: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -174,6 +181,8 @@ impl Config {
         loaded.metrics_bearer_token = loaded
             .metrics_bearer_token
             .filter(|t| !t.expose_secret().is_empty());
+        loaded.tls_cert_file = loaded.tls_cert_file.filter(|p| !p.as_os_str().is_empty());
+        loaded.tls_key_file = loaded.tls_key_file.filter(|p| !p.as_os_str().is_empty());
         loaded.validate()?;
         Ok(loaded)
     }
@@ -205,6 +214,10 @@ impl Config {
                 .is_none_or(|t| t.expose_secret().chars().count() >= 16),
             "metrics_bearer_token must be at least 16 characters"
         );
+        anyhow::ensure!(
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "tls_cert_file and tls_key_file go together: set both for TLS, or neither"
+        );
         Ok(())
     }
 
@@ -214,6 +227,11 @@ impl Config {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
         }
+    }
+
+    /// Whether the public listener speaks TLS itself.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
     }
 
     /// The connection idle timeout in force: never shorter than the request timeout.

@@ -13,6 +13,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::PasswordHasher;
 use crate::db::Db;
+use crate::http::tls::TlsReloader;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::service::maintenance;
@@ -23,6 +24,8 @@ pub struct Application {
     listener: TcpListener,
     /// The `metrics_listen` address, when configured.
     metrics_listener: Option<TcpListener>,
+    /// The certificate in use, when the public listener speaks TLS.
+    tls: Option<TlsReloader>,
     state: AppState,
 }
 
@@ -34,6 +37,11 @@ impl Application {
 
     /// As [`Application::build`] with an injected clock (tests move it).
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        // Certificate problems are reported before anything else is started.
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsReloader::load(cert, key)?),
+            _ => None,
+        };
         let state = build_state(config, clock).await?;
         let listener = TcpListener::bind(&state.config.listen)
             .await
@@ -49,8 +57,14 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
+            tls,
             state,
         })
+    }
+
+    /// The TLS certificate handle (to reload it), when the public listener speaks TLS.
+    pub fn tls(&self) -> Option<TlsReloader> {
+        self.tls.clone()
     }
 
     /// Where `GET /metrics` is served for the scraper, if `metrics_listen` is set.
@@ -93,8 +107,11 @@ impl Application {
         let signal_seen = stopping.clone();
         // A connection must send its next request in time: slow-header and idle clients are
         // closed (a request in progress is bounded by the shorter request timeout).
-        let listener =
-            crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
+        let listener = crate::http::tls::PublicListener::new(
+            crate::http::conn::DeadlineListener::new(self.listener, patience),
+            self.tls,
+        )
+        .tap_io(|_| {});
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -356,6 +356,25 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpRange])
     Some(current)
 }
 
+/// Whether a trusted proxy says the client reached it over HTTPS: the peer is in
+/// `trusted` and the last `X-Forwarded-Proto` value (the one the peer itself wrote, should
+/// several proxies have appended theirs) is `https`. From anyone else the header is ignored.
+pub fn forwarded_https(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpRange]) -> bool {
+    let Some(peer) = peer else {
+        return false;
+    };
+    if !IpRange::any_contains(trusted, peer) {
+        return false;
+    }
+    headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// One `X-Forwarded-For` entry in the forms proxies write: `192.0.2.7`, `192.0.2.7:51234`,
 /// `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`, with surrounding spaces. Anything
 /// else is `None`. The standard library's address parsers do the work; this only tries
@@ -498,6 +517,27 @@ mod tests {
             client_ip(Some(ip("127.0.0.1")), &headers, &trusted),
             Some(ip("127.0.0.1"))
         );
+    }
+
+    #[test]
+    fn forwarded_https_is_believed_only_from_a_trusted_proxy() {
+        let https = |peer: &str, values: &[&str], trusted: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("x-forwarded-proto", HeaderValue::from_str(value).unwrap());
+            }
+            let trusted: Vec<IpRange> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+            forwarded_https(Some(ip(peer)), &headers, &trusted)
+        };
+        assert!(https("127.0.0.1", &["https"], &["127.0.0.1"]));
+        assert!(https("::ffff:10.0.0.2", &[" HTTPS "], &["10.0.0.0/8"]));
+        assert!(https("127.0.0.1", &["http, https"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https, http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https", "http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &[], &["127.0.0.1"]));
+        assert!(!https("192.0.2.1", &["https"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https"], &[]));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod ratelimit;
+pub mod tls;
 pub mod v1;
 pub mod web;
 
@@ -49,9 +50,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(Extension(limiter))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), strict_transport_security))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
                 let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -142,6 +144,34 @@ async fn record_metrics(
         &[("route", &route), ("method", &method)],
         started.elapsed().as_secs_f64(),
     );
+    response
+}
+
+/// `Strict-Transport-Security` value: one year, this host only (`includeSubDomains` would
+/// bind every other service under the domain, which is not Tessera's to decide).
+pub const HSTS: &str = "max-age=31536000";
+
+/// Sends HSTS when the request arrived over TLS: on this server's own TLS listener, or from
+/// a trusted proxy that says `X-Forwarded-Proto: https`. Never over plain HTTP from anyone
+/// else (browsers ignore it there, and an untrusted peer's header proves nothing).
+async fn strict_transport_security(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let over_tls = state.config.tls_enabled()
+        || extract::forwarded_https(peer, req.headers(), &state.config.trusted_proxies);
+    let mut response = next.run(req).await;
+    if over_tls {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     response
 }
 

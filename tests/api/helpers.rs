@@ -44,6 +44,9 @@ pub struct TestApp {
     pub address: String,
     /// `http://host:port` of the `metrics_listen` address, when the test configured one.
     pub metrics_address: Option<String>,
+    /// The certificate handle when the test configured native TLS (`address` is then
+    /// `https://...`, and `client` does not trust the test's certificate: build one that does).
+    pub tls: Option<tessera::http::tls::TlsReloader>,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: AppState,
@@ -134,7 +137,9 @@ impl TestApp {
         let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
             .await
             .expect("build application");
-        let address = format!("http://{}", app.local_addr());
+        let tls = app.tls();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let address = format!("{scheme}://{}", app.local_addr());
         let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -152,6 +157,7 @@ impl TestApp {
         Self {
             address,
             metrics_address,
+            tls,
             client,
             clock,
             state,

@@ -513,3 +513,62 @@ async fn admin_reset_unlock_and_revoke() {
         "{types:?}"
     );
 }
+
+fn hang_up(child: &Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sighup_makes_the_server_load_the_replaced_certificate() {
+    use crate::transport::{TestCa, healthz_over_tls};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let first = ca.server_cert("first");
+    let (cert, key) = first.write_to(pki.path());
+    let url = database_url(dir.path()).await;
+    let mut server = start_server_with(
+        dir.path(),
+        &url,
+        None,
+        &[
+            ("TESSERA_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("TESSERA_TLS_KEY_FILE", key.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let (health, der) = healthz_over_tls(&ca.client(), &server.base).await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(der, first.der);
+
+    let second = ca.server_cert("second");
+    second.write_to(pki.path());
+    hang_up(&server.child);
+    // The signal is handled asynchronously: new connections switch once it has been.
+    let switched = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, der) = healthz_over_tls(&ca.client(), &server.base).await;
+            if der == second.der {
+                break;
+            }
+            assert_eq!(der, first.der, "only the two certificates are ever served");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(switched.is_ok(), "the new certificate was never served");
+    // The server is still up (SIGHUP did not end it) and stops cleanly.
+    terminate(&server.child);
+    let exit = server.child.wait().await.unwrap();
+    assert!(exit.success(), "clean exit: {exit:?}");
+}

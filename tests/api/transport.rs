@@ -386,3 +386,320 @@ async fn a_route_that_takes_no_fields_accepts_empty_and_refuses_unknown_fields()
         .await;
     text.assert_problem(415, "unsupported_media_type");
 }
+
+/// A certificate authority made for one test, and server certificates it signs.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// A server certificate (for `localhost` and 127.0.0.1) and its key, in PEM, and the
+/// certificate's DER to recognise it in a handshake.
+pub struct ServerCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Tessera test CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        Self {
+            issuer: rcgen::CertifiedIssuer::self_signed(params, key).unwrap(),
+        }
+    }
+
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A new server certificate with a new key, named `name`.
+    pub fn server_cert(&self, name: &str) -> ServerCert {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        }
+    }
+
+    /// An HTTPS client that trusts this CA only, on a fresh connection pool, and reports
+    /// the certificate the server presented.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(self.pem().as_bytes()).unwrap())
+            .tls_info(true)
+            .https_only(true)
+            .build()
+            .unwrap()
+    }
+}
+
+impl ServerCert {
+    /// Writes the certificate and key to `cert.pem` and `key.pem` in `dir`.
+    pub fn write_to(&self, dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &self.cert_pem).unwrap();
+        std::fs::write(&key, &self.key_pem).unwrap();
+        (cert, key)
+    }
+}
+
+/// `GET base/healthz` with `client`: the answer and the DER certificate the server showed.
+pub async fn healthz_over_tls(
+    client: &reqwest::Client,
+    base: &str,
+) -> (reqwest::Response, Vec<u8>) {
+    let response = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("TLS request");
+    let der = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .expect("the server's certificate")
+        .to_vec();
+    (response, der)
+}
+
+#[tokio::test]
+async fn native_tls_serves_https_with_hsts() {
+    let ca = TestCa::new();
+    let pki = tempfile::tempdir().unwrap();
+    let served = ca.server_cert("first");
+    let (cert, key) = served.write_to(pki.path());
+    let app = TestApp::spawn_with(|config| {
+        config.tls_cert_file = Some(cert);
+        config.tls_key_file = Some(key);
+    })
+    .await;
+    assert!(
+        app.address.starts_with("https://127.0.0.1:"),
+        "{}",
+        app.address
+    );
+    let client = ca.client();
+    let (health, der) = healthz_over_tls(&client, &app.address).await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(der, served.der, "the configured certificate is served");
+    assert_eq!(
+        health.headers().get("strict-transport-security").unwrap(),
+        "max-age=31536000"
+    );
+    // The API works over it, and its answers carry HSTS too.
+    let registered = app
+        .send(
+            client
+                .post(format!("{}/v1/auth/register", app.address))
+                .json(&json!({"email": "tls@example.com", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    assert_eq!(
+        registered.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = reqwest::Client::new()
+        .get(app.address.replace("https://", "http://") + "/healthz")
+        .send()
+        .await;
+    assert!(plain.is_err(), "{plain:?}");
+    // Still serving after that.
+    assert_eq!(
+        healthz_over_tls(&client, &app.address).await.0.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn hsts_is_sent_over_plain_http_only_for_a_trusted_proxy_saying_https() {
+    let hsts = |answer: &TestResponse| {
+        answer
+            .header("strict-transport-security")
+            .map(str::to_owned)
+    };
+    let with_proto = |app: &TestApp, proto: Option<&str>| {
+        let mut request = app.client.get(app.url("/healthz"));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        request
+    };
+    // Nobody is trusted: never, whatever the client says.
+    let direct = TestApp::spawn().await;
+    for proto in [None, Some("https"), Some("http")] {
+        let answer = direct.send(with_proto(&direct, proto)).await;
+        assert_eq!(
+            hsts(&answer),
+            None,
+            "untrusted peer, X-Forwarded-Proto {proto:?}"
+        );
+    }
+    // Behind a trusted proxy: when it says the client came over HTTPS.
+    let proxied = TestApp::spawn_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    for (proto, expected) in [
+        (Some("https"), Some("max-age=31536000")),
+        (Some("HTTPS"), Some("max-age=31536000")),
+        (Some("http"), None),
+        (Some("https, http"), None),
+        (None, None),
+    ] {
+        let answer = proxied.send(with_proto(&proxied, proto)).await;
+        assert_eq!(
+            hsts(&answer).as_deref(),
+            expected,
+            "trusted proxy, X-Forwarded-Proto {proto:?}"
+        );
+    }
+    // On an error answer too.
+    let missing = proxied
+        .send(
+            proxied
+                .client
+                .get(proxied.url("/no/such/route"))
+                .header("x-forwarded-proto", "https"),
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(hsts(&missing).as_deref(), Some("max-age=31536000"));
+}
+
+#[tokio::test]
+async fn a_reload_serves_the_new_certificate_to_new_connections() {
+    let ca = TestCa::new();
+    let pki = tempfile::tempdir().unwrap();
+    let first = ca.server_cert("first");
+    let (cert, key) = first.write_to(pki.path());
+    let app = TestApp::spawn_with(|config| {
+        config.tls_cert_file = Some(cert);
+        config.tls_key_file = Some(key);
+    })
+    .await;
+    let tls = app.tls.clone().expect("TLS is on");
+    assert_eq!(
+        healthz_over_tls(&ca.client(), &app.address).await.1,
+        first.der
+    );
+
+    // The files are replaced (a renewal); after the reload new connections see the new one.
+    let second = ca.server_cert("second");
+    second.write_to(pki.path());
+    assert_eq!(
+        healthz_over_tls(&ca.client(), &app.address).await.1,
+        first.der,
+        "nothing changes until the reload"
+    );
+    tls.reload().expect("reload");
+    assert_eq!(
+        healthz_over_tls(&ca.client(), &app.address).await.1,
+        second.der
+    );
+
+    // A broken pair is refused, and the current certificate stays in use.
+    std::fs::write(pki.path().join("key.pem"), "not a key").unwrap();
+    let err = tls.reload().unwrap_err();
+    assert!(format!("{err:#}").contains("key.pem"), "{err:#}");
+    let mismatched = ca.server_cert("third");
+    std::fs::write(pki.path().join("cert.pem"), &mismatched.cert_pem).unwrap();
+    std::fs::write(pki.path().join("key.pem"), &first.key_pem).unwrap();
+    assert!(
+        tls.reload().is_err(),
+        "a certificate with another's key is refused"
+    );
+    assert_eq!(
+        healthz_over_tls(&ca.client(), &app.address).await.1,
+        second.der
+    );
+}
+
+#[tokio::test]
+async fn stalled_tls_handshakes_hold_up_nobody_and_are_closed() {
+    let ca = TestCa::new();
+    let pki = tempfile::tempdir().unwrap();
+    let (cert, key) = ca.server_cert("tessera").write_to(pki.path());
+    let app = TestApp::spawn_with(|config| {
+        config.tls_cert_file = Some(cert);
+        config.tls_key_file = Some(key);
+        config.request_timeout_secs = 1;
+        config.connection_idle_timeout_secs = 2;
+    })
+    .await;
+    let address = app.address.trim_start_matches("https://").to_owned();
+    let mut stalled = Vec::new();
+    for i in 0..20 {
+        let mut stream = TcpStream::connect(&address).await.unwrap();
+        if i % 2 == 0 {
+            // The start of a TLS record announcing a ClientHello that never comes.
+            stream
+                .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+                .await
+                .unwrap();
+        }
+        stalled.push(stream);
+    }
+    // The handshakes happen in the connections' own tasks: everyone else is served.
+    let (health, _) = healthz_over_tls(&ca.client(), &app.address).await;
+    assert_eq!(health.status(), 200);
+    // And each stalled connection is closed by the connection deadline.
+    for (i, stream) in stalled.iter_mut().enumerate() {
+        let mut buffer = [0u8; 64];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("stalled connection {i} was left open"));
+        assert!(matches!(read, Ok(0) | Err(_)), "connection {i}: {read:?}");
+    }
+    assert_eq!(
+        healthz_over_tls(&ca.client(), &app.address)
+            .await
+            .0
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn tls_settings_are_checked_at_start() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "tls_cert_file = \"/tmp/cert.pem\"\n").unwrap();
+    let err = tessera::config::Config::load(Some(file.path())).unwrap_err();
+    assert!(format!("{err:#}").contains("tls_key_file"), "{err:#}");
+
+    let pki = tempfile::tempdir().unwrap();
+    std::fs::write(pki.path().join("cert.pem"), "no certificate here").unwrap();
+    std::fs::write(pki.path().join("key.pem"), "no key here").unwrap();
+    let config = tessera::config::Config {
+        listen: "127.0.0.1:0".into(),
+        data_dir: pki.path().join("data"),
+        tls_cert_file: Some(pki.path().join("cert.pem")),
+        tls_key_file: Some(pki.path().join("key.pem")),
+        ..Default::default()
+    };
+    let err = tessera::startup::Application::build(config)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("cert.pem"), "{err:#}");
+}
