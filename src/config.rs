@@ -6,11 +6,12 @@
 //! path in the matching `*_file` key; when neither is set they are generated into the data
 //! dir on first start.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+
+use crate::domain::net::IpRange;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -69,8 +70,10 @@ pub struct Config {
 
     /// Whether `POST /v1/auth/register` is open to anyone.
     pub allow_registration: bool,
-    /// Proxies whose `X-Forwarded-For` is believed. Empty: the header is ignored.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed: addresses or CIDR ranges, matched in
+    /// canonical form (an IPv4 peer on a dual-stack listener matches its IPv4 entry).
+    /// Empty: the header is ignored.
+    pub trusted_proxies: Vec<IpRange>,
     /// Requests per minute each client address may make, sustained, to the unauthenticated
     /// routes (login, register, refresh, second-factor verify, `/authentication/*`); 0 turns
     /// the limit off. Defence in depth: the security counters live in the database.
@@ -92,6 +95,20 @@ pub struct Config {
     pub prune_interval_secs: u64,
     /// Days security events are kept.
     pub security_event_retention_days: i64,
+    /// A second address (such as `127.0.0.1:9464`) that serves only `GET /metrics`, for the
+    /// scraper; empty: none. Off by default: the counters reveal which accounts exist and
+    /// when a password guess was right, and a fixed default port would clash between
+    /// instances on one host.
+    pub metrics_listen: Option<String>,
+    /// When set, `GET /metrics` is also served on the public listener, to requests with
+    /// `Authorization: Bearer <this token>` (at least 16 characters). Unset: the public
+    /// `/metrics` answers 404.
+    pub metrics_bearer_token: Option<SecretString>,
+    /// PEM certificate chain (leaf first) for native TLS on `listen`; with `tls_key_file`.
+    /// Unset: plain HTTP (put a TLS-terminating proxy in front).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -141,6 +158,10 @@ impl Default for Config {
             log_level: "info".into(),
             prune_interval_secs: 300,
             security_event_retention_days: 365,
+            metrics_listen: None,
+            metrics_bearer_token: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -159,7 +180,14 @@ impl Config {
                 .list_separator(",")
                 .with_list_parse_key("trusted_proxies"),
         );
-        let loaded: Config = builder.build()?.try_deserialize()?;
+        let mut loaded: Config = builder.build()?.try_deserialize()?;
+        // An empty value (`TESSERA_METRICS_LISTEN=`) means "not set".
+        loaded.metrics_listen = loaded.metrics_listen.filter(|a| !a.trim().is_empty());
+        loaded.metrics_bearer_token = loaded
+            .metrics_bearer_token
+            .filter(|t| !t.expose_secret().is_empty());
+        loaded.tls_cert_file = loaded.tls_cert_file.filter(|p| !p.as_os_str().is_empty());
+        loaded.tls_key_file = loaded.tls_key_file.filter(|p| !p.as_os_str().is_empty());
         loaded.validate()?;
         Ok(loaded)
     }
@@ -189,6 +217,16 @@ impl Config {
             self.log_format == "text" || self.log_format == "json",
             "log_format must be `text` or `json`"
         );
+        anyhow::ensure!(
+            self.metrics_bearer_token
+                .as_ref()
+                .is_none_or(|t| t.expose_secret().chars().count() >= 16),
+            "metrics_bearer_token must be at least 16 characters"
+        );
+        anyhow::ensure!(
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "tls_cert_file and tls_key_file go together: set both for TLS, or neither"
+        );
         Ok(())
     }
 
@@ -198,6 +236,11 @@ impl Config {
             Some(url) if !url.trim().is_empty() => url.clone(),
             _ => format!("sqlite://{}", self.data_dir.join("tessera.db").display()),
         }
+    }
+
+    /// Whether the public listener speaks TLS itself.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some() && self.tls_key_file.is_some()
     }
 
     /// The connection idle timeout in force: never shorter than the request timeout.

@@ -68,7 +68,16 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(config).await?;
-            println!("Tessera listening on http://{}", app.local_addr());
+            let scheme = if let Some(tls) = app.tls() {
+                tokio::spawn(tessera::http::tls::reload_on_sighup(tls));
+                "https"
+            } else {
+                "http"
+            };
+            println!("Tessera listening on {scheme}://{}", app.local_addr());
+            if let Some(metrics) = app.metrics_addr() {
+                println!("Metrics on http://{metrics}/metrics");
+            }
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Admin(command) => std::process::exit(run_admin(config, command).await),

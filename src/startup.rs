@@ -13,6 +13,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::PasswordHasher;
 use crate::db::Db;
+use crate::http::tls::TlsReloader;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::service::maintenance;
@@ -21,6 +22,10 @@ use crate::tokens::TokenSigner;
 
 pub struct Application {
     listener: TcpListener,
+    /// The `metrics_listen` address, when configured.
+    metrics_listener: Option<TcpListener>,
+    /// The certificate in use, when the public listener speaks TLS.
+    tls: Option<TlsReloader>,
     state: AppState,
 }
 
@@ -32,11 +37,41 @@ impl Application {
 
     /// As [`Application::build`] with an injected clock (tests move it).
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        // Certificate problems are reported before anything else is started.
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => Some(TlsReloader::load(cert, key)?),
+            _ => None,
+        };
         let state = build_state(config, clock).await?;
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
-        Ok(Self { listener, state })
+        let metrics_listener = match &state.config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding metrics_listen {address}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            listener,
+            metrics_listener,
+            tls,
+            state,
+        })
+    }
+
+    /// The TLS certificate handle (to reload it), when the public listener speaks TLS.
+    pub fn tls(&self) -> Option<TlsReloader> {
+        self.tls.clone()
+    }
+
+    /// Where `GET /metrics` is served for the scraper, if `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -57,14 +92,26 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let patience = state.config.connection_idle_timeout();
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let listener = crate::http::conn::DeadlineListener::new(listener, patience);
+            let metrics = crate::http::ops::metrics_router(state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, metrics).await {
+                    tracing::warn!(error = %err, "metrics listener stopped");
+                }
+            })
+        });
         let app = crate::http::router(state.clone());
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signal_seen = stopping.clone();
         // A connection must send its next request in time: slow-header and idle clients are
         // closed (a request in progress is bounded by the shorter request timeout).
-        let patience = state.config.connection_idle_timeout();
-        let listener =
-            crate::http::conn::DeadlineListener::new(self.listener, patience).tap_io(|_| {});
+        let listener = crate::http::tls::PublicListener::new(
+            crate::http::conn::DeadlineListener::new(self.listener, patience),
+            self.tls,
+        )
+        .tap_io(|_| {});
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -88,6 +135,9 @@ impl Application {
             }
         }
         pruner.abort();
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
+        }
         state.db.close().await;
         Ok(())
     }

@@ -9,10 +9,11 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use tessera::domain::backup_code;
+use tessera::domain::net::IpRange;
 use tessera::domain::second_factor::SecondFactorCode;
 use tessera::error::AppError;
 use tessera::http::dto;
-use tessera::http::extract::{Fields, bearer_token as read_bearer, client_ip};
+use tessera::http::extract::{Fields, bearer_token as read_bearer, client_ip, forwarded_address};
 use tessera::http::ratelimit::RateLimiter;
 use tessera::tokens::TokenSigner;
 
@@ -190,15 +191,16 @@ pub fn json_body(data: &[u8]) {
 /// the address it yields. The first byte picks the peer; the rest, split at NUL bytes, are
 /// the header's values.
 pub fn forwarded_for(data: &[u8]) {
-    let trusted: Vec<IpAddr> = vec![
+    let trusted: Vec<IpRange> = vec![
         "127.0.0.1".parse().unwrap(),
         "::1".parse().unwrap(),
-        "10.0.0.1".parse().unwrap(),
+        "10.0.0.0/8".parse().unwrap(),
     ];
     let (first, rest) = data.split_first().unwrap_or((&0, &[]));
-    let peer: IpAddr = match first % 3 {
+    let peer: IpAddr = match first % 4 {
         0 => "127.0.0.1".parse().unwrap(),
         1 => "::1".parse().unwrap(),
+        2 => "::ffff:10.0.0.1".parse().unwrap(),
         _ => "192.0.2.1".parse().unwrap(),
     };
     let mut headers = HeaderMap::new();
@@ -208,9 +210,14 @@ pub fn forwarded_for(data: &[u8]) {
         }
     }
     let ip = client_ip(Some(peer), &headers, &trusted).expect("a peer gives an address");
-    if !trusted.contains(&peer) {
-        assert_eq!(ip, peer, "an untrusted peer's header is ignored");
-    } else if ip != peer {
+    assert_eq!(ip, ip.to_canonical(), "addresses come back canonical");
+    if !IpRange::any_contains(&trusted, peer) {
+        assert_eq!(
+            ip,
+            peer.to_canonical(),
+            "an untrusted peer's header is ignored"
+        );
+    } else if ip != peer.to_canonical() {
         let text: String = headers
             .get_all("x-forwarded-for")
             .iter()
@@ -219,7 +226,8 @@ pub fn forwarded_for(data: &[u8]) {
             .join(",");
         assert!(
             text.split(',')
-                .any(|hop| hop.trim().parse::<IpAddr>() == Ok(ip)),
+                .filter_map(forwarded_address)
+                .any(|hop| hop.to_canonical() == ip),
             "{ip} is not in {text:?}"
         );
     }

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
+use crate::domain::net::{IpRange, canonical};
 use crate::error::{AppError, FieldErrors};
 use crate::service::{Principal, RequestContext, sessions};
 use crate::state::AppState;
@@ -340,25 +341,246 @@ impl FromRequestParts<AppState> for Client {
 }
 
 /// Walks `X-Forwarded-For` from the right while hops are trusted proxies; the first
-/// untrusted hop is the client. Without trusted proxies the header is ignored, since
-/// anyone can send it.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let mut current = peer?;
-    if !trusted.contains(&current) {
+/// untrusted hop is the client. Without trusted proxies the header is ignored, since anyone
+/// can send it. Addresses are compared and returned in canonical form (an IPv4 client on a
+/// dual-stack listener is its IPv4 address).
+///
+/// Each proxy appends the address it received from, so only the entries right of the first
+/// untrusted one were written by proxies we trust; anything further left is whatever the
+/// client chose to send. An entry that cannot be read (`unknown`, an obfuscated name,
+/// garbage, an empty slot) therefore ends the walk: the client is the last address walked
+/// past, the nearest trusted proxy or the peer itself, and never an entry to its left.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpRange]) -> Option<IpAddr> {
+    let mut current = canonical(peer?);
+    if !IpRange::any_contains(trusted, current) {
         return Some(current);
     }
-    let forwarded: Vec<IpAddr> = headers
+    let values: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .map(|v| v.to_str().unwrap_or(""))
         .collect();
-    for hop in forwarded.into_iter().rev() {
-        current = hop;
-        if !trusted.contains(&hop) {
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        let Some(hop) = forwarded_address(entry) else {
+            break;
+        };
+        current = canonical(hop);
+        if !IpRange::any_contains(trusted, current) {
             break;
         }
     }
     Some(current)
+}
+
+/// Whether a trusted proxy says the client reached it over HTTPS: the peer is in
+/// `trusted` and the last `X-Forwarded-Proto` value (the one the peer itself wrote, should
+/// several proxies have appended theirs) is `https`. From anyone else the header is ignored.
+pub fn forwarded_https(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpRange]) -> bool {
+    let Some(peer) = peer else {
+        return false;
+    };
+    if !IpRange::any_contains(trusted, peer) {
+        return false;
+    }
+    headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// One `X-Forwarded-For` entry in the forms proxies write: `192.0.2.7`, `192.0.2.7:51234`,
+/// `2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`, with surrounding spaces. Anything
+/// else is `None`. The standard library's address parsers do the work; this only tries
+/// them in turn (the port, when present, says nothing about the client and is dropped).
+pub fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    entry
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .and_then(|inner| inner.parse::<std::net::Ipv6Addr>().ok())
+        .map(IpAddr::V6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn client(peer: &str, forwarded: &[&str], trusted: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for value in forwarded {
+            headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        }
+        let trusted: Vec<IpRange> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        client_ip(Some(ip(peer)), &headers, &trusted)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn reads_the_forms_proxies_write() {
+        for (entry, expected) in [
+            ("192.0.2.7", "192.0.2.7"),
+            (" 192.0.2.7 ", "192.0.2.7"),
+            ("192.0.2.7:51234", "192.0.2.7"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("  [2001:db8::1]:443\t", "2001:db8::1"),
+            ("::ffff:192.0.2.9", "::ffff:192.0.2.9"),
+        ] {
+            assert_eq!(
+                forwarded_address(entry).map(|i| i.to_string()),
+                Some(expected.to_owned()),
+                "{entry}"
+            );
+        }
+        for entry in [
+            "",
+            " ",
+            "unknown",
+            "_hidden",
+            "192.0.2.7:",
+            "192.0.2.7:99999",
+            "[192.0.2.7]",
+            "2001:db8::1]",
+            "[2001:db8::1",
+            "[2001:db8::1]:",
+            "1.2.3",
+            "fe80::1%eth0",
+            "for=1.2.3.4",
+        ] {
+            assert_eq!(forwarded_address(entry), None, "{entry:?}");
+        }
+    }
+
+    #[test]
+    fn walks_from_the_right_past_trusted_proxies() {
+        let proxy = ["127.0.0.1"];
+        assert_eq!(
+            client("127.0.0.1", &["198.51.100.1"], &proxy),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, 203.0.113.7:51234"], &proxy),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, [2001:db8::1]:443"], &proxy),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6", "198.51.100.2"], &proxy),
+            "198.51.100.2"
+        );
+        // Trusted hops in between, with ports and in mapped form, are walked past.
+        assert_eq!(
+            client(
+                "10.0.0.5",
+                &["6.6.6.6, 198.51.100.3, 10.1.1.1:8080, ::ffff:10.2.2.2"],
+                &["10.0.0.0/8"]
+            ),
+            "198.51.100.3"
+        );
+        // Only trusted proxies: the leftmost of them.
+        assert_eq!(
+            client("127.0.0.1", &["127.0.0.1, 127.0.0.1"], &proxy),
+            "127.0.0.1"
+        );
+        assert_eq!(client("127.0.0.1", &[], &proxy), "127.0.0.1");
+    }
+
+    #[test]
+    fn an_unreadable_entry_ends_the_walk_at_the_last_trusted_address() {
+        let proxy = ["127.0.0.1", "10.0.0.0/8"];
+        for forwarded in [
+            "6.6.6.6, unknown",
+            "6.6.6.6, garbage",
+            "6.6.6.6,",
+            "6.6.6.6, , ",
+            "6.6.6.6, _hidden",
+        ] {
+            assert_eq!(
+                client("127.0.0.1", &[forwarded], &proxy),
+                "127.0.0.1",
+                "{forwarded}"
+            );
+        }
+        // Past a trusted proxy: that proxy is the client, never the spoofed entry.
+        assert_eq!(
+            client("127.0.0.1", &["6.6.6.6, unknown, 10.0.0.9"], &proxy),
+            "10.0.0.9"
+        );
+        // A header value that is not text counts as unreadable.
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        headers.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff").unwrap());
+        let trusted: Vec<IpRange> = vec!["127.0.0.1".parse().unwrap()];
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &headers, &trusted),
+            Some(ip("127.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn forwarded_https_is_believed_only_from_a_trusted_proxy() {
+        let https = |peer: &str, values: &[&str], trusted: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("x-forwarded-proto", HeaderValue::from_str(value).unwrap());
+            }
+            let trusted: Vec<IpRange> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+            forwarded_https(Some(ip(peer)), &headers, &trusted)
+        };
+        assert!(https("127.0.0.1", &["https"], &["127.0.0.1"]));
+        assert!(https("::ffff:10.0.0.2", &[" HTTPS "], &["10.0.0.0/8"]));
+        assert!(https("127.0.0.1", &["http, https"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https, http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https", "http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["http"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &[], &["127.0.0.1"]));
+        assert!(!https("192.0.2.1", &["https"], &["127.0.0.1"]));
+        assert!(!https("127.0.0.1", &["https"], &[]));
+    }
+
+    #[test]
+    fn peers_are_compared_and_reported_canonically() {
+        // An IPv4 proxy seen through a dual-stack listener is still the configured proxy.
+        assert_eq!(
+            client("::ffff:127.0.0.1", &["198.51.100.1"], &["127.0.0.1"]),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("::ffff:127.0.0.1", &["198.51.100.1"], &["127.0.0.0/8"]),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client("::1", &["198.51.100.1"], &["::1/128"]),
+            "198.51.100.1"
+        );
+        // An untrusted mapped peer is reported as its IPv4 address; its header is ignored.
+        assert_eq!(
+            client("::ffff:192.0.2.1", &["198.51.100.1"], &["127.0.0.1"]),
+            "192.0.2.1"
+        );
+        assert_eq!(client("192.0.2.1", &["198.51.100.1"], &[]), "192.0.2.1");
+        // A forwarded client in mapped form is its IPv4 address too.
+        assert_eq!(
+            client("127.0.0.1", &["::ffff:198.51.100.4"], &["127.0.0.1"]),
+            "198.51.100.4"
+        );
+    }
 }

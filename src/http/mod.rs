@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod ratelimit;
+pub mod tls;
 pub mod v1;
 pub mod web;
 
@@ -49,9 +50,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(Extension(limiter))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), strict_transport_security))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
                 let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -60,6 +62,36 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unsafe_request_id))
+}
+
+/// Longest client-supplied request id that is kept.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Whether a client's `x-request-id` may be kept: 1 to [`MAX_REQUEST_ID`] characters of
+/// `A-Z a-z 0-9 . _ : -`. That covers UUIDs, ULIDs and the ids proxies and tracing systems
+/// make, while an id is logged and echoed as is: a long one would bloat every log line and
+/// answer, and spaces, `=` or quotes would let a client write fake fields into the log.
+pub fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Removes an `x-request-id` that is not a short safe token (or comes more than once), so
+/// the next layer makes a fresh one: it is never logged or echoed.
+async fn drop_unsafe_request_id(mut req: Request, next: Next) -> Response {
+    let ids = req.headers().get_all(REQUEST_ID);
+    let mut values = ids.iter();
+    let keep = match (values.next(), values.next()) {
+        (Some(id), None) => is_safe_request_id(id.as_bytes()),
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 /// Any error response that is not already JSON (from axum's own rejections or a layer)
@@ -112,6 +144,34 @@ async fn record_metrics(
         &[("route", &route), ("method", &method)],
         started.elapsed().as_secs_f64(),
     );
+    response
+}
+
+/// `Strict-Transport-Security` value: one year, this host only (`includeSubDomains` would
+/// bind every other service under the domain, which is not Tessera's to decide).
+pub const HSTS: &str = "max-age=31536000";
+
+/// Sends HSTS when the request arrived over TLS: on this server's own TLS listener, or from
+/// a trusted proxy that says `X-Forwarded-Proto: https`. Never over plain HTTP from anyone
+/// else (browsers ignore it there, and an untrusted peer's header proves nothing).
+async fn strict_transport_security(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let over_tls = state.config.tls_enabled()
+        || extract::forwarded_https(peer, req.headers(), &state.config.trusted_proxies);
+    let mut response = next.run(req).await;
+    if over_tls {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     response
 }
 

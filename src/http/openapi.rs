@@ -28,6 +28,8 @@ use crate::state::AppState;
 pub const BEARER: &str = "bearerAuth";
 /// Name of the security scheme for the `twoFactorToken` of `POST /v1/auth/2fa/verify`.
 pub const TWO_FACTOR_BEARER: &str = "twoFactorToken";
+/// Name of the security scheme for `metrics_bearer_token` on `GET /metrics`.
+pub const METRICS_BEARER: &str = "metricsToken";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -75,6 +77,15 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("The `twoFactorToken` from a login that answered `requires2FA: true`: opaque, 5 minutes, single use."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            METRICS_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's `metrics_bearer_token`, for `GET /metrics` on the public listener."))
                     .build(),
             ),
         );

@@ -1,15 +1,20 @@
-//! Operational routes: liveness, readiness and the public key set.
+//! Operational routes: liveness, readiness, the public key set and metrics.
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use secrecy::ExposeSecret;
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::extract::bearer_token;
 use super::openapi::Unavailable;
+use super::problem::Problem;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -99,10 +104,52 @@ async fn jwks(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Prometheus text format. Gauges are sampled now; counters accumulate per instance.
+/// Prometheus text format, on the public listener only when `metrics_bearer_token` is set
+/// and presented. The counters say which accounts exist and when a guess was right
+/// (`unknown_account`, login outcomes per second), so they are nobody's business but the
+/// operator's: by default they are served only on the separate `metrics_listen` address.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> Response {
+    description = "Prometheus text. Served here only when the server sets `metrics_bearer_token`, to requests bearing it; otherwise scrape the separate `metrics_listen` address, which serves `GET /metrics` alone.",
+    security(("metricsToken" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain"),
+        (status = 401, description = "The metrics token is missing or wrong (`unauthorized`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served on this listener (`not_found`).", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = &state.config.metrics_bearer_token else {
+        return AppError::NotFound.into_response();
+    };
+    let presented = bearer_token(&headers).unwrap_or("");
+    if !same_secret(presented, expected.expose_secret()) {
+        return AppError::Unauthenticated.into_response();
+    }
+    render_metrics(&state).await
+}
+
+/// Compares digests in constant time, so neither the content nor the length of the
+/// configured token leaks through timing.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    use sha2::Digest;
+    let a = sha2::Sha256::digest(presented.as_bytes());
+    let b = sha2::Sha256::digest(expected.as_bytes());
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
+
+/// The router of the `metrics_listen` address: `GET /metrics` alone, unauthenticated (the
+/// address is meant to be reachable by the scraper only: loopback or an internal network).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { render_metrics(&state).await }),
+        )
+        .fallback(|| async { AppError::NotFound })
+        .with_state(state)
+}
+
+/// The exposition text. Gauges are sampled now; counters accumulate per instance.
+async fn render_metrics(state: &AppState) -> Response {
     let (size, idle) = state.db.pool_usage();
     let mut gauges = vec![
         (

@@ -472,17 +472,34 @@ async fn status(
     Ok(Json(two_factor::status(&state, &principal).await?))
 }
 
+/// Body of `POST /v1/auth/2fa/setup`; the body may be left out or be `{}`.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct SetupRequest {
+    /// The account's password, when the sign-in is older than `fresh_second_factor_secs`:
+    /// enrolment needs a recent authentication.
+    #[schema(max_length = 1024, format = Password)]
+    password: Option<String>,
+}
+
 /// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
-/// Takes no body.
+/// Needs a recent authentication: a sign-in at most `fresh_second_factor_secs` ago, or the
+/// `password`. The body may be left out; many clients send `{}` with every POST, so one is
+/// read (all of it, so the connection stays usable) and, like every `/v1` body, may hold no
+/// unknown field.
 #[utoipa::path(
     post,
     path = "/v1/auth/2fa/setup",
     operation_id = "two_factor_setup",
     tag = "two-factor",
     security(("bearerAuth" = [])),
+    request_body(content = Option<SetupRequest>, description = "May be left out, or `{}`.", content_type = "application/json"),
     responses(
         (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = two_factor::Setup),
-        Unauthorized,
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )
@@ -508,6 +525,9 @@ struct VerifySetupRequest {
     /// A 6-digit code from the pending secret (spaces are ignored).
     #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
     code: String,
+    /// The account's password, when the sign-in is older than `fresh_second_factor_secs`.
+    #[schema(max_length = 1024, format = Password)]
+    password: Option<String>,
 }
 
 /// Two-factor authentication is on; the backup codes are shown this once.
@@ -522,7 +542,7 @@ struct TwoFactorEnabled {
 }
 
 /// Confirms the pending secret with a code, turns two-factor authentication on and returns
-/// the backup codes once.
+/// the backup codes once. Needs a recent authentication, as `setup` does.
 #[utoipa::path(
     post,
     path = "/v1/auth/2fa/verify-setup",
@@ -533,7 +553,8 @@ struct TwoFactorEnabled {
     responses(
         (status = 200, description = "On, with the backup codes.", body = TwoFactorEnabled),
         BodyErrors,
-        (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid access token (`unauthorized`), a wrong code (`invalid_code`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
         Unavailable,
     )

@@ -42,6 +42,11 @@ pub async fn fresh_postgres_database(admin_url: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://host:port` of the `metrics_listen` address, when the test configured one.
+    pub metrics_address: Option<String>,
+    /// The certificate handle when the test configured native TLS (`address` is then
+    /// `https://...`, and `client` does not trust the test's certificate: build one that does).
+    pub tls: Option<tessera::http::tls::TlsReloader>,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub state: AppState,
@@ -132,7 +137,10 @@ impl TestApp {
         let app = Application::build_with_clock(config.clone(), Arc::new(clock.clone()))
             .await
             .expect("build application");
-        let address = format!("http://{}", app.local_addr());
+        let tls = app.tls();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let address = format!("{scheme}://{}", app.local_addr());
+        let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -148,6 +156,8 @@ impl TestApp {
             .expect("client");
         Self {
             address,
+            metrics_address,
+            tls,
             client,
             clock,
             state,
@@ -163,6 +173,9 @@ impl TestApp {
         self.stop().await;
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".into();
+        if config.metrics_listen.is_some() {
+            config.metrics_listen = Some("127.0.0.1:0".into());
+        }
         Self::start(config, self.data_dir.clone(), self.clock.clone()).await
     }
 
@@ -177,6 +190,16 @@ impl TestApp {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The Prometheus text from the `metrics_listen` address (configure it with
+    /// `config.metrics_listen = Some("127.0.0.1:0".into())`).
+    pub async fn scrape_metrics(&self) -> TestResponse {
+        let base = self
+            .metrics_address
+            .as_ref()
+            .expect("the test configured metrics_listen");
+        self.send(self.client.get(format!("{base}/metrics"))).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -21,5 +21,6 @@ mod readme_compat;
 mod sensitive;
 mod smoke;
 mod tokens;
+mod transport;
 mod two_factor;
 mod web;

@@ -73,7 +73,8 @@ fn sample(text: &str, name_and_labels: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_move_with_a_scripted_flow() {
-    let app = TestApp::spawn().await;
+    let app =
+        TestApp::spawn_with(|config| config.metrics_listen = Some("127.0.0.1:0".into())).await;
     let user = app.signed_in_user().await; // one successful password login
     let wrong = app.login(&user.email, "not the password").await;
     assert_eq!(wrong.status, 401);
@@ -115,7 +116,7 @@ async fn metrics_move_with_a_scripted_flow() {
         .await;
     }
 
-    let metrics = app.get("/metrics", None).await;
+    let metrics = app.scrape_metrics().await;
     assert_eq!(metrics.status, 200);
     assert!(
         metrics.content_type().starts_with("text/plain"),
@@ -179,6 +180,127 @@ async fn metrics_move_with_a_scripted_flow() {
     assert!(text.contains("tessera_db_pool_connections{state=\"idle\"}"));
     assert_eq!(sample(text, "tessera_trusted_devices_active"), 0.0);
     assert!(text.contains("# TYPE tessera_trusted_devices_active gauge"));
+}
+
+#[tokio::test]
+async fn metrics_are_not_on_the_public_listener_by_default() {
+    let app = TestApp::spawn().await;
+    assert!(app.config.metrics_listen.is_none() && app.config.metrics_bearer_token.is_none());
+    app.get("/metrics", None)
+        .await
+        .assert_problem(404, "not_found");
+    assert!(
+        app.metrics_address.is_none(),
+        "no metrics listener unless configured"
+    );
+}
+
+#[tokio::test]
+async fn the_metrics_listener_serves_metrics_and_nothing_else() {
+    let app =
+        TestApp::spawn_with(|config| config.metrics_listen = Some("127.0.0.1:0".into())).await;
+    let metrics = app.scrape_metrics().await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text.contains("# TYPE tessera_logins_total counter"),
+        "{}",
+        metrics.text
+    );
+    // The public listener still does not serve them, and the metrics listener serves no API.
+    app.get("/metrics", None)
+        .await
+        .assert_problem(404, "not_found");
+    let base = app.metrics_address.clone().unwrap();
+    for path in ["/healthz", "/v1/auth/me", "/openapi.json"] {
+        let answer = app.send(app.client.get(format!("{base}{path}"))).await;
+        answer.assert_problem(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn metrics_on_the_public_listener_need_the_bearer_token() {
+    let token = "a-long-random-scrape-token-0123456789";
+    let app = TestApp::spawn_with(|config| {
+        config.metrics_bearer_token = Some(token.to_owned().into());
+    })
+    .await;
+    app.get("/metrics", None)
+        .await
+        .assert_problem(401, "unauthorized");
+    app.get("/metrics", Some("a-long-random-scrape-token-012345678"))
+        .await
+        .assert_problem(401, "unauthorized");
+    app.get("/metrics", Some(&format!("{token}9")))
+        .await
+        .assert_problem(401, "unauthorized");
+    let metrics = app.get("/metrics", Some(token)).await;
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    assert!(metrics.content_type().starts_with("text/plain"));
+    assert!(
+        metrics.text.contains(
+            "tessera_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"401\"} 3"
+        ),
+        "{}",
+        metrics.text
+    );
+}
+
+#[tokio::test]
+async fn a_short_metrics_token_is_refused_at_start() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "metrics_bearer_token = \"short\"\n").unwrap();
+    let err = tessera::config::Config::load(Some(file.path())).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("at least 16 characters"),
+        "{err:#}"
+    );
+    assert!(
+        !format!("{err:#}").contains("short"),
+        "the token is not repeated: {err:#}"
+    );
+}
+
+/// The counters (not timings) of the exposition text, line by line.
+fn counters(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("tessera_") && l.contains("_total"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_throttled_right_password_looks_like_a_wrong_one_in_the_metrics() {
+    // After one failure the account's password step is blocked for 2 s: the right password
+    // is then refused like a wrong one, and must count like one too.
+    let spawn = || {
+        TestApp::spawn_with(|config| {
+            config.metrics_listen = Some("127.0.0.1:0".into());
+            config.password_delay_after = 1;
+        })
+    };
+    let throttled = spawn().await;
+    let guessed = spawn().await;
+    for (app, second) in [(&throttled, PASSWORD), (&guessed, "another wrong guess")] {
+        assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
+        app.login("ann@example.com", "a wrong guess")
+            .await
+            .assert_problem(401, "invalid_credentials");
+        app.login("ann@example.com", second)
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let seen = throttled.scrape_metrics().await.text;
+    assert!(!seen.contains("throttled"), "{seen}");
+    assert_eq!(
+        sample(&seen, "tessera_logins_total{outcome=\"wrong_password\"}"),
+        2.0,
+        "{seen}"
+    );
+    assert_eq!(
+        counters(&seen),
+        counters(&guessed.scrape_metrics().await.text),
+        "a right password on a throttled account counts exactly like a wrong one"
+    );
 }
 
 #[tokio::test]

@@ -28,6 +28,16 @@ async fn database_url(data_dir: &Path) -> String {
 }
 
 async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Path>) -> Server {
+    start_server_with(data_dir, database_url, log_file, &[]).await
+}
+
+/// As [`start_server`], with extra `TESSERA_*` variables.
+async fn start_server_with(
+    data_dir: &Path,
+    database_url: &str,
+    log_file: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let stderr = match log_file {
         Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
         None => Stdio::null(),
@@ -41,6 +51,7 @@ async fn start_server(data_dir: &Path, database_url: &str, log_file: Option<&Pat
             if log_file.is_some() { "trace" } else { "warn" },
         )
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
         .kill_on_drop(true)
@@ -281,7 +292,14 @@ async fn logs_at_trace_level_never_contain_a_secret() {
 async fn sigterm_lets_every_request_started_before_it_finish() {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(dir.path()).await;
-    let mut server = start_server(dir.path(), &url, None).await;
+    let scrape_token = "a-scrape-token-for-this-test";
+    let mut server = start_server_with(
+        dir.path(),
+        &url,
+        None,
+        &[("TESSERA_METRICS_BEARER_TOKEN", scrape_token)],
+    )
+    .await;
     let base = server.base.clone();
     let client = reqwest::Client::new();
     let email = format!("burst-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -310,7 +328,7 @@ async fn sigterm_lets_every_request_started_before_it_finish() {
         .collect();
     // Signal once the server reports hashes in flight: the burst has started.
     loop {
-        let (_, _, metrics) = call(&client, &base, "/metrics", None, None).await;
+        let (_, _, metrics) = call(&client, &base, "/metrics", None, Some(scrape_token)).await;
         let in_flight = metrics
             .lines()
             .find_map(|l| l.strip_prefix("tessera_argon2_in_flight "))
@@ -494,4 +512,63 @@ async fn admin_reset_unlock_and_revoke() {
         types.contains(&"two_factor_reset") && types.contains(&"account_unlocked"),
         "{types:?}"
     );
+}
+
+fn hang_up(child: &Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sighup_makes_the_server_load_the_replaced_certificate() {
+    use crate::transport::{TestCa, healthz_over_tls};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let first = ca.server_cert("first");
+    let (cert, key) = first.write_to(pki.path());
+    let url = database_url(dir.path()).await;
+    let mut server = start_server_with(
+        dir.path(),
+        &url,
+        None,
+        &[
+            ("TESSERA_TLS_CERT_FILE", cert.to_str().unwrap()),
+            ("TESSERA_TLS_KEY_FILE", key.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let (health, der) = healthz_over_tls(&ca.client(), &server.base).await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(der, first.der);
+
+    let second = ca.server_cert("second");
+    second.write_to(pki.path());
+    hang_up(&server.child);
+    // The signal is handled asynchronously: new connections switch once it has been.
+    let switched = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (_, der) = healthz_over_tls(&ca.client(), &server.base).await;
+            if der == second.der {
+                break;
+            }
+            assert_eq!(der, first.der, "only the two certificates are ever served");
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(switched.is_ok(), "the new certificate was never served");
+    // The server is still up (SIGHUP did not end it) and stops cleanly.
+    terminate(&server.child);
+    let exit = server.child.wait().await.unwrap();
+    assert!(exit.success(), "clean exit: {exit:?}");
 }
