@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("no user matches {0:?}")]
+    #[error("no user matches {0}")]
     NoSuchUser(String),
     #[error("{0}")]
     Invalid(String),
@@ -30,29 +30,83 @@ fn context() -> RequestContext {
     }
 }
 
-/// Finds a user by id, email or user name.
-pub async fn find_user(state: &AppState, who: &str) -> Result<UserRow, AdminError> {
-    let mut conn = state.db.conn().await?;
-    let found = if let Ok(id) = Uuid::parse_str(who) {
-        db::users::find_by_id(&mut conn, id)
-            .await
-            .map_err(AppError::from)?
-    } else if who.contains('@') {
-        match db::users::find_by_email(&mut conn, &who.trim().to_lowercase())
-            .await
-            .map_err(AppError::from)?
-        {
-            Some(u) => Some(u),
-            None => db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
-                .await
-                .map_err(AppError::from)?,
+/// How a command names its user: explicitly by one field, or by a bare argument that may
+/// be any of the three.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(Uuid),
+    Email(String),
+    UserName(String),
+    /// An id, email or user name. Refused when it names more than one account, as an
+    /// account created before user names were kept apart from emails and ids may have a
+    /// user name that is another account's email or id.
+    Any(String),
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRef::Id(id) => write!(f, "id {id}"),
+            UserRef::Email(email) => write!(f, "email {email:?}"),
+            UserRef::UserName(name) => write!(f, "user name {name:?}"),
+            UserRef::Any(who) => write!(f, "{who:?}"),
         }
-    } else {
-        db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
+    }
+}
+
+/// Finds the one user `who` names.
+pub async fn find_user(state: &AppState, who: &UserRef) -> Result<UserRow, AdminError> {
+    let mut conn = state.db.conn().await?;
+    let found = match who {
+        UserRef::Id(id) => db::users::find_by_id(&mut conn, *id)
             .await
-            .map_err(AppError::from)?
+            .map_err(AppError::from)?,
+        UserRef::Email(email) => find_by_email(&mut conn, email).await?,
+        UserRef::UserName(name) => find_by_user_name(&mut conn, name).await?,
+        UserRef::Any(text) => {
+            let mut matches: Vec<(&str, UserRow)> = Vec::new();
+            if let Ok(id) = Uuid::parse_str(text.trim())
+                && let Some(user) = db::users::find_by_id(&mut conn, id)
+                    .await
+                    .map_err(AppError::from)?
+            {
+                matches.push(("--id", user));
+            }
+            if let Some(user) = find_by_email(&mut conn, text).await? {
+                matches.push(("--email", user));
+            }
+            if let Some(user) = find_by_user_name(&mut conn, text).await? {
+                matches.push(("--user-name", user));
+            }
+            let first = matches.first().map(|(_, u)| u.id);
+            if matches.iter().any(|(_, u)| Some(u.id) != first) {
+                let listed: Vec<String> = matches
+                    .iter()
+                    .map(|(flag, u)| format!("{flag} matches {} ({})", u.id, u.email))
+                    .collect();
+                return Err(AdminError::Invalid(format!(
+                    "{text:?} names more than one account ({}); say which with --id, --email or --user-name",
+                    listed.join("; ")
+                )));
+            }
+            matches.into_iter().next().map(|(_, u)| u)
+        }
     };
-    found.ok_or_else(|| AdminError::NoSuchUser(who.to_owned()))
+    found.ok_or_else(|| AdminError::NoSuchUser(who.to_string()))
+}
+
+async fn find_by_email(conn: &mut db::Conn, email: &str) -> Result<Option<UserRow>, AdminError> {
+    Ok(db::users::find_by_email(conn, &email.trim().to_lowercase())
+        .await
+        .map_err(AppError::from)?)
+}
+
+async fn find_by_user_name(conn: &mut db::Conn, name: &str) -> Result<Option<UserRow>, AdminError> {
+    Ok(
+        db::users::find_by_user_name(conn, &validate::user_name_key(name.trim()))
+            .await
+            .map_err(AppError::from)?,
+    )
 }
 
 pub async fn list_users(
@@ -82,7 +136,7 @@ pub async fn list_users(
     Ok(out)
 }
 
-pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let status = two_factor::status(state, user.id).await?;
     let now = state.now();
@@ -117,7 +171,7 @@ pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError
     ))
 }
 
-pub async fn reset_two_factor(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn reset_two_factor(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     two_factor::admin_reset(state, user.id).await?;
     Ok(format!(
@@ -126,7 +180,7 @@ pub async fn reset_two_factor(state: &AppState, who: &str) -> Result<String, Adm
     ))
 }
 
-pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn unlock(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -149,7 +203,7 @@ pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
     ))
 }
 
-pub async fn revoke_sessions(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn revoke_sessions(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;

@@ -40,15 +40,15 @@ enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Show one user (by id, email or user name) with their 2FA and lock status.
-    ShowUser { user: String },
+    /// Show one user with their 2FA and lock status.
+    ShowUser(UserArgs),
     /// Turn 2FA off for a user: delete secret, backup codes and devices; revoke sessions.
     #[command(name = "reset-2fa")]
-    Reset2fa { user: String },
+    Reset2fa(UserArgs),
     /// Clear a user's password throttle, second-factor lock and TOTP suspension.
-    Unlock { user: String },
+    Unlock(UserArgs),
     /// Revoke every session of a user.
-    RevokeSessions { user: String },
+    RevokeSessions(UserArgs),
     /// Create a user (works with registration closed). The password is read from stdin.
     CreateUser {
         #[arg(long)]
@@ -58,6 +58,36 @@ enum AdminCommand {
         #[arg(long)]
         phone_number: Option<String>,
     },
+}
+
+/// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
+/// `--user-name`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct UserArgs {
+    /// An id, email or user name; refused if it names more than one account.
+    user: Option<String>,
+    /// The user's id.
+    #[arg(long)]
+    id: Option<uuid::Uuid>,
+    /// The user's email.
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's user name (any case).
+    #[arg(long)]
+    user_name: Option<String>,
+}
+
+impl UserArgs {
+    fn into_ref(self) -> tessera::admin::UserRef {
+        use tessera::admin::UserRef;
+        match (self.id, self.email, self.user_name, self.user) {
+            (Some(id), ..) => UserRef::Id(id),
+            (_, Some(email), ..) => UserRef::Email(email),
+            (_, _, Some(name), _) => UserRef::UserName(name),
+            (_, _, _, user) => UserRef::Any(user.unwrap_or_default()),
+        }
+    }
 }
 
 #[tokio::main]
@@ -105,10 +135,12 @@ async fn run_admin(config: Config, command: AdminCommand) -> i32 {
         AdminCommand::ListUsers { search, limit } => {
             admin::list_users(&state, search.as_deref(), limit).await
         }
-        AdminCommand::ShowUser { user } => admin::show_user(&state, &user).await,
-        AdminCommand::Reset2fa { user } => admin::reset_two_factor(&state, &user).await,
-        AdminCommand::Unlock { user } => admin::unlock(&state, &user).await,
-        AdminCommand::RevokeSessions { user } => admin::revoke_sessions(&state, &user).await,
+        AdminCommand::ShowUser(user) => admin::show_user(&state, &user.into_ref()).await,
+        AdminCommand::Reset2fa(user) => admin::reset_two_factor(&state, &user.into_ref()).await,
+        AdminCommand::Unlock(user) => admin::unlock(&state, &user.into_ref()).await,
+        AdminCommand::RevokeSessions(user) => {
+            admin::revoke_sessions(&state, &user.into_ref()).await
+        }
         AdminCommand::CreateUser {
             email,
             user_name,

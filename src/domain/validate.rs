@@ -34,20 +34,30 @@ pub fn email(input: &str) -> Result<String, &'static str> {
     }
 }
 
-/// A user name: 3 to 254 of letters, digits and `. _ - @ +` (so an email works as one).
+/// A chosen user name: 3 to 254 of letters, digits and `. _ - +`.
+///
+/// Users are found by id, email or user name (at login, and by the admin CLI), so a user
+/// name must never be mistaken for the other two: one with `@` could be someone else's
+/// email (and would block that person's registration, as an account without a chosen user
+/// name is known by its email), and one that parses as a UUID could be someone's id.
 pub fn user_name(input: &str) -> Result<String, &'static str> {
     let value = input.trim();
     if value.len() < USER_NAME_MIN || value.len() > USER_NAME_MAX {
         return Err("must be 3 to 254 characters");
     }
-    if value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+'))
-    {
-        Ok(value.to_owned())
-    } else {
-        Err("may contain only letters, digits and . _ - @ +")
+    if value.contains('@') {
+        return Err("must not contain @: an email address cannot be a user name");
     }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'))
+    {
+        return Err("may contain only letters, digits and . _ - +");
+    }
+    if uuid::Uuid::try_parse(value).is_ok() {
+        return Err("must not be a UUID: it would look like an account id");
+    }
+    Ok(value.to_owned())
 }
 
 /// The key user names are unique by: case does not make a different user.
@@ -114,6 +124,16 @@ mod tests {
         assert!(user_name("ann.smith").is_ok());
         assert!(user_name("an").is_err());
         assert!(user_name("ann smith").is_err());
+        assert!(user_name("dave@corp.com").is_err(), "looks like an email");
+        assert!(user_name("@dave").is_err());
+        let id = uuid::Uuid::new_v4();
+        assert!(user_name(&id.to_string()).is_err(), "looks like an id");
+        assert!(
+            user_name(&id.simple().to_string()).is_err(),
+            "an id without dashes"
+        );
+        assert!(user_name(&id.to_string().to_uppercase()).is_err());
+        assert!(user_name("dave+work").is_ok());
         assert!(phone_number("+1 (555) 010-9999").is_ok());
         assert!(phone_number("call me").is_err());
     }

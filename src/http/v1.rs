@@ -57,11 +57,12 @@ struct RegisterRequest {
     /// 8 to 1024 bytes; anything else is allowed.
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
     password: String,
-    /// 3 to 254 of letters, digits and `. _ - @ +`; defaults to the email.
+    /// 3 to 254 of letters, digits and `. _ - +`, and not a UUID (a user name must not be
+    /// mistaken for an email or an account id); defaults to the email.
     #[schema(
         min_length = 3,
         max_length = 254,
-        pattern = "^[A-Za-z0-9._@+-]+$",
+        pattern = "^[A-Za-z0-9._+-]+$",
         example = "ann"
     )]
     user_name: Option<String>,

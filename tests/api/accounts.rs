@@ -685,3 +685,38 @@ async fn password_throttle_is_per_account() {
         bob.text
     );
 }
+
+#[tokio::test]
+async fn a_user_name_may_not_look_like_an_email_or_an_account_id() {
+    let app = TestApp::spawn().await;
+    let mallory = app.register("mallory@example.com", PASSWORD).await;
+    assert_eq!(mallory.status, 201, "{}", mallory.text);
+    let mallory_id = mallory.body["id"].as_str().unwrap().to_owned();
+    let simple_id = uuid::Uuid::new_v4().simple().to_string();
+    for name in [
+        "dave@corp.com",
+        "@dave",
+        mallory_id.as_str(),
+        &mallory_id.to_uppercase(),
+        simple_id.as_str(),
+    ] {
+        let response = app
+            .post(
+                "/v1/auth/register",
+                json!({"email": "eve@example.com", "password": PASSWORD, "userName": name}),
+                None,
+            )
+            .await;
+        assert_field_error(&response, "userName");
+        assert_eq!(
+            response.body["errors"].as_object().unwrap().len(),
+            1,
+            "only the user name is wrong: {}",
+            response.text
+        );
+    }
+    // Dave, who never sent a user name, is not blocked by anyone's choice of one.
+    let dave = app.register("dave@corp.com", PASSWORD).await;
+    assert_eq!(dave.status, 201, "{}", dave.text);
+    assert_eq!(dave.body["userName"], "dave@corp.com");
+}

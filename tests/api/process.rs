@@ -495,3 +495,83 @@ async fn admin_reset_unlock_and_revoke() {
         "{types:?}"
     );
 }
+
+#[tokio::test]
+async fn admin_names_users_explicitly_and_refuses_an_ambiguous_argument() {
+    let app = TestApp::spawn().await;
+    let dave = app.register("dave@corp.com", PASSWORD).await;
+    assert_eq!(dave.status, 201, "{}", dave.text);
+    let dave_id = dave.body["id"].as_str().unwrap().to_owned();
+    // An account from before user names were kept apart from ids and emails: its user
+    // name is Dave's id. It can no longer be registered, so it is written to the database.
+    let legacy_id = uuid::Uuid::new_v4();
+    let hash = app
+        .state
+        .hasher
+        .hash(&secrecy::SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let mut conn = app.state.db.conn().await.unwrap();
+    tessera::db::users::insert(
+        &mut conn,
+        &tessera::db::users::NewUser {
+            id: legacy_id,
+            email: "mallory@example.com",
+            user_name: &dave_id,
+            user_name_key: &dave_id,
+            phone_number: None,
+            password_hash: &hash,
+            created_at: app.now(),
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+
+    for command in ["show-user", "unlock", "revoke-sessions", "reset-2fa"] {
+        let (code, out, err) = admin(&app, &[command, &dave_id], None).await;
+        assert_eq!(
+            code, 1,
+            "{command}: an ambiguous name is refused: {out}{err}"
+        );
+        assert!(
+            err.contains("more than one account")
+                && err.contains(&dave_id)
+                && err.contains(&legacy_id.to_string()),
+            "{command}: {err}"
+        );
+    }
+    let (code, out, err) = admin(&app, &["show-user", "--id", &dave_id], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dave@corp.com"), "--id picks Dave: {out}");
+    let (code, out, err) = admin(&app, &["show-user", "--user-name", &dave_id], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("mallory@example.com"),
+        "--user-name picks the other account: {out}"
+    );
+    let (code, out, err) = admin(&app, &["show-user", "--email", "Dave@Corp.com"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&dave_id), "{out}");
+    // An explicit field never falls back to another: an email is no user name here.
+    let (code, _, err) = admin(
+        &app,
+        &["show-user", "--user-name", "mallory@example.com"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no user matches"), "{err}");
+    // A bare argument that names one account still works.
+    let (code, out, err) = admin(&app, &["show-user", "mallory@example.com"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&legacy_id.to_string()), "{out}");
+    // Exactly one way of naming the user.
+    let (code, _, err) = admin(
+        &app,
+        &["show-user", "--id", &dave_id, "--email", "dave@corp.com"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 2, "clap refuses two selectors: {err}");
+}
