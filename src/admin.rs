@@ -96,7 +96,7 @@ pub async fn find_user(state: &AppState, who: &UserRef) -> Result<UserRow, Admin
 }
 
 async fn find_by_email(conn: &mut db::Conn, email: &str) -> Result<Option<UserRow>, AdminError> {
-    Ok(db::users::find_by_email(conn, &email.trim().to_lowercase())
+    Ok(db::users::find_by_email(conn, &validate::email_key(email))
         .await
         .map_err(AppError::from)?)
 }

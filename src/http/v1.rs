@@ -151,7 +151,7 @@ pub fn identifier(f: &mut super::extract::Fields) -> Option<Identifier> {
     let email = f.optional_string("email", validate::EMAIL_MAX + 10);
     let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10);
     match (email, user_name) {
-        (Some(email), _) => Some(Identifier::Email(email.trim().to_lowercase())),
+        (Some(email), _) => Some(Identifier::Email(validate::email_key(&email))),
         (None, Some(name)) => Some(Identifier::UserName(name.trim().to_owned())),
         (None, None) => {
             f.error("email", "email or userName is required");

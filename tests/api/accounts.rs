@@ -720,3 +720,63 @@ async fn a_user_name_may_not_look_like_an_email_or_an_account_id() {
     assert_eq!(dave.status, 201, "{}", dave.text);
     assert_eq!(dave.body["userName"], "dave@corp.com");
 }
+
+#[tokio::test]
+async fn look_alike_emails_are_refused_or_are_the_same_account() {
+    let app = TestApp::spawn().await;
+    let alice = app.register("alice@corp.com", PASSWORD).await;
+    assert_eq!(alice.status, 201, "{}", alice.text);
+    for (email, why) in [
+        ("alice\u{200B}@corp.com", "zero-width space"),
+        ("ali\u{00AD}ce@corp.com", "soft hyphen"),
+        ("\u{0430}lice@corp.com", "Cyrillic a"),
+        ("alice@c\u{043E}rp.com", "Cyrillic o in the domain"),
+        ("alice@xn--crp-sed.com", "the same domain in punycode"),
+        ("\u{202E}moc.proc@ecila", "right-to-left override"),
+        ("alice\u{2066}@corp.com", "left-to-right isolate"),
+    ] {
+        let response = app.register(email, PASSWORD).await;
+        assert_field_error(&response, "email");
+        assert_eq!(
+            response.body["errors"].as_object().unwrap().len(),
+            1,
+            "{why}: only the email is wrong: {}",
+            response.text
+        );
+    }
+    // Compatibility forms are the same letters: the same account.
+    let full_width = app.register("ａｌｉｃｅ@ｃｏｒｐ.ｃｏｍ", PASSWORD).await;
+    full_width.assert_problem(409, "email_taken");
+    let login = app.login("ＡＬＩＣＥ@corp.com", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.body["user"]["id"], alice.body["id"]);
+
+    // An internationalized domain is stored in its ASCII form, whichever way it is sent.
+    let idn = app.register("Ann@Bücher.de", PASSWORD).await;
+    assert_eq!(idn.status, 201, "{}", idn.text);
+    assert_eq!(idn.body["email"], "ann@xn--bcher-kva.de");
+    let again = app.register("ann@xn--bcher-kva.de", PASSWORD).await;
+    again.assert_problem(409, "email_taken");
+    for typed in ["ann@bücher.de", "ann@xn--bcher-kva.de", "ANN@BÜCHER.DE"] {
+        let login = app.login(typed, PASSWORD).await;
+        assert_eq!(login.status, 200, "{typed}: {}", login.text);
+    }
+    // A user name is normalized the same way: full-width letters are the plain ones.
+    let named = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "bob@corp.com", "password": PASSWORD, "userName": "ｂｏｂｂｙ"}),
+            None,
+        )
+        .await;
+    assert_eq!(named.status, 201, "{}", named.text);
+    assert_eq!(named.body["userName"], "bobby");
+    let invisible = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "rob@corp.com", "password": PASSWORD, "userName": "bob\u{200B}by"}),
+            None,
+        )
+        .await;
+    assert_field_error(&invisible, "userName");
+}
