@@ -4,6 +4,7 @@
 mod accounts;
 mod at_rest;
 mod compat;
+mod config;
 mod devices;
 mod errors;
 mod events;
