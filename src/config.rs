@@ -91,6 +91,9 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub pepper: Option<SecretString>,
     pub pepper_file: Option<PathBuf>,
+    /// Start even when a key file can be read or written by group or others (with a
+    /// warning) instead of refusing to.
+    pub allow_insecure_key_permissions: bool,
 
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
@@ -162,6 +165,7 @@ impl Default for Config {
             master_key_file: None,
             pepper: None,
             pepper_file: None,
+            allow_insecure_key_permissions: false,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             two_factor_token_ttl_secs: 5 * 60,

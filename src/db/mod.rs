@@ -13,6 +13,8 @@ pub mod backup_codes;
 pub mod challenges;
 pub mod devices;
 pub mod events;
+pub mod files;
+pub mod key_fingerprints;
 pub mod sessions;
 pub mod throttles;
 pub mod totp;
@@ -107,6 +109,10 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let file = options.get_filename();
+            if !url.contains("mode=memory") && file != std::path::Path::new(":memory:") {
+                files::create_owner_only(file)?;
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire_timeout.max(Duration::from_secs(10)))

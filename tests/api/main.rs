@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod helpers;
 mod hostile;
+mod keys;
 mod lockout;
 mod multi_instance;
 mod openapi;
