@@ -221,12 +221,13 @@ pub async fn create_user(
     password: SecretString,
 ) -> Result<String, AdminError> {
     let email = validate::email(email).map_err(|m| AdminError::Invalid(format!("email {m}")))?;
-    validate::new_password(secrecy::ExposeSecret::expose_secret(&password))
-        .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let user_name = user_name
         .map(validate::user_name)
         .transpose()
         .map_err(|m| AdminError::Invalid(format!("user name {m}")))?;
+    let context = validate::password_context(&email, user_name.as_deref(), &state.config.issuer);
+    validate::new_password(secrecy::ExposeSecret::expose_secret(&password), &context)
+        .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let phone_number = phone_number
         .map(validate::phone_number)
         .transpose()

@@ -4,7 +4,9 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, MixedScript};
 
-pub const PASSWORD_MIN_BYTES: usize = 8;
+/// Fewest characters in a new password, counted after NFKC (NIST SP 800-63B).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Most bytes of a password as sent: bounds the hashing work an attacker can ask for.
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const EMAIL_MAX: usize = 254;
 pub const USER_NAME_MIN: usize = 3;
@@ -176,15 +178,64 @@ pub fn user_name_key(user_name: &str) -> String {
     normalize(user_name)
 }
 
-/// A new password: 8 to 1024 bytes, anything else allowed (NIST SP 800-63B).
-pub fn new_password(input: &str) -> Result<(), &'static str> {
-    if input.len() < PASSWORD_MIN_BYTES {
-        Err("must be at least 8 bytes")
-    } else if input.len() > PASSWORD_MAX_BYTES {
-        Err("must be at most 1024 bytes")
-    } else {
-        Ok(())
+/// A password in the form it is hashed and compared in: NFKC, so the same characters typed
+/// on different systems (composed or decomposed accents, full-width forms) are the same
+/// password (NIST SP 800-63B).
+pub fn password_nfkc(input: &str) -> String {
+    input.nfkc().collect()
+}
+
+/// Commonly used and breached passwords, lowercased: the list `common_passwords.LICENSE`
+/// describes, shipped in the binary so no check leaves the server.
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| include_str!("common_passwords.txt").lines().collect());
+
+/// The words a new password must not be built on: the account's email, its local part,
+/// its user name, the service's name and "tessera". Words under 3 characters are left out.
+pub fn password_context(email: &str, user_name: Option<&str>, issuer: &str) -> Vec<String> {
+    let mut words = vec![email.to_owned()];
+    if let Some((local, _)) = email.split_once('@') {
+        words.push(local.to_owned());
     }
+    words.extend(user_name.map(str::to_owned));
+    words.push(issuer.to_owned());
+    words.push("tessera".to_owned());
+    let mut words: Vec<String> = words
+        .iter()
+        .map(|w| normalize(w.trim()))
+        .filter(|w| w.chars().count() >= 3)
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// A new password, per NIST SP 800-63B: at least 8 characters after NFKC (the byte cap on
+/// input is the caller's), anything else allowed, but not a commonly used or breached
+/// password and not built on the words of `context` (see [`password_context`]): with
+/// those removed, 8 characters must remain.
+pub fn new_password(input: &str, context: &[String]) -> Result<(), &'static str> {
+    if input.len() > PASSWORD_MAX_BYTES {
+        return Err("must be at most 1024 bytes");
+    }
+    let normalized = password_nfkc(input);
+    if normalized.chars().count() < PASSWORD_MIN_CHARS {
+        return Err("must be at least 8 characters");
+    }
+    let folded = normalize(&normalized);
+    if COMMON_PASSWORDS.contains(folded.as_str()) {
+        return Err("is too common: it is on a list of frequently used and breached passwords");
+    }
+    for word in context {
+        if folded.contains(word.as_str())
+            && folded.replace(word.as_str(), "").chars().count() < PASSWORD_MIN_CHARS
+        {
+            return Err(
+                "is too close to your email address, user name or the name of this service",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An optional phone number: digits with the usual separators, at most 32 characters.
@@ -286,11 +337,57 @@ mod tests {
     }
 
     #[test]
-    fn password_length_is_bounded_in_bytes() {
-        assert!(new_password("1234567").is_err());
-        assert!(new_password("12345678").is_ok());
-        assert!(new_password(&"x".repeat(1024)).is_ok());
-        assert!(new_password(&"x".repeat(1025)).is_err());
+    fn password_length_is_counted_in_characters_after_nfkc() {
+        let none: &[String] = &[];
+        assert!(new_password("1234567", none).is_err());
+        assert!(new_password("z8q!w7e#", none).is_ok());
+        // Five two-byte characters are ten bytes but five characters.
+        assert_eq!(
+            new_password("ééééé", none),
+            Err("must be at least 8 characters")
+        );
+        assert!(new_password("éééééééé", none).is_ok());
+        // A decomposed é is two code points but one character after NFKC.
+        assert!(new_password(&"e\u{0301}".repeat(7), none).is_err());
+        assert!(new_password(&"x".repeat(1024), none).is_ok());
+        assert!(new_password(&"x".repeat(1025), none).is_err());
+        assert_eq!(password_nfkc("cafe\u{0301}"), "café");
+        assert_eq!(password_nfkc("ｐａｓｓ"), "pass");
+    }
+
+    #[test]
+    fn common_passwords_and_context_words_are_refused() {
+        let none: &[String] = &[];
+        assert!(COMMON_PASSWORDS.len() > 17_000, "the list is bundled");
+        for common in [
+            "password",
+            "12345678",
+            "Password1",
+            "QWERTYUIOP",
+            "ｐａｓｓｗｏｒｄ",
+            "iloveyou",
+        ] {
+            assert_eq!(
+                new_password(common, none),
+                Err("is too common: it is on a list of frequently used and breached passwords"),
+                "{common}"
+            );
+        }
+        assert!(new_password("correct horse battery staple", none).is_ok());
+        let context = password_context("ann.smith@example.com", Some("annie"), "Acme ID");
+        let close =
+            Err("is too close to your email address, user name or the name of this service");
+        for bad in [
+            "ann.smith@example.com",
+            "Ann.Smith2024",
+            "annie!annie!",
+            "tessera-2024",
+            "acme id 12345",
+        ] {
+            assert_eq!(new_password(bad, &context), close, "{bad}");
+        }
+        assert!(new_password("ann.smith likes long walks", &context).is_ok());
+        assert!(new_password("correct horse battery staple", &context).is_ok());
     }
 
     #[test]

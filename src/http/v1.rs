@@ -54,7 +54,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct RegisterRequest {
     #[schema(format = Email, max_length = 254, example = "ann@example.com")]
     email: String,
-    /// 8 to 1024 bytes; anything else is allowed.
+    /// At least 8 characters (after NFKC), at most 1024 bytes; anything else is allowed, but
+    /// not a commonly used or breached password, nor one built on the email, the user name
+    /// or the service's name.
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
     password: String,
     /// 3 to 254 of letters, digits and `. _ - +`, and not a UUID (a user name must not be
@@ -106,11 +108,6 @@ async fn register(
             }
         });
     let password = dto::password(&mut f, "password");
-    if let Some(p) = &password
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
-    {
-        f.error("password", msg);
-    }
     let user_name = f
         .optional_string("userName", validate::USER_NAME_MAX + 10)
         .and_then(|n| match validate::user_name(&n) {
@@ -129,6 +126,18 @@ async fn register(
                 None
             }
         });
+    if let (Some(p), Some(email)) = (&password, &email) {
+        let context = validate::password_context(email, user_name.as_deref(), &state.config.issuer);
+        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
+        {
+            f.error("password", msg);
+        }
+    } else if let Some(p) = &password
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &[])
+    {
+        // The email is wrong too: still say what is wrong with the password.
+        f.error("password", msg);
+    }
     f.finish(STRICT)?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(AppError::internal("validated fields missing"));
@@ -369,7 +378,8 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json
 struct ChangePasswordRequest {
     #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
     current_password: String,
-    /// 8 to 1024 bytes.
+    /// At least 8 characters (after NFKC), at most 1024 bytes; not a commonly used or
+    /// breached password, nor one built on the email, the user name or the service's name.
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
     new_password: String,
 }
@@ -397,10 +407,14 @@ async fn change_password(
 ) -> Result<StatusCode, AppError> {
     let current = dto::password(&mut f, "currentPassword");
     let new = dto::password(&mut f, "newPassword");
-    if let Some(p) = &new
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
-    {
-        f.error("newPassword", msg);
+    if let Some(p) = &new {
+        let user = accounts::reload(&state, principal.user_id).await?;
+        let context =
+            validate::password_context(&user.email, Some(&user.user_name), &state.config.issuer);
+        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
+        {
+            f.error("newPassword", msg);
+        }
     }
     f.finish(STRICT)?;
     let (Some(current), Some(new)) = (current, new) else {
