@@ -10,7 +10,7 @@ use crate::db::{self, users::UserRow};
 use crate::domain::validate;
 use crate::error::AppError;
 use crate::service::accounts::{self, Registration};
-use crate::service::{RequestContext, events, sessions, two_factor};
+use crate::service::{RequestContext, events, two_factor};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,48 @@ pub enum AdminError {
     Invalid(String),
     #[error(transparent)]
     App(#[from] AppError),
+}
+
+/// Who runs a command: recorded as `details.operator` in the security events it writes,
+/// so an account owner (and an auditor) can see which operator acted.
+#[derive(Debug, Clone)]
+pub struct Operator(String);
+
+impl Operator {
+    /// The name given with `--operator`, else the OS user (`$USER`, else `$LOGNAME`, else
+    /// `uid N` of the process, as in a service or container without those variables).
+    pub fn from_flag_or_env(flag: Option<String>) -> Result<Self, AdminError> {
+        use std::os::unix::fs::MetadataExt;
+        let name = [
+            flag,
+            std::env::var("USER").ok(),
+            std::env::var("LOGNAME").ok(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|n| n.trim().to_owned())
+        .find(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid {}", m.uid()))
+        })
+        .ok_or_else(|| AdminError::Invalid("no operator: pass --operator NAME".into()))?;
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AdminError::Invalid(
+                "--operator must be at most 100 characters, without control characters".into(),
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({"operator": self.0})
+    }
 }
 
 fn context() -> RequestContext {
@@ -180,7 +222,11 @@ pub async fn reset_two_factor(state: &AppState, who: &UserRef) -> Result<String,
     ))
 }
 
-pub async fn unlock(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
+pub async fn unlock(
+    state: &AppState,
+    who: &UserRef,
+    operator: &Operator,
+) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -193,7 +239,7 @@ pub async fn unlock(state: &AppState, who: &UserRef) -> Result<String, AdminErro
         user.id,
         events::ACCOUNT_UNLOCKED,
         Some(&context()),
-        serde_json::json!({}),
+        operator.details(),
     )
     .await?;
     tx.commit().await?;
@@ -203,12 +249,31 @@ pub async fn unlock(state: &AppState, who: &UserRef) -> Result<String, AdminErro
     ))
 }
 
-pub async fn revoke_sessions(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
+/// Revokes every session and records it, with the operator, even when there was none: the
+/// event is the record that an operator signed the user out.
+pub async fn revoke_sessions(
+    state: &AppState,
+    who: &UserRef,
+    operator: &Operator,
+) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let revoked =
-        sessions::revoke_others(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
+    let revoked = db::sessions::revoke_all_for_user(&mut tx, user.id, None, now)
+        .await
+        .map_err(AppError::from)?;
+    let mut details = operator.details();
+    details["count"] = revoked.into();
+    details["reason"] = "admin".into();
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::SESSIONS_REVOKED,
+        Some(&context()),
+        details,
+    )
+    .await?;
     tx.commit().await?;
     Ok(format!("Revoked {revoked} session(s) of {}.\n", user.email))
 }
@@ -219,14 +284,15 @@ pub async fn create_user(
     user_name: Option<&str>,
     phone_number: Option<&str>,
     password: SecretString,
+    operator: &Operator,
 ) -> Result<String, AdminError> {
     let email = validate::email(email).map_err(|m| AdminError::Invalid(format!("email {m}")))?;
     let user_name = user_name
         .map(validate::user_name)
         .transpose()
         .map_err(|m| AdminError::Invalid(format!("user name {m}")))?;
-    let context = validate::password_context(&email, user_name.as_deref(), &state.config.issuer);
-    validate::new_password(secrecy::ExposeSecret::expose_secret(&password), &context)
+    let words = validate::password_context(&email, user_name.as_deref(), &state.config.issuer);
+    validate::new_password(secrecy::ExposeSecret::expose_secret(&password), &words)
         .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let phone_number = phone_number
         .map(validate::phone_number)
@@ -248,5 +314,15 @@ pub async fn create_user(
         }
         other => AdminError::App(other),
     })?;
+    let mut conn = state.db.conn().await?;
+    events::record(
+        &mut conn,
+        state.now(),
+        user.id,
+        events::ACCOUNT_CREATED,
+        Some(&context()),
+        operator.details(),
+    )
+    .await?;
     Ok(format!("Created {} ({}).\n", user.email, user.id))
 }
