@@ -9,18 +9,60 @@ use crate::clock::rfc3339;
 use crate::db::{self, users::UserRow};
 use crate::domain::validate;
 use crate::error::AppError;
-use crate::service::accounts::{self, Registration};
-use crate::service::{RequestContext, events, sessions, two_factor};
+use crate::service::accounts::{self, CreatedBy, Registration};
+use crate::service::{RequestContext, devices, events, two_factor};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("no user matches {0:?}")]
+    #[error("no user matches {0}")]
     NoSuchUser(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
     App(#[from] AppError),
+}
+
+/// Who runs a command: recorded as `details.operator` in the security events it writes,
+/// so an account owner (and an auditor) can see which operator acted.
+#[derive(Debug, Clone)]
+pub struct Operator(String);
+
+impl Operator {
+    /// The name given with `--operator`, else the OS user (`$USER`, else `$LOGNAME`, else
+    /// `uid N` of the process, as in a service or container without those variables).
+    pub fn from_flag_or_env(flag: Option<String>) -> Result<Self, AdminError> {
+        use std::os::unix::fs::MetadataExt;
+        let name = [
+            flag,
+            std::env::var("USER").ok(),
+            std::env::var("LOGNAME").ok(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|n| n.trim().to_owned())
+        .find(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid {}", m.uid()))
+        })
+        .ok_or_else(|| AdminError::Invalid("no operator: pass --operator NAME".into()))?;
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AdminError::Invalid(
+                "--operator must be at most 100 characters, without control characters".into(),
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({"operator": self.0})
+    }
 }
 
 fn context() -> RequestContext {
@@ -30,29 +72,83 @@ fn context() -> RequestContext {
     }
 }
 
-/// Finds a user by id, email or user name.
-pub async fn find_user(state: &AppState, who: &str) -> Result<UserRow, AdminError> {
-    let mut conn = state.db.read().await?;
-    let found = if let Ok(id) = Uuid::parse_str(who) {
-        db::users::find_by_id(&mut conn, id)
-            .await
-            .map_err(AppError::from)?
-    } else if who.contains('@') {
-        match db::users::find_by_email(&mut conn, &who.trim().to_lowercase())
-            .await
-            .map_err(AppError::from)?
-        {
-            Some(u) => Some(u),
-            None => db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
-                .await
-                .map_err(AppError::from)?,
+/// How a command names its user: explicitly by one field, or by a bare argument that may
+/// be any of the three.
+#[derive(Debug, Clone)]
+pub enum UserRef {
+    Id(Uuid),
+    Email(String),
+    UserName(String),
+    /// An id, email or user name. Refused when it names more than one account, as an
+    /// account created before user names were kept apart from emails and ids may have a
+    /// user name that is another account's email or id.
+    Any(String),
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRef::Id(id) => write!(f, "id {id}"),
+            UserRef::Email(email) => write!(f, "email {email:?}"),
+            UserRef::UserName(name) => write!(f, "user name {name:?}"),
+            UserRef::Any(who) => write!(f, "{who:?}"),
         }
-    } else {
-        db::users::find_by_user_name(&mut conn, &validate::user_name_key(who))
+    }
+}
+
+/// Finds the one user `who` names.
+pub async fn find_user(state: &AppState, who: &UserRef) -> Result<UserRow, AdminError> {
+    let mut conn = state.db.read().await?;
+    let found = match who {
+        UserRef::Id(id) => db::users::find_by_id(&mut conn, *id)
             .await
-            .map_err(AppError::from)?
+            .map_err(AppError::from)?,
+        UserRef::Email(email) => find_by_email(&mut conn, email).await?,
+        UserRef::UserName(name) => find_by_user_name(&mut conn, name).await?,
+        UserRef::Any(text) => {
+            let mut matches: Vec<(&str, UserRow)> = Vec::new();
+            if let Ok(id) = Uuid::parse_str(text.trim())
+                && let Some(user) = db::users::find_by_id(&mut conn, id)
+                    .await
+                    .map_err(AppError::from)?
+            {
+                matches.push(("--id", user));
+            }
+            if let Some(user) = find_by_email(&mut conn, text).await? {
+                matches.push(("--email", user));
+            }
+            if let Some(user) = find_by_user_name(&mut conn, text).await? {
+                matches.push(("--user-name", user));
+            }
+            let first = matches.first().map(|(_, u)| u.id);
+            if matches.iter().any(|(_, u)| Some(u.id) != first) {
+                let listed: Vec<String> = matches
+                    .iter()
+                    .map(|(flag, u)| format!("{flag} matches {} ({})", u.id, u.email))
+                    .collect();
+                return Err(AdminError::Invalid(format!(
+                    "{text:?} names more than one account ({}); say which with --id, --email or --user-name",
+                    listed.join("; ")
+                )));
+            }
+            matches.into_iter().next().map(|(_, u)| u)
+        }
     };
-    found.ok_or_else(|| AdminError::NoSuchUser(who.to_owned()))
+    found.ok_or_else(|| AdminError::NoSuchUser(who.to_string()))
+}
+
+async fn find_by_email(conn: &mut db::Conn, email: &str) -> Result<Option<UserRow>, AdminError> {
+    Ok(db::users::find_by_email(conn, &validate::email_key(email))
+        .await
+        .map_err(AppError::from)?)
+}
+
+async fn find_by_user_name(conn: &mut db::Conn, name: &str) -> Result<Option<UserRow>, AdminError> {
+    Ok(
+        db::users::find_by_user_name(conn, &validate::user_name_key(name.trim()))
+            .await
+            .map_err(AppError::from)?,
+    )
 }
 
 pub async fn list_users(
@@ -82,7 +178,7 @@ pub async fn list_users(
     Ok(out)
 }
 
-pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let status = two_factor::status_for_admin(state, user.id).await?;
     let now = state.now();
@@ -117,7 +213,7 @@ pub async fn show_user(state: &AppState, who: &str) -> Result<String, AdminError
     ))
 }
 
-pub async fn reset_two_factor(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn reset_two_factor(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     two_factor::admin_reset(state, user.id).await?;
     Ok(format!(
@@ -126,7 +222,11 @@ pub async fn reset_two_factor(state: &AppState, who: &str) -> Result<String, Adm
     ))
 }
 
-pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
+pub async fn unlock(
+    state: &AppState,
+    who: &UserRef,
+    operator: &Operator,
+) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
@@ -139,7 +239,7 @@ pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
         user.id,
         events::ACCOUNT_UNLOCKED,
         Some(&context()),
-        serde_json::json!({}),
+        operator.details(),
     )
     .await?;
     tx.commit().await?;
@@ -149,14 +249,37 @@ pub async fn unlock(state: &AppState, who: &str) -> Result<String, AdminError> {
     ))
 }
 
-pub async fn revoke_sessions(state: &AppState, who: &str) -> Result<String, AdminError> {
+/// Revokes every session and records it, with the operator, even when there was none: the
+/// event is the record that an operator signed the user out.
+pub async fn revoke_sessions(
+    state: &AppState,
+    who: &UserRef,
+    operator: &Operator,
+) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
     // Everything granted under the account's credentials goes: sessions, trusted devices
     // and pending second steps.
-    let revoked =
-        sessions::revoke_granted(&mut tx, now, user.id, None, "admin", Some(&context())).await?;
+    db::challenges::delete_for_user(&mut tx, user.id)
+        .await
+        .map_err(AppError::from)?;
+    devices::revoke_all(&mut tx, now, user.id, "admin", Some(&context())).await?;
+    let revoked = db::sessions::revoke_all_for_user(&mut tx, user.id, None, now)
+        .await
+        .map_err(AppError::from)?;
+    let mut details = operator.details();
+    details["count"] = revoked.into();
+    details["reason"] = "admin".into();
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::SESSIONS_REVOKED,
+        Some(&context()),
+        details,
+    )
+    .await?;
     tx.commit().await?;
     Ok(format!(
         "Revoked {revoked} session(s) of {}, with its trusted devices and pending sign-ins.\n",
@@ -170,14 +293,16 @@ pub async fn create_user(
     user_name: Option<&str>,
     phone_number: Option<&str>,
     password: SecretString,
+    operator: &Operator,
 ) -> Result<String, AdminError> {
     let email = validate::email(email).map_err(|m| AdminError::Invalid(format!("email {m}")))?;
-    validate::new_password(secrecy::ExposeSecret::expose_secret(&password))
-        .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let user_name = user_name
         .map(validate::user_name)
         .transpose()
         .map_err(|m| AdminError::Invalid(format!("user name {m}")))?;
+    let words = validate::password_context(&email, user_name.as_deref(), &state.config.issuer);
+    validate::new_password(secrecy::ExposeSecret::expose_secret(&password), &words)
+        .map_err(|m| AdminError::Invalid(format!("password {m}")))?;
     let phone_number = phone_number
         .map(validate::phone_number)
         .transpose()
@@ -190,6 +315,10 @@ pub async fn create_user(
             user_name,
             phone_number,
         },
+        Some(CreatedBy {
+            ctx: context(),
+            details: operator.details(),
+        }),
     )
     .await
     .map_err(|e| match e {

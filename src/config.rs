@@ -5,16 +5,72 @@
 //! Secrets (`jwt_private_key`, `master_key`, `pepper`) may be given inline or, better, as a
 //! path in the matching `*_file` key; when neither is set they are generated into the data
 //! dir on first start.
+//!
+//! A key the program does not know is an error, in the file and in the environment alike:
+//! a misspelt `allow_registraton = false` that silently left registration open is worse
+//! than a server that does not start.
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::net::IpRange;
+/// `TESSERA_*` variables that are not configuration keys, and are ignored: the
+/// configuration file's path (read by the command line) and the variables of the test
+/// suite, the benchmarks, the CI scripts and the browser test. Any other `TESSERA_*`
+/// variable must name a key, or the program refuses to start.
+pub const NON_CONFIG_VARIABLES: &[&str] = &[
+    "TESSERA_CONFIG",
+    "TESSERA_TEST_DATABASE_URL",
+    "TESSERA_BENCH_BACKEND",
+    "TESSERA_BENCH_POSTGRES_URL",
+    "TESSERA_CI_VENV",
+    "TESSERA_BIN",
+];
+
+/// The `TESSERA_*` variables that set keys, by variable name; an error naming every
+/// variable that matches no key (with the nearest key, for a typo).
+fn settings_from_env(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    let known = Config::keys();
+    let mut settings = std::collections::HashMap::new();
+    let mut unknown = Vec::new();
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("TESSERA_") else {
+            continue;
+        };
+        if NON_CONFIG_VARIABLES.contains(&name.as_str()) {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        if known.contains(&key.as_str()) {
+            settings.insert(name, value);
+        } else {
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(k, &key), *k))
+                .filter(|(score, _)| *score > 0.85)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!(" (did you mean TESSERA_{}?)", k.to_ascii_uppercase()))
+                .unwrap_or_default();
+            unknown.push(format!("{name}{nearest}"));
+        }
+    }
+    unknown.sort();
+    anyhow::ensure!(
+        unknown.is_empty(),
+        "unknown environment variable {}: no such configuration key (see the configuration table in README.md; {} are not configuration and are ignored)",
+        unknown.join(", "),
+        NON_CONFIG_VARIABLES.join(", ")
+    );
+    Ok(settings)
+}
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address and port to listen on.
     pub listen: String,
@@ -35,6 +91,9 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     pub pepper: Option<SecretString>,
     pub pepper_file: Option<PathBuf>,
+    /// Start even when a key file can be read or written by group or others (with a
+    /// warning) instead of refusing to.
+    pub allow_insecure_key_permissions: bool,
 
     pub access_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
@@ -126,6 +185,7 @@ impl Default for Config {
             master_key_file: None,
             pepper: None,
             pepper_file: None,
+            allow_insecure_key_permissions: false,
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             two_factor_token_ttl_secs: 5 * 60,
@@ -169,6 +229,18 @@ impl Default for Config {
 impl Config {
     /// Reads defaults, then `file` (if given), then the `TESSERA_*` environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let env = std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        });
+        Self::load_from(file, env)
+    }
+
+    /// As [`Config::load`], with the environment given (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let settings = settings_from_env(env)?;
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
@@ -178,9 +250,20 @@ impl Config {
                 .prefix_separator("_")
                 .try_parsing(true)
                 .list_separator(",")
-                .with_list_parse_key("trusted_proxies"),
+                .with_list_parse_key("trusted_proxies")
+                .source(Some(settings)),
         );
-        let mut loaded: Config = builder.build()?.try_deserialize()?;
+        let mut loaded: Config = builder
+            .build()
+            .and_then(|built| built.try_deserialize())
+            .map_err(|err| anyhow::anyhow!("{err}"))
+            .with_context(|| match file {
+                Some(path) => format!(
+                    "reading the configuration (file {}, then TESSERA_* variables)",
+                    path.display()
+                ),
+                None => "reading the configuration (TESSERA_* variables)".to_owned(),
+            })?;
         // An empty value (`TESSERA_METRICS_LISTEN=`) means "not set".
         loaded.metrics_listen = loaded.metrics_listen.filter(|a| !a.trim().is_empty());
         loaded.metrics_bearer_token = loaded
@@ -190,6 +273,12 @@ impl Config {
         loaded.tls_key_file = loaded.tls_key_file.filter(|p| !p.as_os_str().is_empty());
         loaded.validate()?;
         Ok(loaded)
+    }
+
+    /// Every configuration key, as the file and (upper-cased, after `TESSERA_`) the
+    /// environment spell it: read from the struct itself, so a new field is a known key.
+    pub fn keys() -> &'static [&'static str] {
+        serde_aux::serde_introspection::serde_introspect::<Config>()
     }
 
     fn validate(&self) -> anyhow::Result<()> {

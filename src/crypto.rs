@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
+use crate::domain::validate;
 use crate::error::AppError;
 use crate::keys::SymmetricKey;
 use crate::metrics::Metrics;
@@ -116,13 +117,14 @@ impl PasswordHasher {
         })
     }
 
-    /// Hashes a password to a PHC string.
+    /// Hashes a password, in NFKC (see [`validate::password_nfkc`]), to a PHC string.
     pub async fn hash(&self, password: &SecretString) -> Result<String, AppError> {
         let _in_flight = InFlight::start(self, "hash");
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let params = self.params.clone();
         let memory = self.memory.clone();
-        let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+        let password =
+            Zeroizing::new(validate::password_nfkc(password.expose_secret()).into_bytes());
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             span.in_scope(|| hash_blocking(&params, &password, &memory))
@@ -132,8 +134,8 @@ impl PasswordHasher {
         .map_err(AppError::internal)
     }
 
-    /// Checks a password against a stored hash, or against the dummy hash when there is no
-    /// account, so both cases take the same time. Returns whether it matched.
+    /// Checks a password, in NFKC, against a stored hash, or against the dummy hash when
+    /// there is no account, so both cases take the same time. Returns whether it matched.
     pub async fn verify(
         &self,
         password: &SecretString,
@@ -143,11 +145,20 @@ impl PasswordHasher {
         let _permit = self.permits.acquire().await.map_err(AppError::internal)?;
         let is_real = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_owned();
-        let password = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+        let normalized =
+            Zeroizing::new(validate::password_nfkc(password.expose_secret()).into_bytes());
+        // A hash made before passwords were normalized is of the password as typed then;
+        // when the input is not in NFKC, that form is tried too. Whether it is depends on
+        // the input alone, so the extra time tells nothing about the account.
+        let as_typed = (normalized.as_slice() != password.expose_secret().as_bytes())
+            .then(|| Zeroizing::new(password.expose_secret().as_bytes().to_vec()));
         let memory = self.memory.clone();
         let span = tracing::Span::current();
         let matched = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| verify_blocking(&password, &stored, &memory))
+            span.in_scope(|| {
+                verify_blocking(&normalized, &stored, &memory)
+                    || as_typed.is_some_and(|raw| verify_blocking(&raw, &stored, &memory))
+            })
         })
         .await
         .map_err(AppError::internal)?;

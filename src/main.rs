@@ -27,8 +27,14 @@ enum Command {
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Operator commands on the configured database.
-    #[command(subcommand)]
-    Admin(AdminCommand),
+    Admin {
+        /// Who runs the command, recorded in the security events it writes; defaults to
+        /// the OS user ($USER, else $LOGNAME).
+        #[arg(long, global = true)]
+        operator: Option<String>,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -40,16 +46,17 @@ enum AdminCommand {
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
-    /// Show one user (by id, email or user name) with their 2FA and lock status.
-    ShowUser { user: String },
+    /// Show one user with their 2FA and lock status.
+    ShowUser(UserArgs),
     /// Turn 2FA off for a user: delete secret, backup codes and devices; revoke sessions.
     #[command(name = "reset-2fa")]
-    Reset2fa { user: String },
+    Reset2fa(UserArgs),
     /// Clear a user's password throttle, second-factor lock and TOTP suspension.
-    Unlock { user: String },
+    Unlock(UserArgs),
     /// Revoke every session of a user.
-    RevokeSessions { user: String },
-    /// Create a user (works with registration closed). The password is read from stdin.
+    RevokeSessions(UserArgs),
+    /// Create a user (works with registration closed). The password is asked for without
+    /// echo on a terminal, else read as one line from stdin.
     CreateUser {
         #[arg(long)]
         email: String,
@@ -58,6 +65,36 @@ enum AdminCommand {
         #[arg(long)]
         phone_number: Option<String>,
     },
+}
+
+/// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
+/// `--user-name`.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct UserArgs {
+    /// An id, email or user name; refused if it names more than one account.
+    user: Option<String>,
+    /// The user's id.
+    #[arg(long)]
+    id: Option<uuid::Uuid>,
+    /// The user's email.
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's user name (any case).
+    #[arg(long)]
+    user_name: Option<String>,
+}
+
+impl UserArgs {
+    fn into_ref(self) -> tessera::admin::UserRef {
+        use tessera::admin::UserRef;
+        match (self.id, self.email, self.user_name, self.user) {
+            (Some(id), ..) => UserRef::Id(id),
+            (_, Some(email), ..) => UserRef::Email(email),
+            (_, _, Some(name), _) => UserRef::UserName(name),
+            (_, _, _, user) => UserRef::Any(user.unwrap_or_default()),
+        }
+    }
 }
 
 #[tokio::main]
@@ -80,7 +117,9 @@ async fn main() -> anyhow::Result<()> {
             }
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Admin(command) => std::process::exit(run_admin(config, command).await),
+        Command::Admin { operator, command } => {
+            std::process::exit(run_admin(config, operator, command).await)
+        }
         Command::Migrate => {
             let db = tessera::db::Db::connect(
                 &config.database_url(),
@@ -96,8 +135,15 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Runs one admin command; returns the process exit code (0 ok, 1 failed).
-async fn run_admin(config: Config, command: AdminCommand) -> i32 {
+async fn run_admin(config: Config, operator: Option<String>, command: AdminCommand) -> i32 {
     use tessera::admin;
+    let operator = match admin::Operator::from_flag_or_env(operator) {
+        Ok(operator) => operator,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return 1;
+        }
+    };
     let state = match tessera::startup::build_state(
         config,
         std::sync::Arc::new(tessera::clock::SystemClock),
@@ -114,28 +160,31 @@ async fn run_admin(config: Config, command: AdminCommand) -> i32 {
         AdminCommand::ListUsers { search, limit } => {
             admin::list_users(&state, search.as_deref(), limit).await
         }
-        AdminCommand::ShowUser { user } => admin::show_user(&state, &user).await,
-        AdminCommand::Reset2fa { user } => admin::reset_two_factor(&state, &user).await,
-        AdminCommand::Unlock { user } => admin::unlock(&state, &user).await,
-        AdminCommand::RevokeSessions { user } => admin::revoke_sessions(&state, &user).await,
+        AdminCommand::ShowUser(user) => admin::show_user(&state, &user.into_ref()).await,
+        AdminCommand::Reset2fa(user) => admin::reset_two_factor(&state, &user.into_ref()).await,
+        AdminCommand::Unlock(user) => admin::unlock(&state, &user.into_ref(), &operator).await,
+        AdminCommand::RevokeSessions(user) => {
+            admin::revoke_sessions(&state, &user.into_ref(), &operator).await
+        }
         AdminCommand::CreateUser {
             email,
             user_name,
             phone_number,
         } => {
-            let mut password = String::new();
-            if std::io::stdin().read_line(&mut password).is_err() {
-                eprintln!("error: could not read the password from stdin");
-                return 1;
-            }
-            let password =
-                secrecy::SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+            let password = match read_new_password(&email) {
+                Ok(password) => password,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return 1;
+                }
+            };
             admin::create_user(
                 &state,
                 &email,
                 user_name.as_deref(),
                 phone_number.as_deref(),
                 password,
+                &operator,
             )
             .await
         }
@@ -151,6 +200,33 @@ async fn run_admin(config: Config, command: AdminCommand) -> i32 {
             1
         }
     }
+}
+
+/// The new user's password: on a terminal, asked for twice with echo off (so it is not
+/// shown on screen or kept in the scrollback); otherwise one line from stdin, for scripts.
+fn read_new_password(email: &str) -> Result<secrecy::SecretString, String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = zeroize::Zeroizing::new(
+            rpassword::prompt_password(format!("Password for {email}: "))
+                .map_err(|e| format!("could not read the password: {e}"))?,
+        );
+        let again = zeroize::Zeroizing::new(
+            rpassword::prompt_password("Again: ")
+                .map_err(|e| format!("could not read the password: {e}"))?,
+        );
+        if *first != *again {
+            return Err("the passwords do not match".into());
+        }
+        return Ok(secrecy::SecretString::from(first.to_string()));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|_| "could not read the password from stdin".to_owned())?;
+    Ok(secrecy::SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 /// Resolves on SIGINT or SIGTERM.

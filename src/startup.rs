@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::crypto::PasswordHasher;
 use crate::db::Db;
 use crate::http::tls::TlsReloader;
-use crate::keys::Keys;
+use crate::keys::{Keys, Recorded};
 use crate::metrics::Metrics;
 use crate::service::maintenance;
 use crate::state::AppState;
@@ -143,9 +143,11 @@ impl Application {
     }
 }
 
-/// Opens the database, migrates it, loads keys: the state both `serve` and `admin` use.
+/// Opens the database, migrates it, loads keys and checks them against the database: the
+/// state both `serve` and `admin` use.
 pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
-    let keys = Keys::load_or_create(&config)?;
+    // The SQLite database lives in the data dir.
+    crate::keys::ensure_data_dir(&config)?;
     let db = Db::connect(
         &config.database_url(),
         config.database_max_connections,
@@ -154,6 +156,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
     .await
     .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;
+    let keys = load_checked_keys(&config, &db, clock.now()).await?;
     let metrics = Arc::new(Metrics::default());
     let hasher = PasswordHasher::new(
         config.argon2_memory_kib,
@@ -177,6 +180,38 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         metrics,
         use_cases: Arc::default(),
     })
+}
+
+/// Loads the keys and compares the master key and the pepper with the fingerprints the
+/// database recorded on its first start (recording them if there are none yet). Keys that
+/// do not match are an error naming the key's file: with them, every sealed TOTP secret
+/// would fail to open and every backup code and trusted device would stop matching.
+async fn load_checked_keys(config: &Config, db: &Db, now: i64) -> anyhow::Result<Keys> {
+    // A write transaction from the start: the records are read and, on a first start,
+    // written, with no second connection held meanwhile.
+    let mut conn = db.begin().await?;
+    let recorded = crate::db::key_fingerprints::all(&mut conn).await?;
+    let has_record = |which: Recorded| recorded.iter().any(|(name, _)| name == which.name());
+    let with_records: Vec<Recorded> = Recorded::ALL
+        .into_iter()
+        .filter(|which| has_record(*which))
+        .collect();
+    let keys = Keys::load(config, &with_records)?;
+    for which in Recorded::ALL {
+        let loaded = which.key(&keys).fingerprint();
+        let expected =
+            crate::db::key_fingerprints::record_first(&mut conn, which.name(), &loaded, now)
+                .await?;
+        anyhow::ensure!(
+            expected == loaded,
+            "the {} is not the key this database was set up with (fingerprint {loaded}, the \
+             database expects {expected}): what it sealed or keyed cannot be read with it. \
+             Restore the original key from a backup",
+            which.source(config)
+        );
+    }
+    conn.commit().await?;
+    Ok(keys)
 }
 
 async fn prune_periodically(state: AppState) {

@@ -1293,6 +1293,8 @@
         return ['Signed out', ''];
       case 'account_unlocked':
         return ['Account unlocked', 'change'];
+      case 'account_created':
+        return ['Account created by an administrator', 'change'];
       default: {
         const text = String(event.type || 'event').replace(/_/g, ' ');
         return [text.charAt(0).toUpperCase() + text.slice(1), ''];

@@ -24,6 +24,8 @@ pub mod backup_codes;
 pub mod challenges;
 pub mod devices;
 pub mod events;
+pub mod files;
+pub mod key_fingerprints;
 pub mod sessions;
 pub mod throttles;
 pub mod totp;
@@ -122,6 +124,10 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let file = options.get_filename();
+            if !url.contains("mode=memory") && file != std::path::Path::new(":memory:") {
+                files::create_owner_only(file)?;
+            }
             // Writers wait in the queue for as long as a request may take, not for the
             // short acquire timeout meant for an unreachable server.
             let write = SqlitePoolOptions::new()

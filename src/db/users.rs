@@ -121,13 +121,6 @@ pub async fn replace_password_hash(
         .map(|r| r.rows_affected() == 1))
 }
 
-/// Whether the account still has this password hash (nothing changed it since it was read).
-pub async fn has_password_hash(conn: &mut Conn, id: Uuid, hash: &str) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash = $2";
-    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(id).bind(hash).fetch_one(&mut *e).await
-        .map(|n| n == 1))
-}
-
 /// Counts a failed password in the current hour window and returns the count.
 pub async fn count_password_failure(
     conn: &mut Conn,

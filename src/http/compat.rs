@@ -20,6 +20,7 @@ use super::{dto, v1};
 use crate::clock::rfc3339;
 use crate::db::users::UserRow;
 use crate::domain::second_factor::SecondFactorCode;
+use crate::domain::validate;
 use crate::error::AppError;
 use crate::service::accounts::{self, LoginOutcome};
 use crate::service::sessions::{self, IssuedTokens};
@@ -608,7 +609,7 @@ async fn enable_2fa(
         Ok(u) => u,
         Err(_) => return unauthorized(),
     };
-    if user.email != email.trim().to_lowercase() {
+    if user.email != validate::email_key(&email) {
         return result(
             StatusCode::FORBIDDEN,
             Some((

@@ -54,14 +54,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct RegisterRequest {
     #[schema(format = Email, max_length = 254, example = "ann@example.com")]
     email: String,
-    /// 8 to 1024 bytes; anything else is allowed.
+    /// At least 8 characters (after NFKC), at most 1024 bytes; anything else is allowed, but
+    /// not a commonly used or breached password, nor one built on the email, the user name
+    /// or the service's name.
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
     password: String,
-    /// 3 to 254 of letters, digits and `. _ - @ +`; defaults to the email.
+    /// 3 to 254 of letters, digits and `. _ - +`, and not a UUID (a user name must not be
+    /// mistaken for an email or an account id); defaults to the email.
     #[schema(
         min_length = 3,
         max_length = 254,
-        pattern = "^[A-Za-z0-9._@+-]+$",
+        pattern = "^[A-Za-z0-9._+-]+$",
         example = "ann"
     )]
     user_name: Option<String>,
@@ -105,11 +108,6 @@ async fn register(
             }
         });
     let password = dto::password(&mut f, "password");
-    if let Some(p) = &password
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
-    {
-        f.error("password", msg);
-    }
     let user_name = f
         .optional_string("userName", validate::USER_NAME_MAX + 10)
         .and_then(|n| match validate::user_name(&n) {
@@ -128,6 +126,18 @@ async fn register(
                 None
             }
         });
+    if let (Some(p), Some(email)) = (&password, &email) {
+        let context = validate::password_context(email, user_name.as_deref(), &state.config.issuer);
+        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
+        {
+            f.error("password", msg);
+        }
+    } else if let Some(p) = &password
+        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &[])
+    {
+        // The email is wrong too: still say what is wrong with the password.
+        f.error("password", msg);
+    }
     f.finish(STRICT)?;
     let (Some(email), Some(password)) = (email, password) else {
         return Err(AppError::internal("validated fields missing"));
@@ -150,7 +160,7 @@ pub fn identifier(f: &mut super::extract::Fields) -> Option<Identifier> {
     let email = f.optional_string("email", validate::EMAIL_MAX + 10);
     let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10);
     match (email, user_name) {
-        (Some(email), _) => Some(Identifier::Email(email.trim().to_lowercase())),
+        (Some(email), _) => Some(Identifier::Email(validate::email_key(&email))),
         (None, Some(name)) => Some(Identifier::UserName(name.trim().to_owned())),
         (None, None) => {
             f.error("email", "email or userName is required");
@@ -368,7 +378,8 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json
 struct ChangePasswordRequest {
     #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
     current_password: String,
-    /// 8 to 1024 bytes.
+    /// At least 8 characters (after NFKC), at most 1024 bytes; not a commonly used or
+    /// breached password, nor one built on the email, the user name or the service's name.
     #[schema(format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
     new_password: String,
 }
@@ -396,10 +407,14 @@ async fn change_password(
 ) -> Result<StatusCode, AppError> {
     let current = dto::password(&mut f, "currentPassword");
     let new = dto::password(&mut f, "newPassword");
-    if let Some(p) = &new
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p))
-    {
-        f.error("newPassword", msg);
+    if let Some(p) = &new {
+        let user = accounts::reload(&state, principal.user_id).await?;
+        let context =
+            validate::password_context(&user.email, Some(&user.user_name), &state.config.issuer);
+        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
+        {
+            f.error("newPassword", msg);
+        }
     }
     f.finish(STRICT)?;
     let (Some(current), Some(new)) = (current, new) else {

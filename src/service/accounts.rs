@@ -25,20 +25,35 @@ pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, 
     if !state.config.allow_registration {
         return Err(AppError::RegistrationClosed);
     }
-    create_user(state, input).await
+    create_user(state, input, None).await
+}
+
+/// Who created an account on someone's behalf (the admin CLI): recorded as an
+/// `account_created` event in the transaction that creates it.
+pub struct CreatedBy {
+    pub ctx: RequestContext,
+    pub details: serde_json::Value,
 }
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
-pub async fn create_user(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+pub async fn create_user(
+    state: &AppState,
+    input: Registration,
+    created_by: Option<CreatedBy>,
+) -> Result<UserRow, AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        create_user_unit(state, input).await
+        create_user_unit(state, input, created_by).await
     })
     .await
 }
 
-async fn create_user_unit(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+async fn create_user_unit(
+    state: &AppState,
+    input: Registration,
+    created_by: Option<CreatedBy>,
+) -> Result<UserRow, AppError> {
     let password_hash = state.hasher.hash(&input.password).await?;
     let user_name = input.user_name.unwrap_or_else(|| input.email.clone());
     let user_name_key = validate::user_name_key(&user_name);
@@ -58,6 +73,17 @@ async fn create_user_unit(state: &AppState, input: Registration) -> Result<UserR
     .await;
     match inserted {
         Ok(user) => {
+            if let Some(by) = created_by {
+                events::record(
+                    &mut tx,
+                    user.created_at,
+                    user.id,
+                    events::ACCOUNT_CREATED,
+                    Some(&by.ctx),
+                    by.details,
+                )
+                .await?;
+            }
             tx.commit().await?;
             Ok(user)
         }

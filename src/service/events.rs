@@ -30,6 +30,8 @@ pub const SESSIONS_REVOKED: &str = "sessions_revoked";
 pub const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
 pub const LOGGED_OUT: &str = "logged_out";
 pub const ACCOUNT_UNLOCKED: &str = "account_unlocked";
+/// An operator created the account (`tessera admin create-user`).
+pub const ACCOUNT_CREATED: &str = "account_created";
 
 pub async fn record(
     conn: &mut Conn,

@@ -184,9 +184,9 @@ async fn register_reports_each_invalid_field() {
 }
 
 #[tokio::test]
-async fn register_checks_password_length_in_bytes() {
+async fn register_counts_password_characters_and_caps_bytes() {
     let app = TestApp::spawn().await;
-    // 7 bytes: too short.
+    // 7 characters: too short.
     let short = app.register("a@example.com", "1234567").await;
     assert_field_error(&short, "password");
     assert_eq!(
@@ -195,8 +195,15 @@ async fn register_checks_password_length_in_bytes() {
         "only the password is wrong: {}",
         short.text
     );
-    // 4 two-byte characters are 8 bytes: long enough.
-    let multibyte = app.register("b@example.com", "éééé").await;
+    // 5 two-byte characters are 10 bytes but 5 characters: too short.
+    let multibyte = app.register("b@example.com", "ééééé").await;
+    assert_field_error(&multibyte, "password");
+    assert_eq!(
+        multibyte.body["errors"]["password"][0],
+        "must be at least 8 characters"
+    );
+    // 8 characters are enough, however many bytes.
+    let multibyte = app.register("b@example.com", "éèêëēėęě").await;
     assert_eq!(multibyte.status, 201, "{}", multibyte.text);
     // 1024 bytes is the most allowed; 1025 is refused.
     let longest = "p".repeat(1024);
@@ -684,4 +691,247 @@ async fn password_throttle_is_per_account() {
         "another account from the same address is not throttled: {}",
         bob.text
     );
+}
+
+#[tokio::test]
+async fn a_user_name_may_not_look_like_an_email_or_an_account_id() {
+    let app = TestApp::spawn().await;
+    let mallory = app.register("mallory@example.com", PASSWORD).await;
+    assert_eq!(mallory.status, 201, "{}", mallory.text);
+    let mallory_id = mallory.body["id"].as_str().unwrap().to_owned();
+    let simple_id = uuid::Uuid::new_v4().simple().to_string();
+    for name in [
+        "dave@corp.com",
+        "@dave",
+        mallory_id.as_str(),
+        &mallory_id.to_uppercase(),
+        simple_id.as_str(),
+    ] {
+        let response = app
+            .post(
+                "/v1/auth/register",
+                json!({"email": "eve@example.com", "password": PASSWORD, "userName": name}),
+                None,
+            )
+            .await;
+        assert_field_error(&response, "userName");
+        assert_eq!(
+            response.body["errors"].as_object().unwrap().len(),
+            1,
+            "only the user name is wrong: {}",
+            response.text
+        );
+    }
+    // Dave, who never sent a user name, is not blocked by anyone's choice of one.
+    let dave = app.register("dave@corp.com", PASSWORD).await;
+    assert_eq!(dave.status, 201, "{}", dave.text);
+    assert_eq!(dave.body["userName"], "dave@corp.com");
+}
+
+#[tokio::test]
+async fn look_alike_emails_are_refused_or_are_the_same_account() {
+    let app = TestApp::spawn().await;
+    let alice = app.register("alice@corp.com", PASSWORD).await;
+    assert_eq!(alice.status, 201, "{}", alice.text);
+    for (email, why) in [
+        ("alice\u{200B}@corp.com", "zero-width space"),
+        ("ali\u{00AD}ce@corp.com", "soft hyphen"),
+        ("\u{0430}lice@corp.com", "Cyrillic a"),
+        ("alice@c\u{043E}rp.com", "Cyrillic o in the domain"),
+        ("alice@xn--crp-sed.com", "the same domain in punycode"),
+        ("\u{202E}moc.proc@ecila", "right-to-left override"),
+        ("alice\u{2066}@corp.com", "left-to-right isolate"),
+    ] {
+        let response = app.register(email, PASSWORD).await;
+        assert_field_error(&response, "email");
+        assert_eq!(
+            response.body["errors"].as_object().unwrap().len(),
+            1,
+            "{why}: only the email is wrong: {}",
+            response.text
+        );
+    }
+    // Compatibility forms are the same letters: the same account.
+    let full_width = app.register("ａｌｉｃｅ@ｃｏｒｐ.ｃｏｍ", PASSWORD).await;
+    full_width.assert_problem(409, "email_taken");
+    let login = app.login("ＡＬＩＣＥ@corp.com", PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.body["user"]["id"], alice.body["id"]);
+
+    // An internationalized domain is stored in its ASCII form, whichever way it is sent.
+    let idn = app.register("Ann@Bücher.de", PASSWORD).await;
+    assert_eq!(idn.status, 201, "{}", idn.text);
+    assert_eq!(idn.body["email"], "ann@xn--bcher-kva.de");
+    let again = app.register("ann@xn--bcher-kva.de", PASSWORD).await;
+    again.assert_problem(409, "email_taken");
+    for typed in ["ann@bücher.de", "ann@xn--bcher-kva.de", "ANN@BÜCHER.DE"] {
+        let login = app.login(typed, PASSWORD).await;
+        assert_eq!(login.status, 200, "{typed}: {}", login.text);
+    }
+    // A user name is normalized the same way: full-width letters are the plain ones.
+    let named = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "bob@corp.com", "password": PASSWORD, "userName": "ｂｏｂｂｙ"}),
+            None,
+        )
+        .await;
+    assert_eq!(named.status, 201, "{}", named.text);
+    assert_eq!(named.body["userName"], "bobby");
+    let invisible = app
+        .post(
+            "/v1/auth/register",
+            json!({"email": "rob@corp.com", "password": PASSWORD, "userName": "bob\u{200B}by"}),
+            None,
+        )
+        .await;
+    assert_field_error(&invisible, "userName");
+}
+
+#[tokio::test]
+async fn common_passwords_and_context_words_are_refused_with_a_clear_message() {
+    let app = TestApp::spawn().await;
+    let common = "is too common: it is on a list of frequently used and breached passwords";
+    let close = "is too close to your email address, user name or the name of this service";
+    for (body, message) in [
+        (
+            json!({"email": "ann@example.com", "password": "password"}),
+            common,
+        ),
+        (
+            json!({"email": "ann@example.com", "password": "12345678"}),
+            common,
+        ),
+        (
+            json!({"email": "ann@example.com", "password": "Sunshine1"}),
+            common,
+        ),
+        (
+            json!({"email": "ann@example.com", "password": "ann@example.com"}),
+            close,
+        ),
+        (
+            json!({"email": "ann.smith@example.com", "password": "Ann.Smith!1"}),
+            close,
+        ),
+        (
+            json!({"email": "ann@example.com", "userName": "annabelle", "password": "annabelle2024"}),
+            close,
+        ),
+        (
+            json!({"email": "ann@example.com", "password": "Tessera2024!"}),
+            close,
+        ),
+    ] {
+        let response = app.post("/v1/auth/register", body.clone(), None).await;
+        assert_field_error(&response, "password");
+        assert_eq!(
+            response.body["errors"]["password"],
+            json!([message]),
+            "{body}: {}",
+            response.text
+        );
+        let sent = body["password"].as_str().unwrap();
+        // ("password" is also the field's name, so only the others can be looked for.)
+        if sent != "password" {
+            assert_leaks_nothing(&response, sent);
+        }
+    }
+    // The service's configured name counts as well.
+    let acme = TestApp::spawn_with(|config| config.issuer = "Acme Login".into()).await;
+    let response = acme.register("bo@example.com", "acme login 123").await;
+    assert_field_error(&response, "password");
+
+    // A password change is held to the same rules, with the account's own email.
+    let user = app.signed_in_user().await;
+    let local = user.email.split('@').next().unwrap().to_owned();
+    for (new, message) in [("iloveyou", common), (local.as_str(), close)] {
+        let response = app
+            .post(
+                "/v1/auth/password",
+                json!({"currentPassword": PASSWORD, "newPassword": new}),
+                Some(&user.access_token),
+            )
+            .await;
+        assert_field_error(&response, "newPassword");
+        assert_eq!(response.body["errors"]["newPassword"], json!([message]));
+    }
+    let login = app.login(&user.email, PASSWORD).await;
+    assert_eq!(
+        login.status, 200,
+        "the password is unchanged: {}",
+        login.text
+    );
+}
+
+#[tokio::test]
+async fn passwords_are_compared_in_nfkc() {
+    let app = TestApp::spawn().await;
+    // Composed (as typed on one system) and decomposed (as typed on another).
+    let composed = "crème brûlée au café";
+    let decomposed = "cre\u{300}me bru\u{302}le\u{301}e au cafe\u{301}";
+    assert_ne!(composed, decomposed);
+    let registered = app.register("chef@example.com", composed).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let login = app.login("chef@example.com", decomposed).await;
+    assert_eq!(
+        login.status, 200,
+        "NFD logs in to an NFC password: {}",
+        login.text
+    );
+    // Full-width letters are their plain forms.
+    let user = app
+        .register(
+            "wide@example.com",
+            "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ｂａｔｔｅｒｙ",
+        )
+        .await;
+    assert_eq!(user.status, 201, "{}", user.text);
+    let login = app.login("wide@example.com", "correct horse battery").await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    // The password change confirms and hashes in the same form.
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ｂａｔｔｅｒｙ", "newPassword": decomposed}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let login = app.login("wide@example.com", composed).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+}
+
+/// A hash made before passwords were normalized (of the password as typed) still verifies.
+#[tokio::test]
+async fn a_hash_of_a_password_as_typed_before_normalization_still_verifies() {
+    let app = TestApp::spawn().await;
+    let decomposed = "cre\u{300}me bru\u{302}le\u{301}e au cafe\u{301}";
+    let registered = app.register("old@example.com", PASSWORD).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let id = uuid::Uuid::parse_str(registered.body["id"].as_str().unwrap()).unwrap();
+    // The old hash: Argon2id of the bytes as typed, as earlier versions stored it.
+    let old_hash = {
+        use argon2::PasswordHasher as _;
+        let salt = argon2::password_hash::SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        argon2::Argon2::default()
+            .hash_password(decomposed.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    };
+    let mut tx = app.state.db.begin().await.unwrap();
+    let current = tessera::db::users::find_by_id(&mut tx, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        tessera::db::users::replace_password_hash(&mut tx, id, &current, &old_hash)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    let login = app.login("old@example.com", decomposed).await;
+    assert_eq!(login.status, 200, "{}", login.text);
 }

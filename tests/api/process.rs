@@ -572,3 +572,231 @@ async fn sighup_makes_the_server_load_the_replaced_certificate() {
     let exit = server.child.wait().await.unwrap();
     assert!(exit.success(), "clean exit: {exit:?}");
 }
+
+#[tokio::test]
+async fn admin_names_users_explicitly_and_refuses_an_ambiguous_argument() {
+    let app = TestApp::spawn().await;
+    let dave = app.register("dave@corp.com", PASSWORD).await;
+    assert_eq!(dave.status, 201, "{}", dave.text);
+    let dave_id = dave.body["id"].as_str().unwrap().to_owned();
+    // An account from before user names were kept apart from ids and emails: its user
+    // name is Dave's id. It can no longer be registered, so it is written to the database.
+    let legacy_id = uuid::Uuid::new_v4();
+    let hash = app
+        .state
+        .hasher
+        .hash(&secrecy::SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    let mut conn = app.state.db.begin().await.unwrap();
+    tessera::db::users::insert(
+        &mut conn,
+        &tessera::db::users::NewUser {
+            id: legacy_id,
+            email: "mallory@example.com",
+            user_name: &dave_id,
+            user_name_key: &dave_id,
+            phone_number: None,
+            password_hash: &hash,
+            created_at: app.now(),
+        },
+    )
+    .await
+    .unwrap();
+    conn.commit().await.unwrap();
+
+    for command in ["show-user", "unlock", "revoke-sessions", "reset-2fa"] {
+        let (code, out, err) = admin(&app, &[command, &dave_id], None).await;
+        assert_eq!(
+            code, 1,
+            "{command}: an ambiguous name is refused: {out}{err}"
+        );
+        assert!(
+            err.contains("more than one account")
+                && err.contains(&dave_id)
+                && err.contains(&legacy_id.to_string()),
+            "{command}: {err}"
+        );
+    }
+    let (code, out, err) = admin(&app, &["show-user", "--id", &dave_id], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dave@corp.com"), "--id picks Dave: {out}");
+    let (code, out, err) = admin(&app, &["show-user", "--user-name", &dave_id], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("mallory@example.com"),
+        "--user-name picks the other account: {out}"
+    );
+    let (code, out, err) = admin(&app, &["show-user", "--email", "Dave@Corp.com"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&dave_id), "{out}");
+    // An explicit field never falls back to another: an email is no user name here.
+    let (code, _, err) = admin(
+        &app,
+        &["show-user", "--user-name", "mallory@example.com"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no user matches"), "{err}");
+    // A bare argument that names one account still works.
+    let (code, out, err) = admin(&app, &["show-user", "mallory@example.com"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&legacy_id.to_string()), "{out}");
+    // Exactly one way of naming the user.
+    let (code, _, err) = admin(
+        &app,
+        &["show-user", "--id", &dave_id, "--email", "dave@corp.com"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 2, "clap refuses two selectors: {err}");
+}
+
+/// Runs `tessera admin ...` with `USER`/`LOGNAME` as given (`None` removes the variable).
+async fn admin_as(
+    app: &TestApp,
+    args: &[&str],
+    stdin: Option<&str>,
+    user: Option<&str>,
+    logname: Option<&str>,
+) -> (i32, String, String) {
+    let mut command = Command::new(BIN);
+    command
+        .arg("admin")
+        .args(args)
+        .env("TESSERA_DATA_DIR", &app.config.data_dir)
+        .env("TESSERA_DATABASE_URL", app.config.database_url())
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in [("USER", user), ("LOGNAME", logname)] {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command.spawn().expect("run tessera admin");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The user's security events as `(type, details)`, oldest first.
+async fn events_of(app: &TestApp, email: &str, password: &str) -> Vec<(String, Value)> {
+    let login = app.login(email, password).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    let events = app.get("/v1/auth/security-events", Some(&token)).await;
+    let mut list: Vec<(String, Value)> = events
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (s(&e["type"]), e["details"].clone()))
+        .collect();
+    list.reverse();
+    list
+}
+
+#[tokio::test]
+async fn admin_commands_record_events_naming_the_operator() {
+    let app = TestApp::spawn().await;
+    let (code, out, err) = admin_as(
+        &app,
+        &[
+            "create-user",
+            "--email",
+            "new@example.com",
+            "--operator",
+            "alice",
+        ],
+        Some("operator chosen passphrase\n"),
+        Some("root"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    // No session yet: revoking records the operator's act all the same.
+    let (code, out, err) = admin_as(
+        &app,
+        &["revoke-sessions", "--email", "new@example.com"],
+        None,
+        Some("bob"),
+        Some("not-used"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Revoked 0 session(s)"), "{out}");
+    let (code, out, err) = admin_as(
+        &app,
+        &["unlock", "new@example.com"],
+        None,
+        None,
+        Some("carol"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = admin_as(&app, &["unlock", "new@example.com"], None, None, None).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let events = events_of(&app, "new@example.com", "operator chosen passphrase").await;
+    let admin_events: Vec<(String, Value)> = events
+        .into_iter()
+        .filter(|(kind, _)| kind != "login_succeeded")
+        .collect();
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        format!("uid {}", std::fs::metadata("/proc/self").unwrap().uid())
+    };
+    assert_eq!(
+        admin_events,
+        vec![
+            ("account_created".to_owned(), json!({"operator": "alice"})),
+            (
+                "sessions_revoked".to_owned(),
+                json!({"operator": "bob", "count": 0, "reason": "admin"})
+            ),
+            ("account_unlocked".to_owned(), json!({"operator": "carol"})),
+            ("account_unlocked".to_owned(), json!({"operator": uid})),
+        ],
+        "--operator, else $USER, else $LOGNAME, else the uid"
+    );
+
+    // With sessions (the login above and this one), the count says how many were revoked.
+    let login = app
+        .login("new@example.com", "operator chosen passphrase")
+        .await;
+    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    let (code, out, _) = admin_as(
+        &app,
+        &["revoke-sessions", "new@example.com", "--operator", "dave"],
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(out.contains("Revoked 2 session(s)"), "{out}");
+    assert_eq!(app.get("/v1/auth/me", Some(&token)).await.status, 401);
+    let events = events_of(&app, "new@example.com", "operator chosen passphrase").await;
+    let (kind, details) = events
+        .iter()
+        .rev()
+        .find(|(kind, _)| kind == "sessions_revoked")
+        .unwrap();
+    assert_eq!(kind, "sessions_revoked");
+    assert_eq!(
+        details,
+        &json!({"operator": "dave", "count": 2, "reason": "admin"})
+    );
+}
