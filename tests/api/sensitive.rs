@@ -693,3 +693,129 @@ async fn wrong_passwords_on_signed_in_routes_are_throttled_like_logins() {
         "five wrong and one throttled confirmation are recorded"
     );
 }
+
+/// A pending second step on each surface, started with the password that is about to die.
+async fn pending_second_steps(app: &TestApp, enrolled: &Enrolled) -> (String, String) {
+    let v1 = app
+        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
+        .await;
+    let compat = app
+        .post(
+            "/authentication/login",
+            json!({"email": enrolled.user.email, "password": enrolled.user.password}),
+            None,
+        )
+        .await;
+    assert_eq!(compat.body["requires2FA"], true, "{}", compat.text);
+    (v1, compat.body["token"].as_str().unwrap().to_owned())
+}
+
+/// Neither pending second step can be finished, even with a right code.
+async fn assert_second_steps_dead(
+    app: &TestApp,
+    enrolled: &Enrolled,
+    (v1, compat): (String, String),
+) {
+    let backup = &enrolled.backup_codes[0];
+    app.post("/v1/auth/2fa/verify", json!({"code": backup}), Some(&v1))
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
+    let code = totp_code(&enrolled.secret, app.now());
+    let answer = app
+        .post(
+            "/authentication/verify-2fa",
+            json!({"code": code, "token": compat}),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    assert_eq!(answer.body["success"], false, "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_the_pending_second_steps_started_with_the_old_password() {
+    let app = TestApp::spawn().await;
+    let g = grant_everything(&app).await;
+    let pending = pending_second_steps(&app, &g.enrolled).await;
+
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": g.enrolled.user.password, "newPassword": NEW_PASSWORD}),
+            Some(&g.changer.0),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+
+    assert_second_steps_dead(&app, &g.enrolled, pending).await;
+    // The new password starts a second step that works.
+    let fresh = app
+        .two_factor_token(&g.enrolled.user.email, NEW_PASSWORD)
+        .await;
+    let done = app
+        .post(
+            "/v1/auth/2fa/verify",
+            json!({"code": g.enrolled.backup_codes[1]}),
+            Some(&fresh),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+}
+
+#[tokio::test]
+async fn turning_two_factor_off_on_the_sapfiai_surface_ends_pending_second_steps() {
+    let app = TestApp::spawn().await;
+    let g = grant_everything(&app).await;
+    let pending = pending_second_steps(&app, &g.enrolled).await;
+    let off = app
+        .post(
+            "/authentication/enable-2fa",
+            json!({"email": g.enrolled.user.email, "password": g.enrolled.user.password, "enable": false}),
+            Some(&g.changer.0),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_session_revoked(&app, "other session", &g.other).await;
+    // Back on: the old pending steps stay dead, the old device token does not skip 2FA.
+    let on = app
+        .post(
+            "/authentication/enable-2fa",
+            json!({"email": g.enrolled.user.email, "password": g.enrolled.user.password, "enable": true}),
+            Some(&g.changer.0),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{}", on.text);
+    assert_second_steps_dead(&app, &g.enrolled, pending).await;
+    assert_device_token_dead(
+        &app,
+        &g.enrolled.user.email,
+        &g.enrolled.user.password,
+        &g.device_token,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_admin_revocation_ends_sessions_devices_and_pending_second_steps() {
+    let app = TestApp::spawn().await;
+    let g = grant_everything(&app).await;
+    let pending = pending_second_steps(&app, &g.enrolled).await;
+    let who = tessera::admin::UserRef::Email(g.enrolled.user.email.clone());
+    tessera::admin::revoke_sessions(
+        &app.state,
+        &who,
+        &tessera::admin::Operator::from_flag_or_env(Some("test".into())).unwrap(),
+    )
+    .await
+    .expect("revoke");
+    assert_session_revoked(&app, "the changer's session", &g.changer).await;
+    assert_session_revoked(&app, "other session", &g.other).await;
+    assert_second_steps_dead(&app, &g.enrolled, pending).await;
+    assert_device_token_dead(
+        &app,
+        &g.enrolled.user.email,
+        &g.enrolled.user.password,
+        &g.device_token,
+    )
+    .await;
+}

@@ -425,3 +425,58 @@ async fn a_data_dir_created_on_first_start_is_owner_only() {
     assert_eq!(mode & 0o777, 0o700, "data dir mode {:o}", mode & 0o777);
     assert!(data_dir.join("master.key").exists());
 }
+
+#[tokio::test]
+async fn with_a_reuse_grace_two_refreshes_sent_at_once_keep_the_session() {
+    let app = TestApp::spawn_with(|c| c.refresh_reuse_grace_secs = 5).await;
+    let user = app.signed_in_user().await;
+    let (a, b) = tokio::join!(
+        refresh(&app, &user.refresh_token),
+        refresh(&app, &user.refresh_token)
+    );
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(b.status, 200, "{}", b.text);
+    for answer in [&a, &b] {
+        let (access, next) = tokens_of(&answer.body);
+        let me = app.get("/v1/auth/me", Some(&access)).await;
+        assert_eq!(me.status, 200, "{}", me.text);
+        assert_eq!(refresh(&app, &next).await.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn the_reuse_grace_allows_one_more_exchange_and_only_within_its_seconds() {
+    let app = TestApp::spawn_with(|c| c.refresh_reuse_grace_secs = 5).await;
+
+    // Once more within the grace; a third use is theft and ends the session.
+    let user = app.signed_in_user().await;
+    let rotated = refresh(&app, &user.refresh_token).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    app.clock.advance(4);
+    let graced = refresh(&app, &user.refresh_token).await;
+    assert_eq!(graced.status, 200, "{}", graced.text);
+    let (graced_access, _) = tokens_of(&graced.body);
+    refresh(&app, &user.refresh_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/auth/me", Some(&graced_access))
+        .await
+        .assert_problem(401, "unauthorized");
+    let (_, after_first) = tokens_of(&rotated.body);
+    refresh(&app, &after_first)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+
+    // After the grace, the first reuse already ends the session.
+    let user = app.signed_in_user().await;
+    let rotated = refresh(&app, &user.refresh_token).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    app.clock.advance(6);
+    refresh(&app, &user.refresh_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    let (_, next) = tokens_of(&rotated.body);
+    refresh(&app, &next)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+}

@@ -1701,3 +1701,93 @@ async fn garbage_on_disable_is_a_validation_failure_and_changes_nothing() {
         .await;
     assert_eq!(disabled.status, 200, "{}", disabled.text);
 }
+
+#[tokio::test]
+async fn enrolment_needs_a_recent_sign_in_or_the_password() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    // A stolen access token, used after the sign-in stopped being recent.
+    app.clock.advance(app.config.fresh_second_factor_secs + 1);
+    let bearer = Some(user.access_token.as_str());
+    app.post("/v1/auth/2fa/setup", json!({}), bearer)
+        .await
+        .assert_problem(403, "reauthentication_required");
+    app.post(
+        "/v1/auth/2fa/setup",
+        json!({"password": "not the password"}),
+        bearer,
+    )
+    .await
+    .assert_problem(401, "invalid_credentials");
+    // A refreshed token keeps the original sign-in time: still not recent.
+    let refreshed = app
+        .post(
+            "/v1/auth/refresh",
+            json!({"refreshToken": user.refresh_token}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let refreshed_access = refreshed.body["accessToken"].as_str().unwrap().to_owned();
+    app.post("/v1/auth/2fa/setup", json!({}), Some(&refreshed_access))
+        .await
+        .assert_problem(403, "reauthentication_required");
+
+    // With the password, the owner enrols.
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({"password": PASSWORD}), bearer)
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(&secret, app.now());
+    app.post("/v1/auth/2fa/verify-setup", json!({"code": code}), bearer)
+        .await
+        .assert_problem(403, "reauthentication_required");
+    let confirmed = app
+        .post(
+            "/v1/auth/2fa/verify-setup",
+            json!({"code": code, "password": PASSWORD}),
+            bearer,
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+
+    // A fresh sign-in needs no password: the seed flow (log in, then set up) is unchanged.
+    let other = app.signed_in_user().await;
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&other.access_token))
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+}
+
+#[tokio::test]
+async fn status_and_backup_codes_agree_while_two_factor_is_switched_off() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let enrolled = app.enable_two_factor(&user).await;
+    let login = app.login_with_code(&enrolled).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    let access = login.body["accessToken"].as_str().unwrap().to_owned();
+    let off = app
+        .post(
+            "/authentication/enable-2fa",
+            json!({"email": user.email, "password": PASSWORD, "enable": false}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+
+    let status = app.get("/v1/auth/2fa/status", Some(&access)).await;
+    let codes = app.get("/v1/auth/2fa/backup-codes", Some(&access)).await;
+    assert_eq!(status.body["enabled"], false, "{}", status.text);
+    assert_eq!(
+        status.body["backupCodesRemaining"], codes.body["remaining"],
+        "one source of truth: status {} backup-codes {}",
+        status.text, codes.text
+    );
+    assert_eq!(
+        codes.body["remaining"], 10,
+        "kept while switched off: {}",
+        codes.text
+    );
+}
