@@ -2,6 +2,7 @@
 
 pub mod backup_code;
 pub mod lockout;
+pub mod network;
 pub mod qr;
 pub mod second_factor;
 pub mod totp;

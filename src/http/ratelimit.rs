@@ -12,13 +12,14 @@
 //! a whole /64, and could otherwise rotate through it). Time comes from the server's clock.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use super::extract::client_ip;
+use crate::domain::network::client_network;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -61,7 +62,7 @@ impl RateLimiter {
         if !self.is_enabled() {
             return Ok(());
         }
-        let key = bucket_key(ip);
+        let key = client_network(ip);
         let mut buckets = self
             .buckets
             .lock()
@@ -109,20 +110,6 @@ impl RateLimiter {
             );
             buckets.clear();
         }
-    }
-}
-
-/// IPv4 addresses (also IPv4-mapped IPv6) as they are; other IPv6 addresses by their /64.
-fn bucket_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-        },
     }
 }
 

@@ -209,6 +209,7 @@ pub async fn check_password(
     password: &SecretString,
     ctx: &RequestContext,
 ) -> Result<PasswordCheck, AppError> {
+    let ctx = ctx.throttle_client(); // counted by network: an IPv6 client by its /64
     let now = state.now();
     let config = &state.config;
     let mut conn = state.db.conn().await?;

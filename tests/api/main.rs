@@ -9,6 +9,7 @@ mod errors;
 mod events;
 mod helpers;
 mod hostile;
+mod ip_throttle;
 mod lockout;
 mod multi_instance;
 mod openapi;
