@@ -808,11 +808,14 @@ struct AddDeviceRequest {
     device_name: String,
     #[schema(max_length = 200, example = "desktop")]
     device_type: String,
+    /// Free text describing the browser, stored as sent.
     #[schema(max_length = 200, example = "Firefox 128 on Linux")]
     browser_info: Option<String>,
-    /// Defaults to the caller's address.
+    /// Accepted for compatibility and ignored: the device is recorded with the address
+    /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
     #[schema(max_length = 64, example = "203.0.113.7")]
     ip_address: Option<String>,
+    /// Free text describing where the device is, stored as sent.
     #[schema(max_length = 200, example = "Berlin")]
     location: Option<String>,
     #[schema(max_length = 512, example = "fp-1f2e3d")]
