@@ -7,6 +7,7 @@ mod compat;
 mod devices;
 mod errors;
 mod events;
+mod growth;
 mod helpers;
 mod hostile;
 mod ip_throttle;
