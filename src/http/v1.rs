@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::dto::{self, Tokens, TrustedDeviceInput, User};
 use super::extract::{Auth, Client, JsonBody, OptionalJsonBody, bearer_token};
-use super::openapi::{BodyErrors, RateLimited, Unauthorized, Unavailable};
+use super::openapi::{AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable};
 use super::problem::Problem;
 use super::ratelimit::RateLimit;
 use crate::clock::rfc3339;
@@ -332,6 +332,7 @@ struct LogoutRequest {
         (status = 204, description = "Logged out."),
         BodyErrors,
         Unauthorized,
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -385,6 +386,7 @@ struct ChangePasswordRequest {
         (status = 204, description = "Changed."),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong current password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -484,6 +486,7 @@ async fn status(
         (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = two_factor::Setup),
         Unauthorized,
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -529,6 +532,7 @@ struct TwoFactorEnabled {
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -670,7 +674,7 @@ enum SensitiveChangeErrors {
     NotEnabled(Problem),
     #[response(
         status = 429,
-        description = "The second factor is locked (`second_factor_locked`).",
+        description = "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
         content_type = "application/problem+json",
         headers(("Retry-After" = u64, description = "Seconds to wait."))
     )]
@@ -889,7 +893,7 @@ struct RemovedDevices {
     operation_id = "remove_all_trusted_devices",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, Unavailable)
+    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, AccountRateLimited, Unavailable)
 )]
 async fn remove_all_devices(
     State(state): State<AppState>,
@@ -912,6 +916,7 @@ async fn remove_all_devices(
         (status = 204, description = "Removed."),
         Unauthorized,
         (status = 404, description = "No such device of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]

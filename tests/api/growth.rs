@@ -1,9 +1,10 @@
 //! What one account, or anyone hammering at one account, can add to the database: the
-//! event log records real changes only.
+//! event log records real changes only, and authenticated writes are rate-limited per
+//! account.
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{PASSWORD, TestApp, TestUser};
 
 /// Every event of the account, newest first.
 async fn all_events(app: &TestApp, access: &str) -> Vec<Value> {
@@ -40,7 +41,7 @@ async fn enrolled_with_fresh_token(app: &TestApp) -> (TestUser, String) {
 
 #[tokio::test]
 async fn removing_devices_that_are_not_there_records_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|config| config.account_write_rate_per_minute = 0).await;
     let (_, access) = enrolled_with_fresh_token(&app).await;
     let before = all_events(&app, &access).await.len();
 
@@ -94,4 +95,99 @@ async fn removing_devices_that_are_not_there_records_nothing() {
         json!({"count": 1, "reason": "user_request"})
     );
     assert_eq!(events.len(), before + 4, "two trusted, two removals");
+}
+
+#[tokio::test]
+async fn authenticated_writes_are_limited_per_account() {
+    // 3 at once, then one every 10 seconds.
+    let app = TestApp::spawn_with(|config| {
+        config.account_write_rate_per_minute = 6;
+        config.account_write_burst = 3;
+    })
+    .await;
+    let ann = app.signed_in_user().await;
+    let bob = app.signed_in_user().await;
+
+    for _ in 0..3 {
+        let removed = app
+            .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+            .await;
+        assert_eq!(removed.status, 200, "{}", removed.text);
+    }
+    let limited = app
+        .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+        .await;
+    limited.assert_problem(429, "rate_limited");
+    assert_eq!(limited.header("retry-after"), Some("10"));
+    // Any write of the account counts, on either surface ...
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&ann.access_token))
+        .await;
+    setup.assert_problem(429, "rate_limited");
+    let compat = app
+        .post(
+            "/authentication/enable-2fa",
+            json!({"email": ann.email, "password": PASSWORD, "enable": true}),
+            Some(&ann.access_token),
+        )
+        .await;
+    compat.assert_problem(429, "rate_limited");
+    assert!(compat.header("retry-after").is_some());
+    // ... reads do not, and another account has its own budget.
+    let me = app.get("/v1/auth/me", Some(&ann.access_token)).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    let status = app
+        .get("/v1/auth/2fa/status", Some(&ann.access_token))
+        .await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    let bobs = app
+        .delete("/v1/auth/2fa/trusted-devices", Some(&bob.access_token))
+        .await;
+    assert_eq!(bobs.status, 200, "{}", bobs.text);
+
+    // The bucket refills with time.
+    app.clock.advance(10);
+    let later = app
+        .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+        .await;
+    assert_eq!(later.status, 200, "{}", later.text);
+    let again = app
+        .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+        .await;
+    again.assert_problem(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn the_account_write_limit_is_on_by_default_and_documented_on_every_write() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.config.account_write_rate_per_minute, 60);
+    assert_eq!(app.config.account_write_burst, 30);
+
+    let doc = app.get("/openapi.json", None).await.body;
+    let mut writes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let bearer = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s.get("bearerAuth").is_some());
+            if !bearer || method == "get" {
+                continue;
+            }
+            let limited = &op["responses"]["429"];
+            assert!(
+                limited.is_object(),
+                "{method} {path} is an authenticated write but documents no 429"
+            );
+            assert!(
+                limited["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("this account")),
+                "{method} {path}: {limited}"
+            );
+            writes += 1;
+        }
+    }
+    assert!(writes >= 10, "{writes} authenticated writes documented");
 }
