@@ -1,10 +1,14 @@
 //! What one account, or anyone hammering at one account, can add to the database: the
-//! event log records real changes only, and authenticated writes are rate-limited per
-//! account.
+//! event log records real changes only, caps the types anyone can repeat at will, never
+//! drops the events that matter, and authenticated writes are rate-limited per account.
 
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
 use serde_json::{Value, json};
+use tessera::service::events::CAPPED_EVENTS_PER_HOUR;
 
-use crate::helpers::{PASSWORD, TestApp, TestUser};
+use crate::helpers::{PASSWORD, TestApp, TestUser, totp_code};
 
 /// Every event of the account, newest first.
 async fn all_events(app: &TestApp, access: &str) -> Vec<Value> {
@@ -27,6 +31,132 @@ async fn all_events(app: &TestApp, access: &str) -> Vec<Value> {
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// How many events the rows of `kind` stand for: one each, plus what each counts as
+/// suppressed.
+fn represented(events: &[Value], kind: &str) -> i64 {
+    of_type(events, kind)
+        .iter()
+        .map(|e| 1 + e["details"]["suppressed"].as_i64().unwrap_or(0))
+        .sum()
+}
+
+fn counts(events: &[Value]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for event in events {
+        *counts
+            .entry(event["type"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+/// A 6-digit code valid for no step near `now`.
+fn wrong_code(secret: &str, now: i64) -> String {
+    let near: Vec<String> = (-2..=2).map(|k| totp_code(secret, now + 30 * k)).collect();
+    (0..10u32)
+        .map(|d| d.to_string().repeat(6))
+        .find(|c| !near.contains(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_login_flood_adds_at_most_the_cap_and_events_that_matter_still_land() {
+    // Throttles and limits out of the way, so every one of the flood's logins is a failed
+    // password the log must deal with; cheap Argon2 so the flood is quick.
+    let app = TestApp::spawn_with(|config| {
+        config.rate_limit_per_minute = 0;
+        config.password_max_failures_per_hour = 1_000_000;
+        config.password_delay_after = 1_000_000;
+        config.ip_max_failures_per_hour = 1_000_000;
+        config.ip_delay_after = 1_000_000;
+        config.argon2_memory_kib = 64;
+        config.argon2_iterations = 1;
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    let enrolled = app.enable_two_factor(&user).await;
+    let verified = app.login_with_code(&enrolled).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    let access = verified.body["accessToken"].as_str().unwrap().to_owned();
+    let refresh = verified.body["refreshToken"].as_str().unwrap().to_owned();
+    let before = counts(&all_events(&app, &access).await);
+
+    const FLOOD: i64 = 500;
+    let statuses: Vec<u16> = futures::stream::iter(0..FLOOD)
+        .map(|_| async {
+            app.login(&user.email, "not the password")
+                .await
+                .status
+                .as_u16()
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+
+    let events = all_events(&app, &access).await;
+    let failed = of_type(&events, "login_failed");
+    assert!(
+        failed.len() as i64 <= CAPPED_EVENTS_PER_HOUR,
+        "{} login_failed rows for a flood of {FLOOD}",
+        failed.len()
+    );
+    assert_eq!(
+        represented(&events, "login_failed"),
+        FLOOD,
+        "every failure is counted, as a row or as suppressed"
+    );
+    let mut others = counts(&events);
+    others.remove("login_failed");
+    let mut others_before = before.clone();
+    others_before.remove("login_failed");
+    assert_eq!(others, others_before, "the flood added nothing else");
+
+    // The events that matter are recorded in full, cap or not: a lock ...
+    let challenge = app.two_factor_token(&user.email, PASSWORD).await;
+    for _ in 0..app.config.lockout_threshold {
+        let refused = app
+            .post(
+                "/v1/auth/2fa/verify",
+                json!({"code": wrong_code(&enrolled.secret, app.now())}),
+                Some(&challenge),
+            )
+            .await;
+        refused.assert_problem(401, "invalid_code");
+    }
+    // ... a password change ...
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "a brand new passphrase"}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let events = all_events(&app, &access).await;
+    assert_eq!(of_type(&events, "second_factor_locked").len(), 1);
+    assert_eq!(of_type(&events, "password_changed").len(), 1);
+    assert_eq!(
+        of_type(&events, "second_factor_failed").len() as i64,
+        app.config.lockout_threshold,
+        "a type's cap is its own"
+    );
+
+    // ... and once the hour is over, failures are recorded again.
+    app.clock.advance(3601);
+    let wrong = app.login(&user.email, "still not the password").await;
+    wrong.assert_problem(401, "invalid_credentials");
+    let refreshed = app
+        .post("/v1/auth/refresh", json!({"refreshToken": refresh}), None)
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let access = refreshed.body["accessToken"].as_str().unwrap().to_owned();
+    let events = all_events(&app, &access).await;
+    assert_eq!(of_type(&events, "login_failed").len(), failed.len() + 1);
+    assert_eq!(events[0]["type"], "login_failed", "the newest event");
+    assert!(events[0]["details"].get("suppressed").is_none());
 }
 
 /// An account with 2FA on and a fresh access token (so it may trust devices).
