@@ -177,7 +177,8 @@ fn aead(c: &mut Criterion) {
 }
 
 /// Argon2id at the configured parameters (19 MiB, t=2, p=1 by default), through the
-/// server's own hasher: the cost every password check pays.
+/// server's own hasher (which wipes its working memory after each hash): the cost every
+/// password check pays. Then the wipe alone, as the difference of two bare hashes.
 fn argon2(c: &mut Criterion) {
     let config = Config::default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -212,6 +213,50 @@ fn argon2(c: &mut Criterion) {
             runtime
                 .block_on(hasher.verify(black_box(&password), Some(&stored)))
                 .expect("verify")
+        })
+    });
+
+    // What wiping the working memory after each hash costs: the bare Argon2id computation
+    // into a kept buffer, as the hasher runs it, with and without the wipe the hasher
+    // applies (`crypto::wipe_argon2_memory`). The two differ only by the wipe.
+    let params = argon2::Params::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        None,
+    )
+    .expect("params");
+    let raw = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.clone(),
+    );
+    let mut blocks = vec![argon2::Block::default(); params.block_count()];
+    let salt = [7u8; 16];
+    let mut out = [0u8; 32];
+    group.bench_function("hash_without_wipe_baseline", |b| {
+        b.iter(|| {
+            raw.hash_password_into_with_memory(
+                black_box(b"correct horse battery staple"),
+                &salt,
+                &mut out,
+                &mut blocks[..],
+            )
+            .expect("hash");
+            black_box(&out);
+        })
+    });
+    group.bench_function("hash_with_wipe", |b| {
+        b.iter(|| {
+            raw.hash_password_into_with_memory(
+                black_box(b"correct horse battery staple"),
+                &salt,
+                &mut out,
+                &mut blocks[..],
+            )
+            .expect("hash");
+            crypto::wipe_argon2_memory(&mut blocks);
+            black_box(&out);
         })
     });
     group.finish();

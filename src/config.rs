@@ -139,6 +139,12 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Requests a client address may make at once before the per-minute rate applies.
     pub rate_limit_burst: u32,
+    /// Authenticated writes (every POST and DELETE made with an access token) per minute
+    /// each account may make, sustained; 0 turns the limit off. Bounds what one stolen or
+    /// scripted access token can do to the database.
+    pub account_write_rate_per_minute: u32,
+    /// Authenticated writes an account may make at once before the per-minute rate applies.
+    pub account_write_burst: u32,
     pub request_timeout_secs: u64,
     /// How long a connection may take to send its next request (after it opens, and after
     /// each answer) before it is closed: ends slow-header (slowloris) and idle connections.
@@ -211,6 +217,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             rate_limit_per_minute: 300,
             rate_limit_burst: 300,
+            account_write_rate_per_minute: 60,
+            account_write_burst: 30,
             request_timeout_secs: 30,
             connection_idle_timeout_secs: 60,
             shutdown_grace_secs: 30,

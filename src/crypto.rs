@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::domain::validate;
 use crate::error::AppError;
@@ -45,24 +45,60 @@ pub struct PasswordHasher {
 /// keep freed buffers in per-thread arenas of the blocking pool (measured: a login flood
 /// grew the resident set to ~480 MiB), and page-faulting fresh memory costs time on every
 /// hash. At most `max_concurrent` hashes run, so at most that many buffers ever exist.
+///
+/// A buffer is wiped after every hash: the blocks are derived from the password, so a
+/// kept buffer would otherwise hold material an attacker with a memory dump (a core
+/// file, swap, a later bug that reads freed or pooled memory) could attack offline.
 #[derive(Clone, Default)]
 struct Argon2Memory(Arc<std::sync::Mutex<Vec<Vec<Block>>>>);
 
 impl Argon2Memory {
-    /// Runs `f` with a buffer of at least `blocks` blocks, then keeps the buffer.
+    /// Runs `f` with a buffer of at least `blocks` blocks, then wipes the part it used
+    /// and keeps the buffer. The wipe also runs if `f` panics.
     fn with<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
         let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut buffer = match taken {
+        let buffer = match taken {
             Some(buffer) if buffer.len() >= blocks => buffer,
             _ => vec![Block::default(); blocks],
         };
-        let result = f(&mut buffer);
-        self.0
+        let mut lease = Lease {
+            pool: self,
+            buffer,
+            used: blocks,
+        };
+        f(&mut lease.buffer[..blocks])
+    }
+
+    /// The buffers kept now, for tests to inspect.
+    #[cfg(test)]
+    fn kept(&self) -> Vec<Vec<Block>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A buffer out of the pool: wiped and returned when dropped, on success or panic.
+struct Lease<'a> {
+    pool: &'a Argon2Memory,
+    buffer: Vec<Block>,
+    used: usize,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        wipe_argon2_memory(&mut self.buffer[..self.used]);
+        let buffer = std::mem::take(&mut self.buffer);
+        self.pool
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(buffer);
-        result
     }
+}
+
+/// Zeroes Argon2 working memory with writes the compiler may not elide (`zeroize`).
+/// Public so the benchmarks can measure what the wipe adds to a hash.
+pub fn wipe_argon2_memory(blocks: &mut [Block]) {
+    blocks.iter_mut().for_each(Zeroize::zeroize);
 }
 
 /// Counts a hash as in flight from queueing to completion, and records its duration.
@@ -343,5 +379,53 @@ mod tests {
         ));
         // One buffer served every call, grown to the largest parameters seen.
         assert_eq!(memory.0.lock().unwrap().len(), 1);
+    }
+
+    fn all_zero(buffers: &[Vec<Block>]) -> bool {
+        buffers
+            .iter()
+            .flatten()
+            .all(|block| block.as_ref().iter().all(|word| *word == 0))
+    }
+
+    /// After a hash, and after a verify, the pooled working memory holds nothing derived
+    /// from the password.
+    #[test]
+    fn pooled_memory_is_wiped_after_each_use() {
+        let memory = Argon2Memory::default();
+        let hash = hash_blocking(&small_params(), b"correct horse", &memory).expect("hash");
+        let kept = memory.kept();
+        assert_eq!(kept.len(), 1, "the buffer is kept for the next hash");
+        assert_eq!(kept[0].len(), small_params().block_count());
+        assert!(all_zero(&kept), "the buffer is wiped after hashing");
+
+        assert!(verify_blocking(b"correct horse", &hash, &memory));
+        assert!(all_zero(&memory.kept()), "and after verifying");
+        assert!(!verify_blocking(b"wrong horse", &hash, &memory));
+        assert!(all_zero(&memory.kept()), "and after a failed verify");
+
+        // A smaller hash in a larger kept buffer wipes what it used; the rest was wiped
+        // before.
+        let large = Params::new(256, 1, 1, None).expect("params");
+        hash_blocking(&large, b"battery staple", &memory).expect("hash");
+        hash_blocking(&small_params(), b"battery staple", &memory).expect("hash");
+        let kept = memory.kept();
+        assert_eq!(kept[0].len(), large.block_count());
+        assert!(all_zero(&kept));
+    }
+
+    /// A hash that panics midway still leaves the buffer wiped.
+    #[test]
+    fn pooled_memory_is_wiped_when_a_hash_panics() {
+        let memory = Argon2Memory::default();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            memory.with(small_params().block_count(), |blocks| {
+                blocks[0] = Block::new();
+                blocks[0].as_mut()[0] = 0xdead_beef;
+                panic!("hash failed midway");
+            })
+        }));
+        assert!(outcome.is_err());
+        assert!(all_zero(&memory.kept()));
     }
 }

@@ -37,7 +37,8 @@ pub enum AppError {
     InvalidCode,
     #[error("second factor locked")]
     SecondFactorLocked { retry_after_secs: i64 },
-    /// Too many requests from one client address to the unauthenticated routes.
+    /// Too many requests from one client address to the unauthenticated routes, or too
+    /// many writes by one signed-in account.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("TOTP suspended")]

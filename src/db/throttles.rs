@@ -1,5 +1,7 @@
-//! The `ip_throttles` table: failed passwords per client IP, so one address cannot spray
-//! guesses across many accounts.
+//! The `ip_throttles` table: failed passwords per client network, so one client cannot
+//! spray guesses across many accounts. The `ip` column holds the key the service counts
+//! under (`domain::network::throttle_key`): an IPv4 address, or an IPv6 /64 such as
+//! `2001:db8:1:2::/64`.
 
 use super::{Conn, run};
 

@@ -3,6 +3,7 @@
 pub mod backup_code;
 pub mod lockout;
 pub mod net;
+pub mod network;
 pub mod qr;
 pub mod second_factor;
 pub mod totp;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::extract::{Client, Fields, JsonBody, bearer_token};
 use super::openapi::RateLimited;
 use super::problem::Problem;
-use super::ratelimit::RateLimit;
+use super::ratelimit::{RateLimit, limit_account_write};
 use super::{dto, v1};
 use crate::clock::rfc3339;
 use crate::db::users::UserRow;
@@ -533,7 +533,7 @@ struct Enable2faRequest {
         (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB (`Request.Invalid`).", body = ResultEnvelope),
         (status = 415, description = "The body is not `application/json` (`Request.Invalid`).", body = ResultEnvelope),
-        (status = 429, description = "The second factor is locked (`TwoFactor.Locked`, the envelope), or too many requests from this address (a problem document, `rate_limited`).",
+        (status = 429, description = "The second factor is locked (`TwoFactor.Locked`, the envelope), or too many requests from this address or writes by this account (a problem document, `rate_limited`).",
             content((ResultEnvelope = "application/json"), (Problem = "application/problem+json")),
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = "The database is unreachable (`Service.Unavailable`).", body = ResultEnvelope),
@@ -548,7 +548,10 @@ async fn enable_2fa(
 ) -> Response {
     let principal = match bearer_token(&headers) {
         Some(token) => match sessions::authenticate(&state, token).await {
-            Ok(p) => p,
+            Ok(p) => match limit_account_write(req.method(), req.extensions(), p.user_id) {
+                Ok(()) => p,
+                Err(limited) => return limited.into_response(),
+            },
             Err(AppError::Unavailable) => {
                 return result(
                     StatusCode::SERVICE_UNAVAILABLE,

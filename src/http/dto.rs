@@ -152,11 +152,14 @@ pub struct TrustedDeviceInput {
     pub device_name: String,
     #[schema(max_length = 200, example = "desktop")]
     pub device_type: String,
+    /// Free text describing the browser, stored as sent.
     #[schema(max_length = 200, example = "Firefox 128 on Linux")]
     pub browser_info: Option<String>,
-    /// Defaults to the caller's address.
+    /// Accepted for compatibility and ignored: the device is recorded with the address
+    /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
     #[schema(max_length = 64, example = "203.0.113.7")]
     pub ip_address: Option<String>,
+    /// Free text describing where the device is, stored as sent.
     #[schema(max_length = 200, example = "Berlin")]
     pub location: Option<String>,
     /// Identifies the device; a later login must present the same one with the device token.
@@ -164,25 +167,26 @@ pub struct TrustedDeviceInput {
     pub device_fingerprint: String,
 }
 
-/// `TrustedDeviceInput`.
+/// Longest `ipAddress` read (and dropped) from a `TrustedDeviceInput`.
+pub const MAX_CLAIMED_IP: usize = 64;
+
+/// `TrustedDeviceInput`. `browserInfo` and `location` are descriptions kept as sent;
+/// `ipAddress` is read (so its length and type are checked like any field, and `/v1`
+/// still refuses unknown ones) and dropped: whatever a client writes there (the SalesOS
+/// document's own example is `"string"`) neither refuses the request nor becomes the
+/// device's recorded address.
 pub fn device_input(fields: &mut Fields) -> Option<DeviceInput> {
     let device_name = fields.required_string("deviceName", MAX_DEVICE_FIELD);
     let device_type = fields.required_string("deviceType", MAX_DEVICE_FIELD);
     let device_fingerprint = fields.required_string("deviceFingerprint", MAX_FINGERPRINT);
     let browser_info = fields.optional_string("browserInfo", MAX_DEVICE_FIELD);
-    let ip_address = fields.optional_string("ipAddress", 64);
-    if let Some(ip) = &ip_address
-        && ip.parse::<std::net::IpAddr>().is_err()
-    {
-        fields.error("ipAddress", "must be an IP address");
-    }
+    let _claimed_ip = fields.optional_string("ipAddress", MAX_CLAIMED_IP);
     let location = fields.optional_string("location", MAX_DEVICE_FIELD);
     Some(DeviceInput {
         device_name: device_name?.trim().to_owned(),
         device_type: device_type?.trim().to_owned(),
         device_fingerprint: device_fingerprint?,
         browser_info,
-        ip_address,
         location,
     })
 }

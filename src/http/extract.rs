@@ -279,7 +279,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .then_some(token)
 }
 
-/// A signed-in caller: a valid access token whose session is live.
+/// A signed-in caller: a valid access token whose session is live. A write (any method
+/// but GET, HEAD, OPTIONS) also counts against the account's write limit, so every
+/// authenticated write route is limited without opting in.
 pub struct Auth(pub Principal);
 
 impl FromRequestParts<AppState> for Auth {
@@ -290,7 +292,9 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        sessions::authenticate(state, token).await.map(Auth)
+        let principal = sessions::authenticate(state, token).await?;
+        super::ratelimit::limit_account_write(&parts.method, &parts.extensions, principal.user_id)?;
+        Ok(Auth(principal))
     }
 }
 

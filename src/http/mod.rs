@@ -38,6 +38,11 @@ pub fn router(state: AppState) -> Router {
         state.config.rate_limit_per_minute,
         state.config.rate_limit_burst,
     ));
+    let account_limiter = Arc::new(ratelimit::AccountLimiter::new(
+        state.config.account_write_rate_per_minute,
+        state.config.account_write_burst,
+        state.clock.clone(),
+    ));
     // Every API route comes with its OpenAPI description (see `openapi`).
     let (api, _) = openapi::api_router().split_for_parts();
     Router::new()
@@ -49,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(Extension(limiter))
+        .layer(Extension(account_limiter))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))

@@ -300,6 +300,19 @@ impl IntoResponses for RateLimited {
     }
 }
 
+/// 429 from the per-account limit on writes made with an access token.
+pub struct AccountRateLimited;
+
+impl IntoResponses for AccountRateLimited {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let response = retry_after(
+            problem_response("Too many writes by this account in a short time (`rate_limited`)."),
+            "Seconds until a write is accepted again.",
+        );
+        group(vec![("429", response)])
+    }
+}
+
 /// 401 for a missing, invalid or expired access token.
 pub struct Unauthorized;
 

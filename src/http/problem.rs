@@ -95,7 +95,7 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
         ),
         AppError::RateLimited { retry_after_secs } => (
             "Too many requests",
-            format!("Too many requests from this address; try again in {retry_after_secs} seconds."),
+            format!("Too many requests; try again in {retry_after_secs} seconds."),
         ),
         AppError::TotpSuspended => (
             "Authenticator codes suspended",

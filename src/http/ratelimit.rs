@@ -1,5 +1,6 @@
 //! Per-client-address rate limiting of the routes anyone may call without a token (login,
-//! register, refresh, the second-factor step and the `/authentication` routes).
+//! register, refresh, the second-factor step and the `/authentication` routes), and
+//! per-account limiting of the writes a signed-in caller makes ([`AccountLimiter`]).
 //!
 //! This is defence in depth against floods, not a security rule: the counters that decide
 //! lockouts and password throttling are in the database and hold across instances. This
@@ -12,13 +13,23 @@
 //! a whole /64, and could otherwise rotate through it). Time comes from the server's clock.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::{Extensions, Method};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Governor};
+use uuid::Uuid;
 
 use super::extract::client_ip;
+use crate::clock::SharedClock;
+use crate::domain::network::client_network;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -61,7 +72,7 @@ impl RateLimiter {
         if !self.is_enabled() {
             return Ok(());
         }
-        let key = bucket_key(ip);
+        let key = client_network(ip);
         let mut buckets = self
             .buckets
             .lock()
@@ -112,20 +123,6 @@ impl RateLimiter {
     }
 }
 
-/// IPv4 addresses (also IPv4-mapped IPv6) as they are; other IPv6 addresses by their /64.
-fn bucket_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(Ipv6Addr::from(prefix))
-            }
-        },
-    }
-}
-
 /// Extractor for the rate-limited routes: passes, or rejects with 429 `rate_limited`.
 /// Put it before the body extractor so a refused request's body is never read.
 pub struct RateLimit;
@@ -157,9 +154,99 @@ impl FromRequestParts<AppState> for RateLimit {
     }
 }
 
+/// Accounts tracked at most before entries indistinguishable from a fresh one are dropped.
+pub const MAX_TRACKED_ACCOUNTS: usize = 65_536;
+
+/// The server's clock as governor's time source, so the per-account limit runs on the same
+/// (injected, in tests movable) time as every other rule, in whole seconds.
+#[derive(Clone)]
+struct ServerClock(SharedClock);
+
+impl governor::clock::Clock for ServerClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        let seconds = u64::try_from(self.0.now()).unwrap_or(0);
+        Nanos::from(seconds.saturating_mul(1_000_000_000))
+    }
+}
+
+/// governor's keyed limiter (`DefaultKeyedRateLimiter`'s state store: a sharded map of
+/// token buckets) keyed by user id, on the server's clock instead of the default one.
+type KeyedLimiter =
+    Governor<Uuid, DefaultKeyedStateStore<Uuid>, ServerClock, NoOpMiddleware<Nanos>>;
+
+/// Limits the writes each signed-in account makes: every POST and DELETE that carries an
+/// access token, whatever the route. Reads pass. Each account has a bucket of
+/// `account_write_burst` writes that refills at `account_write_rate_per_minute`; past it,
+/// 429 `rate_limited` with `Retry-After`. A stolen or scripted access token can then cause
+/// only so many database writes and security events a minute. In-process and per
+/// instance, like the address limit: defence in depth, bounded memory.
+pub struct AccountLimiter {
+    limiter: Option<KeyedLimiter>,
+}
+
+impl AccountLimiter {
+    /// `per_minute` 0 lets everything through.
+    pub fn new(per_minute: u32, burst: u32, clock: SharedClock) -> Self {
+        let limiter = NonZeroU32::new(per_minute).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+            Governor::new(
+                Quota::per_minute(rate).allow_burst(burst),
+                DefaultKeyedStateStore::default(),
+                ServerClock(clock),
+            )
+        });
+        Self { limiter }
+    }
+
+    /// Takes one write from `user_id`'s bucket, or says how many seconds until one is
+    /// available.
+    pub fn check(&self, user_id: Uuid) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() >= MAX_TRACKED_ACCOUNTS {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        limiter.check_key(&user_id).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            wait.as_secs()
+                .saturating_add(u64::from(wait.subsec_nanos() > 0))
+                .max(1)
+        })
+    }
+
+    /// How many accounts are tracked now.
+    pub fn tracked(&self) -> usize {
+        self.limiter.as_ref().map_or(0, |l| l.len())
+    }
+}
+
+/// Applies the per-account write limit (when the router installed one) to a request made
+/// with `user_id`'s access token: reads pass, a write over the limit is 429.
+pub fn limit_account_write(
+    method: &Method,
+    extensions: &Extensions,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let Some(limiter) = extensions.get::<Arc<AccountLimiter>>() else {
+        return Ok(());
+    };
+    limiter.check(user_id).map_err(|retry_after_secs| {
+        tracing::info!(user_id = %user_id, "account write rate limited");
+        AppError::RateLimited { retry_after_secs }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -209,6 +296,50 @@ mod tests {
         assert_eq!(limiter.check(ip("2001:db8:1:3::1"), 0), Ok(()));
         assert_eq!(limiter.check(ip("::ffff:192.0.2.7"), 0), Ok(()));
         assert!(limiter.check(ip("192.0.2.7"), 0).is_err());
+    }
+
+    #[test]
+    fn each_account_has_its_own_bucket_on_the_server_clock() {
+        let clock = ManualClock::starting_at(1_000_000);
+        let limiter = AccountLimiter::new(60, 3, Arc::new(clock.clone()));
+        let (ann, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 0..3 {
+            assert_eq!(limiter.check(ann), Ok(()));
+        }
+        assert_eq!(limiter.check(ann), Err(1));
+        assert_eq!(limiter.check(bob), Ok(()));
+        clock.advance(1);
+        assert_eq!(limiter.check(ann), Ok(()));
+        assert!(limiter.check(ann).is_err());
+        clock.advance(60);
+        for _ in 0..3 {
+            assert_eq!(limiter.check(ann), Ok(()));
+        }
+        assert!(limiter.check(ann).is_err());
+    }
+
+    #[test]
+    fn account_retry_after_says_when_a_write_is_allowed_again() {
+        let clock = ManualClock::starting_at(1_000_000);
+        let limiter = AccountLimiter::new(6, 1, Arc::new(clock.clone()));
+        let ann = Uuid::new_v4();
+        assert_eq!(limiter.check(ann), Ok(()));
+        assert_eq!(limiter.check(ann), Err(10));
+        clock.advance(4);
+        assert_eq!(limiter.check(ann), Err(6));
+        clock.advance(6);
+        assert_eq!(limiter.check(ann), Ok(()));
+    }
+
+    #[test]
+    fn zero_writes_per_minute_turns_the_account_limit_off() {
+        let clock = ManualClock::starting_at(0);
+        let limiter = AccountLimiter::new(0, 1, Arc::new(clock));
+        let ann = Uuid::new_v4();
+        for _ in 0..100 {
+            assert_eq!(limiter.check(ann), Ok(()));
+        }
+        assert_eq!(limiter.tracked(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::dto::{self, Tokens, TrustedDeviceInput, User};
 use super::extract::{Auth, Bearer, Client, JsonBody, OptionalJsonBody, bearer_token};
-use super::openapi::{BodyErrors, RateLimited, Unauthorized, Unavailable};
+use super::openapi::{AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable};
 use super::problem::Problem;
 use super::ratelimit::RateLimit;
 use crate::clock::rfc3339;
@@ -342,6 +342,7 @@ struct LogoutRequest {
         (status = 204, description = "Logged out."),
         BodyErrors,
         Unauthorized,
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -396,6 +397,7 @@ struct ChangePasswordRequest {
         (status = 204, description = "Changed."),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong current password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -516,6 +518,7 @@ struct SetupRequest {
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -571,6 +574,7 @@ struct TwoFactorEnabled {
         (status = 401, description = "Missing or invalid access token (`unauthorized`), a wrong code (`invalid_code`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]
@@ -712,7 +716,7 @@ enum SensitiveChangeErrors {
     NotEnabled(Problem),
     #[response(
         status = 429,
-        description = "The second factor is locked (`second_factor_locked`).",
+        description = "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
         content_type = "application/problem+json",
         headers(("Retry-After" = u64, description = "Seconds to wait."))
     )]
@@ -849,11 +853,14 @@ struct AddDeviceRequest {
     device_name: String,
     #[schema(max_length = 200, example = "desktop")]
     device_type: String,
+    /// Free text describing the browser, stored as sent.
     #[schema(max_length = 200, example = "Firefox 128 on Linux")]
     browser_info: Option<String>,
-    /// Defaults to the caller's address.
+    /// Accepted for compatibility and ignored: the device is recorded with the address
+    /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
     #[schema(max_length = 64, example = "203.0.113.7")]
     ip_address: Option<String>,
+    /// Free text describing where the device is, stored as sent.
     #[schema(max_length = 200, example = "Berlin")]
     location: Option<String>,
     #[schema(max_length = 512, example = "fp-1f2e3d")]
@@ -927,7 +934,7 @@ struct RemovedDevices {
     operation_id = "remove_all_trusted_devices",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, Unavailable)
+    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, AccountRateLimited, Unavailable)
 )]
 async fn remove_all_devices(
     State(state): State<AppState>,
@@ -950,6 +957,7 @@ async fn remove_all_devices(
         (status = 204, description = "Removed."),
         Unauthorized,
         (status = 404, description = "No such device of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
         Unavailable,
     )
 )]

@@ -256,10 +256,11 @@ pub async fn check_password(
     password: &SecretString,
     ctx: &RequestContext,
 ) -> Result<PasswordCheck, AppError> {
+    let client = ctx.throttle_client(); // counted by network: an IPv6 client by its /64
     let now = state.now();
     let config = &state.config;
     let mut conn = state.db.read().await?;
-    let ip_throttled = db::throttles::find(&mut conn, &ctx.ip)
+    let ip_throttled = db::throttles::find(&mut conn, &client.ip)
         .await?
         .is_some_and(|t| {
             t.blocked_until > now
@@ -308,10 +309,12 @@ async fn record_password_failure(
     }
     let mut tx = state.db.begin().await?;
     if check == PasswordCheck::Wrong {
-        let ip_failures = db::throttles::count_failure(&mut tx, &ctx.ip, now).await?;
+        // Counted by network: an IPv6 client by its /64.
+        let client = ctx.throttle_client();
+        let ip_failures = db::throttles::count_failure(&mut tx, &client.ip, now).await?;
         let delay = password_delay(ip_failures, config.ip_delay_after);
         if delay > 0 {
-            db::throttles::block_until(&mut tx, &ctx.ip, now + delay).await?;
+            db::throttles::block_until(&mut tx, &client.ip, now + delay).await?;
         }
         if let Some(user_id) = user_id {
             let failures = db::users::count_password_failure(&mut tx, user_id, now).await?;

@@ -16,13 +16,14 @@ use crate::state::AppState;
 
 pub const FINGERPRINT_PURPOSE: &str = "device-fingerprint";
 
+/// What a client says about the device it wants trusted. Names and descriptions only: the
+/// address a device is recorded with is the one the request came from, never a claim.
 #[derive(Debug, Clone)]
 pub struct DeviceInput {
     pub device_name: String,
     pub device_type: String,
     pub device_fingerprint: String,
     pub browser_info: Option<String>,
-    pub ip_address: Option<String>,
     pub location: Option<String>,
 }
 
@@ -35,10 +36,15 @@ pub struct TrustedDevice {
     pub device_name: String,
     #[schema(example = "desktop")]
     pub device_type: String,
+    /// As the client described it: free text, not checked.
     #[schema(required = true)]
     pub browser_info: Option<String>,
+    /// The address the request that trusted the device came from, as the server saw it
+    /// (the client's, behind a configured trusted proxy). Never what the client sent as
+    /// `ipAddress`, which anyone can write.
     #[schema(required = true, example = "203.0.113.7")]
     pub ip_address: Option<String>,
+    /// As the client described it: free text, not checked.
     #[schema(required = true)]
     pub location: Option<String>,
     #[schema(format = DateTime)]
@@ -83,7 +89,6 @@ pub async fn trust(
         input.device_fingerprint.as_bytes(),
     );
     let id = Uuid::new_v4();
-    let ip_address = input.ip_address.clone().unwrap_or_else(|| ctx.ip.clone());
     let row = db::devices::DeviceRow {
         id,
         user_id,
@@ -91,7 +96,7 @@ pub async fn trust(
         device_name: input.device_name.clone(),
         device_type: input.device_type.clone(),
         browser_info: input.browser_info.clone(),
-        ip_address: Some(ip_address),
+        ip_address: Some(ctx.ip.clone()),
         location: input.location.clone(),
         created_at: now,
         last_used_at: None,
@@ -231,7 +236,9 @@ pub async fn remove_all(
     .await
 }
 
-/// Deletes every device of the user, recording why.
+/// Deletes every device of the user, recording why when there was one to remove: a
+/// request that changes nothing leaves nothing in the event log, so repeating it cannot
+/// grow the log.
 pub async fn revoke_all(
     conn: &mut Conn,
     now: i64,
@@ -240,7 +247,7 @@ pub async fn revoke_all(
     ctx: Option<&RequestContext>,
 ) -> Result<u64, AppError> {
     let removed = db::devices::delete_all(conn, user_id, now).await?;
-    if removed == 0 && reason != "user_request" {
+    if removed == 0 {
         return Ok(0);
     }
     events::record(

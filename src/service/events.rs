@@ -33,6 +33,25 @@ pub const ACCOUNT_UNLOCKED: &str = "account_unlocked";
 /// An operator created the account (`tessera admin create-user`).
 pub const ACCOUNT_CREATED: &str = "account_created";
 
+/// Event types that anyone can cause over and over for one account: guessing its password
+/// or codes from outside, or repeating a request of the owner's own. Past
+/// [`CAPPED_EVENTS_PER_HOUR`] of one type in an hour, each further one is only counted into
+/// the last row of its type (`details.suppressed`), so a flood adds a bounded number of
+/// rows. Every other type is always recorded: locks, suspensions, password and
+/// second-factor changes, backup codes used, devices trusted, sessions revoked, successful
+/// logins (which cost a right password each) are what an owner must be able to see.
+pub const CAPPED: &[&str] = &[
+    LOGIN_FAILED,
+    SECOND_FACTOR_FAILED,
+    PASSWORD_CONFIRMATION_FAILED,
+    DEVICES_REMOVED,
+];
+
+/// Rows of one capped type one account gets in an hour: enough to show a pattern (the
+/// password step delays a guesser well before this many an hour).
+pub const CAPPED_EVENTS_PER_HOUR: i64 = 20;
+
+/// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last one.
 pub async fn record(
     conn: &mut Conn,
     now: i64,
@@ -42,19 +61,22 @@ pub async fn record(
     details: serde_json::Value,
 ) -> Result<(), AppError> {
     let details = details.to_string();
-    db::events::insert(
-        conn,
-        &db::events::NewEvent {
-            user_id,
-            event_type,
-            occurred_at: now,
-            ip_address: ctx.map(|c| c.ip.as_str()),
-            user_agent: ctx.and_then(|c| c.user_agent.as_deref()),
-            details: &details,
-        },
-    )
-    .await?;
-    tracing::info!(user_id = %user_id, event = event_type, "security event");
+    let event = db::events::NewEvent {
+        user_id,
+        event_type,
+        occurred_at: now,
+        ip_address: ctx.map(|c| c.ip.as_str()),
+        user_agent: ctx.and_then(|c| c.user_agent.as_deref()),
+        details: &details,
+    };
+    let folded = if CAPPED.contains(&event_type) {
+        db::events::insert_capped(conn, &event, CAPPED_EVENTS_PER_HOUR).await?
+            == db::events::Capped::Folded
+    } else {
+        db::events::insert(conn, &event).await?;
+        false
+    };
+    tracing::info!(user_id = %user_id, event = event_type, folded, "security event");
     Ok(())
 }
 
@@ -73,8 +95,12 @@ pub struct SecurityEvent {
     pub ip_address: Option<String>,
     #[schema(required = true)]
     pub user_agent: Option<String>,
-    /// A small object; never a secret, code or token.
-    #[schema(value_type = Object)]
+    /// A small object; never a secret, code or token. On the capped types
+    /// (`login_failed`, `second_factor_failed`, `password_confirmation_failed`,
+    /// `devices_removed`: at most 20 rows of each an hour), the last row of an hour that
+    /// went past the cap has `suppressed`: how many more of the same type happened in that
+    /// hour, counted here instead of listed.
+    #[schema(value_type = Object, example = json!({"reason": "wrong_password", "suppressed": 480}))]
     pub details: serde_json::Value,
 }
 
@@ -97,13 +123,21 @@ pub async fn list(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| SecurityEvent {
-            id: row.id,
-            event_type: row.event_type,
-            occurred_at: rfc3339(row.occurred_at),
-            ip_address: row.ip_address,
-            user_agent: row.user_agent,
-            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        .map(|row| {
+            let mut details = serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null);
+            if row.suppressed > 0
+                && let Some(object) = details.as_object_mut()
+            {
+                object.insert("suppressed".into(), row.suppressed.into());
+            }
+            SecurityEvent {
+                id: row.id,
+                event_type: row.event_type,
+                occurred_at: rfc3339(row.occurred_at),
+                ip_address: row.ip_address,
+                user_agent: row.user_agent,
+                details,
+            }
         })
         .collect())
 }

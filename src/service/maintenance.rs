@@ -21,6 +21,7 @@ pub struct PruneReport {
     pub trusted_devices: u64,
     pub security_events: u64,
     pub ip_throttles: u64,
+    pub event_quotas: u64,
 }
 
 /// One full pass. Safe to run on several instances at once: every step is a conditional
@@ -60,6 +61,7 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     let mut tx = state.db.begin().await?;
     report.pending_setups = db::totp::prune_expired_pending(&mut tx, now).await?;
     report.ip_throttles = db::throttles::prune(&mut tx, now).await?;
+    report.event_quotas = db::events::prune_quotas(&mut tx, now).await?;
     tx.commit().await?;
     report.challenges = drain(state, Table::Challenges, now).await?;
     report.sessions = drain(state, Table::Sessions, now).await?;

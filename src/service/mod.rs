@@ -29,6 +29,24 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
+impl RequestContext {
+    /// The caller as the per-IP password throttle counts it: by network, IPv6 by its /64
+    /// (see [`crate::domain::network`]).
+    pub fn throttle_client(&self) -> ThrottleClient {
+        ThrottleClient {
+            ip: crate::domain::network::throttle_key(&self.ip),
+        }
+    }
+}
+
+/// What the per-IP password throttle knows of a caller: the key of its network. A type of
+/// its own rather than a `RequestContext`, so a grouped address cannot end up recorded as
+/// the caller's address in the event log or anywhere else.
+#[derive(Debug, Clone)]
+pub struct ThrottleClient {
+    pub ip: String,
+}
+
 /// A verified access token's facts.
 #[derive(Debug, Clone)]
 pub struct Principal {

@@ -198,7 +198,10 @@ async fn device_crud_round_trip_with_exact_fields() {
     assert_eq!(device["deviceName"], "Work laptop");
     assert_eq!(device["deviceType"], "desktop");
     assert_eq!(device["browserInfo"], "Firefox 128 on Linux");
-    assert_eq!(device["ipAddress"], "203.0.113.7");
+    assert_eq!(
+        device["ipAddress"], "127.0.0.1",
+        "the address the request came from, not the one the body claims"
+    );
     assert_eq!(device["location"], "Lisbon, PT");
     assert_eq!(device["lastUsedAt"], Value::Null);
     assert_eq!(unix(&device["createdAt"]), created_at);
@@ -227,7 +230,7 @@ async fn device_crud_round_trip_with_exact_fields() {
     assert_eq!(minimal.status, 201, "{}", minimal.text);
     assert_eq!(
         minimal.body["ipAddress"], "127.0.0.1",
-        "defaults to the caller's address"
+        "the caller's address"
     );
     assert_eq!(minimal.body["browserInfo"], Value::Null);
     assert_eq!(minimal.body["location"], Value::Null);
@@ -415,7 +418,8 @@ async fn device_input_validation_failures_are_400() {
             with("deviceFingerprint", json!("f".repeat(513))),
             "deviceFingerprint",
         ),
-        (with("ipAddress", json!("not an ip")), "ipAddress"),
+        (with("ipAddress", json!("1".repeat(65))), "ipAddress"),
+        (with("ipAddress", json!(7)), "ipAddress"),
         (with("location", json!(["Lisbon"])), "location"),
         (with("deviceToken", json!("made-up")), "deviceToken"),
     ];
@@ -707,7 +711,7 @@ async fn trusting_during_verify_returns_a_device_token_that_works_at_next_login(
     let devices = list(&app, &access).await;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0]["deviceName"], "Work laptop");
-    assert_eq!(devices[0]["ipAddress"], "203.0.113.7");
+    assert_eq!(devices[0]["ipAddress"], "127.0.0.1");
     assert!(
         !serde_json::to_string(&devices)
             .unwrap()
@@ -744,4 +748,112 @@ async fn deleting_all_devices_revokes_every_device_token() {
     assert_second_factor_required(&login_with_device(&app, &enrolled, &first, "fp-1").await);
     assert_second_factor_required(&login_with_device(&app, &enrolled, &second, "fp-2").await);
     assert!(list(&app, &access).await.is_empty());
+}
+
+/// The body the SalesOS document gives as its example: every field `"string"`.
+fn salesos_example() -> Value {
+    json!({
+        "deviceName": "string",
+        "deviceType": "string",
+        "browserInfo": "string",
+        "ipAddress": "string",
+        "location": "string",
+        "deviceFingerprint": "string",
+    })
+}
+
+#[tokio::test]
+async fn a_device_is_recorded_with_the_observed_address_whatever_the_body_says() {
+    // Behind a trusted proxy, so the observed address can differ from the TCP peer.
+    let app = TestApp::spawn_with(|config| {
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (enrolled, access) = enrolled_user(&app).await;
+    let add_from = |client: &'static str, body: Value| {
+        let request = app
+            .client
+            .post(app.url("/v1/auth/2fa/trusted-devices"))
+            .bearer_auth(&access)
+            .header("x-forwarded-for", client)
+            .json(&body);
+        app.send(request)
+    };
+
+    // The seed document's own example is taken as it is: descriptions kept, the claimed
+    // address ignored.
+    let example = add_from("203.0.113.50", salesos_example()).await;
+    assert_eq!(example.status, 201, "{}", example.text);
+    assert_eq!(
+        example.body["ipAddress"], "203.0.113.50",
+        "{}",
+        example.text
+    );
+    assert_eq!(example.body["browserInfo"], "string");
+    assert_eq!(example.body["location"], "string");
+    assert!(example.body["deviceToken"].is_string());
+
+    // A well-formed address in the body is a claim too, and is not believed.
+    let mut spoofed = device_input("fp-spoofed");
+    spoofed["ipAddress"] = json!("198.51.100.9");
+    let claimed = add_from("203.0.113.51", spoofed).await;
+    assert_eq!(claimed.status, 201, "{}", claimed.text);
+    assert_eq!(
+        claimed.body["ipAddress"], "203.0.113.51",
+        "{}",
+        claimed.text
+    );
+    let listed: BTreeSet<String> = list(&app, &access)
+        .await
+        .iter()
+        .map(|d| d["ipAddress"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        BTreeSet::from(["203.0.113.50".to_owned(), "203.0.113.51".to_owned()])
+    );
+
+    // Descriptive text still has a length limit, named per field.
+    let mut too_long = salesos_example();
+    too_long["ipAddress"] = json!("x".repeat(65));
+    let refused = add_from("203.0.113.52", too_long).await;
+    refused.assert_problem(400, "validation_failed");
+    assert!(
+        refused.body["errors"]["ipAddress"].is_array(),
+        "{}",
+        refused.text
+    );
+
+    // The same on the second step of login, through `trustDevice`.
+    let challenge = app
+        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
+        .await;
+    app.clock.advance(30);
+    let code = totp_code(&enrolled.secret, app.now());
+    let verify_from = |body: Value| {
+        let request = app
+            .client
+            .post(app.url("/v1/auth/2fa/verify"))
+            .bearer_auth(&challenge)
+            .header("x-forwarded-for", "203.0.113.53")
+            .json(&body);
+        app.send(request)
+    };
+    let mut too_long = salesos_example();
+    too_long["ipAddress"] = json!("x".repeat(65));
+    let refused = verify_from(json!({"code": code, "trustDevice": too_long})).await;
+    refused.assert_problem(400, "validation_failed");
+    assert!(
+        refused.body["errors"]["trustDevice.ipAddress"].is_array(),
+        "{}",
+        refused.text
+    );
+    let verified = verify_from(json!({"code": code, "trustDevice": salesos_example()})).await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+    assert_eq!(
+        verified.body["trustedDevice"]["ipAddress"], "203.0.113.53",
+        "{}",
+        verified.text
+    );
+    assert!(verified.body["deviceToken"].is_string());
 }
