@@ -129,12 +129,15 @@ impl Db {
                 files::create_owner_only(file)?;
             }
             // Writers wait in the queue for as long as a request may take, not for the
-            // short acquire timeout meant for an unreachable server.
+            // short acquire timeout meant for an unreachable server. Every write runs on this
+            // one connection, so its page cache (32 MiB instead of SQLite's 2) decides how
+            // often a write transaction on a large database waits for a page from the file:
+            // with a million accounts it made the second factor half again as fast.
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(acquire_timeout.max(Duration::from_secs(30)))
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("cache_size", "-32768"))
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
