@@ -213,9 +213,13 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
     ))
 }
 
-pub async fn reset_two_factor(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
+pub async fn reset_two_factor(
+    state: &AppState,
+    who: &UserRef,
+    operator: &Operator,
+) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    two_factor::admin_reset(state, user.id).await?;
+    two_factor::admin_reset(state, user.id, operator.details()).await?;
     Ok(format!(
         "Two-factor authentication reset for {}: secret, backup codes and trusted devices deleted, every session revoked.\n",
         user.email

@@ -161,7 +161,9 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
             admin::list_users(&state, search.as_deref(), limit).await
         }
         AdminCommand::ShowUser(user) => admin::show_user(&state, &user.into_ref()).await,
-        AdminCommand::Reset2fa(user) => admin::reset_two_factor(&state, &user.into_ref()).await,
+        AdminCommand::Reset2fa(user) => {
+            admin::reset_two_factor(&state, &user.into_ref(), &operator).await
+        }
         AdminCommand::Unlock(user) => admin::unlock(&state, &user.into_ref(), &operator).await,
         AdminCommand::RevokeSessions(user) => {
             admin::revoke_sessions(&state, &user.into_ref(), &operator).await

@@ -388,8 +388,13 @@ async fn remove_second_factor(
     Ok(())
 }
 
-/// Operator reset (admin CLI): as `disable`, revoking every session.
-pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError> {
+/// Operator reset (admin CLI): as `disable`, revoking every session. `details` (who acted)
+/// goes into the `two_factor_reset` event.
+pub async fn admin_reset(
+    state: &AppState,
+    user_id: Uuid,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
@@ -406,7 +411,7 @@ pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError
             user_id,
             events::TWO_FACTOR_RESET,
             Some(&ctx),
-            serde_json::json!({}),
+            details,
         )
         .await?;
         tx.commit().await

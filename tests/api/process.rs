@@ -799,4 +799,28 @@ async fn admin_commands_record_events_naming_the_operator() {
         details,
         &json!({"operator": "dave", "count": 2, "reason": "admin"})
     );
+
+    // A reset of the second factor names its operator too.
+    let (code, out, err) = admin_as(
+        &app,
+        &[
+            "reset-2fa",
+            "--email",
+            "new@example.com",
+            "--operator",
+            "erin",
+        ],
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let events = events_of(&app, "new@example.com", "operator chosen passphrase").await;
+    let (_, details) = events
+        .iter()
+        .rev()
+        .find(|(kind, _)| kind == "two_factor_reset")
+        .expect("a two_factor_reset event");
+    assert_eq!(details, &json!({"operator": "erin"}));
 }

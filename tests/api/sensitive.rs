@@ -585,7 +585,7 @@ async fn admin_reset_revokes_devices_and_all_sessions() {
     let g = grant_everything(&app).await;
     let user_id = uuid::Uuid::parse_str(&g.enrolled.user.id).unwrap();
 
-    tessera::service::two_factor::admin_reset(&app.state, user_id)
+    tessera::service::two_factor::admin_reset(&app.state, user_id, serde_json::json!({}))
         .await
         .expect("admin reset");
 
