@@ -18,11 +18,10 @@ use super::problem::Problem;
 use super::ratelimit::{RateLimit, limit_account_write};
 use super::{dto, v1};
 use crate::clock::rfc3339;
-use crate::db::users::UserRow;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::validate;
 use crate::error::AppError;
-use crate::service::accounts::{self, LoginOutcome};
+use crate::service::accounts::{self, Account, LoginOutcome};
 use crate::service::sessions::{self, IssuedTokens};
 use crate::service::two_factor;
 use crate::state::AppState;
@@ -56,8 +55,8 @@ struct CompatUser {
     last_login_ip: Option<String>,
 }
 
-impl From<&UserRow> for CompatUser {
-    fn from(u: &UserRow) -> Self {
+impl From<&Account> for CompatUser {
+    fn from(u: &Account) -> Self {
         Self {
             id: u.id,
             email: u.email.clone(),
@@ -182,7 +181,7 @@ async fn body(req: Request, state: &AppState, message: &str) -> Result<Fields, R
 
 fn signed_in(
     tokens: IssuedTokens,
-    user: &UserRow,
+    user: &Account,
     message: &str,
     with_requires_2fa: bool,
 ) -> Response {

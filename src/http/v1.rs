@@ -447,7 +447,7 @@ struct Page {
     security(("bearerAuth" = [])),
     params(Page),
     responses(
-        (status = 200, description = "One page of events, newest first.", body = Vec<events::SecurityEvent>),
+        (status = 200, description = "One page of events, newest first.", body = Vec<dto::SecurityEvent>),
         (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         Unavailable,
@@ -457,7 +457,7 @@ async fn security_events(
     State(state): State<AppState>,
     Auth(principal): Auth,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<events::SecurityEvent>>, AppError> {
+) -> Result<Json<Vec<dto::SecurityEvent>>, AppError> {
     let Query(page) =
         page.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
     let limit = page.limit.unwrap_or(50);
@@ -468,9 +468,8 @@ async fn security_events(
     if offset < 0 {
         return Err(AppError::field("offset", "must not be negative"));
     }
-    Ok(Json(
-        events::list(&state, principal.user_id, limit, offset).await?,
-    ))
+    let events = events::list(&state, principal.user_id, limit, offset).await?;
+    Ok(Json(events.into_iter().map(Into::into).collect()))
 }
 
 /// Whether two-factor authentication is on, and counts of backup codes and devices.
@@ -480,13 +479,13 @@ async fn security_events(
     operation_id = "two_factor_status",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "`TwoFactorStatus`.", body = two_factor::Status), Unauthorized, Unavailable)
+    responses((status = 200, description = "`TwoFactorStatus`.", body = dto::Status), Unauthorized, Unavailable)
 )]
 async fn status(
     State(state): State<AppState>,
     Bearer(principal): Bearer,
-) -> Result<Json<two_factor::Status>, AppError> {
-    Ok(Json(two_factor::status(&state, &principal).await?))
+) -> Result<Json<dto::Status>, AppError> {
+    Ok(Json(two_factor::status(&state, &principal).await?.into()))
 }
 
 /// Body of `POST /v1/auth/2fa/setup`; the body may be left out or be `{}`.
@@ -513,7 +512,7 @@ struct SetupRequest {
     security(("bearerAuth" = [])),
     request_body(content = Option<SetupRequest>, description = "May be left out, or `{}`.", content_type = "application/json"),
     responses(
-        (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = two_factor::Setup),
+        (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = dto::Setup),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
@@ -527,11 +526,13 @@ async fn setup(
     Auth(principal): Auth,
     Client(ctx): Client,
     OptionalJsonBody(mut f): OptionalJsonBody,
-) -> Result<Json<two_factor::Setup>, AppError> {
+) -> Result<Json<dto::Setup>, AppError> {
     let password = dto::optional_password(&mut f, "password");
     f.finish(STRICT)?;
     Ok(Json(
-        two_factor::setup(&state, principal, password, ctx).await?,
+        two_factor::setup(&state, principal, password, ctx)
+            .await?
+            .into(),
     ))
 }
 
@@ -622,7 +623,7 @@ struct VerifiedTokens {
     #[serde(skip_serializing_if = "Option::is_none")]
     device_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    trusted_device: Option<devices::TrustedDevice>,
+    trusted_device: Option<dto::TrustedDevice>,
 }
 
 /// The second step of login; its bearer is the `twoFactorToken`, not an access token.
@@ -663,7 +664,7 @@ async fn verify(
     let trust = trust.flatten();
     let verified = two_factor::verify_login(&state, challenge, code, trust, ctx).await?;
     let (device_token, trusted_device) = match verified.device {
-        Some((device, token)) => (Some(token), Some(device)),
+        Some((device, token)) => (Some(token), Some(device.into())),
         None => (None, None),
     };
     let body = VerifiedTokens {
@@ -761,14 +762,16 @@ async fn disable(
     operation_id = "backup_codes",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "Counts.", body = two_factor::BackupCodesSummary), Unauthorized, Unavailable)
+    responses((status = 200, description = "Counts.", body = dto::BackupCodesSummary), Unauthorized, Unavailable)
 )]
 async fn backup_codes(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<two_factor::BackupCodesSummary>, AppError> {
+) -> Result<Json<dto::BackupCodesSummary>, AppError> {
     Ok(Json(
-        two_factor::backup_codes_summary(&state, principal.user_id).await?,
+        two_factor::backup_codes_summary(&state, principal.user_id)
+            .await?
+            .into(),
     ))
 }
 
@@ -835,13 +838,14 @@ async fn regenerate_backup_codes(
     operation_id = "list_trusted_devices",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "`[TrustedDevice]`.", body = Vec<devices::TrustedDevice>), Unauthorized, Unavailable)
+    responses((status = 200, description = "`[TrustedDevice]`.", body = Vec<dto::TrustedDevice>), Unauthorized, Unavailable)
 )]
 async fn list_devices(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Vec<devices::TrustedDevice>>, AppError> {
-    Ok(Json(devices::list(&state, principal.user_id).await?))
+) -> Result<Json<Vec<dto::TrustedDevice>>, AppError> {
+    let devices = devices::list(&state, principal.user_id).await?;
+    Ok(Json(devices.into_iter().map(Into::into).collect()))
 }
 
 /// Body of `POST /v1/auth/2fa/trusted-devices`: a `TrustedDeviceInput` and an optional code.
@@ -879,7 +883,7 @@ struct AddDeviceRequest {
 #[serde(rename_all = "camelCase")]
 struct NewTrustedDevice {
     #[serde(flatten)]
-    device: devices::TrustedDevice,
+    device: dto::TrustedDevice,
     device_token: String,
 }
 
@@ -913,7 +917,7 @@ async fn add_device(
     Ok((
         StatusCode::CREATED,
         Json(NewTrustedDevice {
-            device,
+            device: device.into(),
             device_token: token,
         }),
     )

@@ -3,9 +3,10 @@
 
 use uuid::Uuid;
 
+use super::accounts::Account;
 use super::{Principal, RequestContext, events};
 use crate::crypto;
-use crate::db::{self, Conn, users::UserRow};
+use crate::db::{self, Conn};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -96,7 +97,7 @@ pub async fn refresh(
     state: &AppState,
     refresh_token: String,
     ctx: RequestContext,
-) -> Result<(IssuedTokens, UserRow), AppError> {
+) -> Result<(IssuedTokens, Account), AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
@@ -109,7 +110,7 @@ async fn refresh_unit(
     state: &AppState,
     refresh_token: &str,
     ctx: &RequestContext,
-) -> Result<(IssuedTokens, UserRow), AppError> {
+) -> Result<(IssuedTokens, Account), AppError> {
     let now = state.now();
     let hash = crypto::token_hash(refresh_token);
     let grace = state.config.refresh_reuse_grace_secs;
@@ -164,7 +165,7 @@ async fn refresh_unit(
             refresh_token_expires_at: found.session_expires_at,
             session_id,
         },
-        user,
+        Account::from(user),
     ))
 }
 

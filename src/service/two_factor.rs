@@ -2,14 +2,13 @@
 //! turning it off, and the compatibility surface's on/off switch.
 
 use secrecy::SecretString;
-use serde::Serialize;
 use uuid::Uuid;
 
+use super::accounts::Account;
 use super::devices::{DeviceInput, TrustedDevice};
 use super::second_factor::{self, BACKUP_CODE_PURPOSE, Gate, Verdict, totp_aad};
 use super::sessions::{self, IssuedTokens};
 use super::{Principal, RequestContext, accounts, events};
-use crate::clock::rfc3339;
 use crate::crypto;
 use crate::db::{self, Conn, users::UserRow};
 use crate::domain::backup_code;
@@ -19,34 +18,31 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
 
-/// `TwoFactorStatus`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
+/// Where an account's second factor stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactorStatus {
     pub enabled: bool,
-    /// `totp` while two-factor authentication is on, else null.
-    #[schema(value_type = Option<String>, required = true, pattern = "^totp$", example = "totp")]
-    pub method: Option<&'static str>,
-    #[schema(required = true, format = DateTime)]
-    pub enabled_at: Option<String>,
-    /// An unconfirmed setup is waiting for `verify-setup`.
+    /// Unix seconds.
+    pub enabled_at: Option<i64>,
+    /// An unconfirmed setup is waiting for its confirmation.
     pub setup_pending: bool,
-    #[schema(minimum = 0, example = 10)]
     pub backup_codes_remaining: i64,
     /// How many trusted devices are live.
-    #[schema(minimum = 0, example = 1)]
     pub trusted_devices: i64,
 }
 
 /// The caller's two-factor status. The session check is folded into the same query
 /// (the principal comes from [`sessions::verify_token`]), so the hottest signed-in route
 /// costs one round trip; a revoked session is still refused at once.
-pub async fn status(state: &AppState, principal: &Principal) -> Result<Status, AppError> {
+pub async fn status(state: &AppState, principal: &Principal) -> Result<TwoFactorStatus, AppError> {
     status_of(state, principal.user_id, Some(principal.session_id)).await
 }
 
 /// The status of any account, for the operator (no session to check).
-pub async fn status_for_admin(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
+pub async fn status_for_admin(
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<TwoFactorStatus, AppError> {
     status_of(state, user_id, None).await
 }
 
@@ -54,17 +50,15 @@ async fn status_of(
     state: &AppState,
     user_id: Uuid,
     session_id: Option<Uuid>,
-) -> Result<Status, AppError> {
+) -> Result<TwoFactorStatus, AppError> {
     let now = state.now();
     let mut conn = state.db.read().await?;
     let summary = db::users::two_factor_summary(&mut conn, user_id, session_id, now)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let enabled = summary.two_factor_enabled;
-    Ok(Status {
-        enabled,
-        method: enabled.then_some("totp"),
-        enabled_at: summary.two_factor_enabled_at.map(rfc3339),
+    Ok(TwoFactorStatus {
+        enabled: summary.two_factor_enabled,
+        enabled_at: summary.two_factor_enabled_at,
         setup_pending: summary.setup_pending == 1,
         // The same count `backup-codes` reports: codes kept while 2FA is switched off on
         // the compatibility surface still count, and work again once it is back on.
@@ -93,33 +87,20 @@ async fn require_recent_authentication(
 }
 
 /// A new pending authenticator secret, to scan or type into an authenticator app.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct Setup {
     /// The shared secret, base32 without padding.
-    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(
-        example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30"
-    )]
     pub otpauth_url: String,
-    /// A PNG of `otpauthUrl` as a data URI.
-    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    /// A PNG of `otpauth_url` as a data URI.
     pub qr_code: String,
-    #[schema(example = "Tessera")]
     pub issuer: String,
-    #[schema(example = "ann@example.com")]
     pub account_name: String,
-    #[schema(value_type = String, example = "SHA1")]
     pub algorithm: &'static str,
-    #[schema(example = 6)]
     pub digits: u32,
     /// Seconds per code.
-    #[schema(example = 30)]
     pub period: i64,
-    /// When the unconfirmed setup lapses.
-    #[schema(format = DateTime)]
-    pub expires_at: String,
+    /// When the unconfirmed setup lapses, unix seconds.
+    pub expires_at: i64,
 }
 
 impl std::fmt::Debug for Setup {
@@ -142,7 +123,7 @@ pub async fn setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
@@ -166,7 +147,7 @@ pub async fn setup(
             algorithm: totp::Algorithm::Sha1.name(),
             digits: totp::DIGITS,
             period: totp::PERIOD,
-            expires_at: rfc3339(expires_at),
+            expires_at,
         })
     })
     .await
@@ -205,7 +186,7 @@ pub async fn verify_setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
@@ -250,7 +231,7 @@ pub async fn verify_setup(
 
 pub struct VerifiedLogin {
     pub tokens: IssuedTokens,
-    pub user: UserRow,
+    pub user: Account,
     pub device: Option<(TrustedDevice, String)>,
 }
 
@@ -335,7 +316,7 @@ pub async fn disable(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if !user.two_factor_enabled {
             return Err(AppError::TwoFactorNotEnabled);
         }
@@ -394,10 +375,7 @@ pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let ctx = RequestContext {
-            ip: "admin".into(),
-            user_agent: Some("tessera admin".into()),
-        };
+        let ctx = super::operator::context();
         let mut tx = state.db.begin().await?;
         remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
         events::record(
@@ -415,17 +393,13 @@ pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError
 }
 
 /// Counts of the account's backup codes (never the codes themselves).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupCodesSummary {
-    #[schema(minimum = 0, example = 10)]
     pub total: i64,
-    #[schema(minimum = 0, example = 9)]
     pub remaining: i64,
-    #[schema(minimum = 0, example = 1)]
     pub used: i64,
-    #[schema(required = true, format = DateTime)]
-    pub generated_at: Option<String>,
+    /// Unix seconds.
+    pub generated_at: Option<i64>,
 }
 
 pub async fn backup_codes_summary(
@@ -441,7 +415,7 @@ pub async fn backup_codes_summary(
         total,
         remaining: total - used,
         used,
-        generated_at: user.backup_codes_generated_at.map(rfc3339),
+        generated_at: user.backup_codes_generated_at,
     })
 }
 
@@ -498,7 +472,7 @@ pub async fn set_enabled(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         if enable {
