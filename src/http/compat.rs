@@ -13,9 +13,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Client, Fields, JsonBody, bearer_token};
-use super::openapi::RateLimited;
 use super::problem::Problem;
 use super::ratelimit::{RateLimit, limit_account_write};
+use super::responses::RateLimited;
 use super::{dto, v1};
 use crate::clock::rfc3339;
 use crate::domain::second_factor::SecondFactorCode;

@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::bearer_token;
-use super::openapi::Unavailable;
 use super::problem::Problem;
+use super::responses::Unavailable;
 use crate::error::AppError;
 use crate::state::AppState;
 

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::dto::{self, Tokens, TrustedDeviceInput, User};
 use super::extract::{Auth, Bearer, Client, JsonBody, OptionalJsonBody, bearer_token};
-use super::openapi::{AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable};
 use super::problem::Problem;
 use super::ratelimit::RateLimit;
+use super::responses::{AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable};
 use crate::clock::rfc3339;
 use crate::domain::validate;
 use crate::error::AppError;
