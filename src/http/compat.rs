@@ -12,11 +12,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::dto;
 use super::extract::{Client, Fields, JsonBody, bearer_token};
 use super::problem::Problem;
 use super::ratelimit::{RateLimit, limit_account_write};
 use super::responses::RateLimited;
-use super::{dto, v1};
 use crate::clock::rfc3339;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::validate;
@@ -264,7 +264,7 @@ async fn login(
         Ok(f) => f,
         Err(response) => return response,
     };
-    let identifier = v1::identifier(&mut f);
+    let identifier = dto::identifier(&mut f);
     let password = dto::password(&mut f, "password");
     if let Err(e) = f.finish(LENIENT) {
         return envelope_error(e, FAILED);

@@ -11,7 +11,7 @@ use super::extract::Fields;
 use crate::clock::rfc3339;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::validate;
-use crate::service::accounts::Account;
+use crate::service::accounts::{Account, Identifier};
 use crate::service::devices::{self, DeviceInput};
 use crate::service::sessions::IssuedTokens;
 use crate::service::{events, two_factor};
@@ -285,6 +285,20 @@ pub const MAX_TOKEN: usize = 512;
 pub const MAX_CODE: usize = 32;
 pub const MAX_DEVICE_FIELD: usize = 200;
 pub const MAX_FINGERPRINT: usize = 512;
+
+/// Reads `email` or `userName` (exactly one is needed) for the login routes.
+pub fn identifier(f: &mut Fields) -> Option<Identifier> {
+    let email = f.optional_string("email", validate::EMAIL_MAX + 10);
+    let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10);
+    match (email, user_name) {
+        (Some(email), _) => Some(Identifier::Email(validate::email_key(&email))),
+        (None, Some(name)) => Some(Identifier::UserName(name.trim().to_owned())),
+        (None, None) => {
+            f.error("email", "email or userName is required");
+            None
+        }
+    }
+}
 
 /// A password field: present, a string, at most 1024 bytes. Its content is never echoed.
 pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {
