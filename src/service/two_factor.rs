@@ -14,6 +14,7 @@ use crate::db::{self, Conn, users::UserRow};
 use crate::domain::backup_code;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::totp::{self, Totp};
+use crate::domain::validate;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
@@ -457,22 +458,28 @@ pub async fn regenerate_backup_codes(
     .await
 }
 
-/// The compatibility surface's switch. Off keeps the authenticator (and backup codes) so
-/// it can be switched on again; it needs a fresh second factor and ends everything granted
-/// under 2FA (devices, other sessions, pending second steps). On needs an authenticator
-/// confirmed before.
+/// The compatibility surface's switch. The caller names its own account by `email` (any
+/// other is `Forbidden`, before the password is checked) and confirms it with the
+/// password. Off keeps the authenticator (and backup codes) so it can be switched on
+/// again; it needs a fresh second factor and ends everything granted under 2FA (devices,
+/// other sessions, pending second steps). On needs an authenticator confirmed before.
 pub async fn set_enabled(
     state: &AppState,
     principal: Principal,
+    email: &str,
     password: SecretString,
     enable: bool,
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
+    let email_key = validate::email_key(email);
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
         let user = accounts::reload_row(state, principal.user_id).await?;
+        if user.email != email_key {
+            return Err(AppError::Forbidden);
+        }
         accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         if enable {
