@@ -53,6 +53,7 @@ pub struct Registration {
     pub phone_number: Option<String>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn register(state: &AppState, input: Registration) -> Result<Account, AppError> {
     if !state.config.allow_registration {
         return Err(AppError::RegistrationClosed);
@@ -68,6 +69,7 @@ pub struct CreatedBy {
 }
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     state: &AppState,
     input: Registration,
@@ -161,6 +163,7 @@ pub enum LoginOutcome {
 /// The password step. Wrong password, unknown account and a throttled account all answer
 /// `InvalidCredentials` after the same Argon2 work, so none can be told apart. Whatever
 /// it decides is written in one transaction that runs to its end.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     input: Login,
@@ -455,6 +458,7 @@ pub async fn sign_in_in(
 }
 
 /// The signed-in account, as it is now.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn reload(state: &AppState, user_id: Uuid) -> Result<Account, AppError> {
     reload_row(state, user_id).await.map(Account::from)
 }
@@ -470,6 +474,7 @@ pub(super) async fn reload_row(state: &AppState, user_id: Uuid) -> Result<UserRo
 /// Changes the password. Everything granted under the old password dies with it, in the
 /// same transaction: every other session, every trusted device and every pending second
 /// step (on both surfaces); the caller's own session stays.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn change_password(
     state: &AppState,
     principal: Principal,

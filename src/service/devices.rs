@@ -124,6 +124,7 @@ pub async fn trust(
 
 /// `POST /trusted-devices`: a sensitive change, so it needs a fresh second factor; gate
 /// and change are one transaction.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn add(
     state: &AppState,
     principal: Principal,
@@ -182,12 +183,14 @@ pub async fn count_live(state: &AppState) -> Result<i64, AppError> {
     Ok(db::devices::count_all_live(&mut conn, state.now()).await?)
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<TrustedDevice>, AppError> {
     let mut conn = state.db.read().await?;
     let rows = db::devices::list_live(&mut conn, user_id, state.now()).await?;
     Ok(rows.into_iter().map(TrustedDevice::from).collect())
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id, device_id = %device_id))]
 pub async fn remove_one(
     state: &AppState,
     user_id: Uuid,
@@ -216,6 +219,7 @@ pub async fn remove_one(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn remove_all(
     state: &AppState,
     user_id: Uuid,

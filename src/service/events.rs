@@ -96,6 +96,7 @@ pub struct SecurityEvent {
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// One page of the user's events, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn list(
     state: &AppState,
     user_id: Uuid,

@@ -61,6 +61,7 @@ pub async fn find_by_user_name(state: &AppState, name: &str) -> Result<Option<Ac
 }
 
 /// Accounts whose email or user name contains `search`, at most `limit` (1 to 10 000).
+#[tracing::instrument(skip_all)]
 pub async fn list_accounts(
     state: &AppState,
     search: Option<&str>,
@@ -71,6 +72,7 @@ pub async fn list_accounts(
     Ok(rows.into_iter().map(Account::from).collect())
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn details(state: &AppState, user_id: Uuid) -> Result<AccountDetails, AppError> {
     let mut conn = state.db.read().await?;
     let row = db::users::find_by_id(&mut conn, user_id)
@@ -86,6 +88,7 @@ pub async fn details(state: &AppState, user_id: Uuid) -> Result<AccountDetails, 
 }
 
 /// Clears the password and second-factor counters, recorded with `details` (the operator).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn unlock(
     state: &AppState,
     user_id: Uuid,
@@ -109,6 +112,7 @@ pub async fn unlock(
 /// Revokes every session and records it, with `details` (the operator), even when there
 /// was none: the event is the record that an operator signed the user out. Returns how
 /// many sessions were live.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn revoke_sessions(
     state: &AppState,
     user_id: Uuid,

@@ -93,6 +93,7 @@ pub async fn start(
 /// revokes its whole session (someone is replaying a stolen token), except for one more
 /// exchange within `refresh_reuse_grace_secs` of its retirement (a client that raced its
 /// own refresh).
+#[tracing::instrument(skip_all)]
 pub async fn refresh(
     state: &AppState,
     refresh_token: String,
@@ -203,6 +204,7 @@ async fn revoke_on_reuse(
 
 /// Ends the caller's session (and, if given, the session of `refresh_token` when it is
 /// the same user's), in one transaction that runs to its end.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn logout(
     state: &AppState,
     principal: Principal,

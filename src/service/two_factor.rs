@@ -35,11 +35,13 @@ pub struct TwoFactorStatus {
 /// The caller's two-factor status. The session check is folded into the same query
 /// (the principal comes from [`sessions::verify_token`]), so the hottest signed-in route
 /// costs one round trip; a revoked session is still refused at once.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn status(state: &AppState, principal: &Principal) -> Result<TwoFactorStatus, AppError> {
     status_of(state, principal.user_id, Some(principal.session_id)).await
 }
 
 /// The status of any account, for the operator (no session to check).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn status_for_admin(
     state: &AppState,
     user_id: Uuid,
@@ -114,6 +116,7 @@ impl std::fmt::Debug for Setup {
 
 /// Makes a new pending secret (replacing an unconfirmed one) and its QR code. Needs a
 /// recent authentication (see [`require_recent_authentication`]).
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn setup(
     state: &AppState,
     principal: Principal,
@@ -176,6 +179,7 @@ fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
 /// codes: the only time they are ever shown. Needs a recent authentication; the
 /// confirmation is one transaction that runs to its end.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn verify_setup(
     state: &AppState,
     principal: Principal,
@@ -240,6 +244,7 @@ pub struct VerifiedLogin {
 /// One transaction takes one of the token's attempts, checks the code against the
 /// account's counters and, on success, spends the token and signs in; it runs to its
 /// end even if the request is dropped.
+#[tracing::instrument(skip_all)]
 pub async fn verify_login(
     state: &AppState,
     challenge_token: String,
@@ -307,6 +312,7 @@ async fn verify_login_unit(
 
 /// Turns 2FA off and deletes the secret, the backup codes and the trusted devices; every
 /// other session is revoked. Needs the password and a fresh second factor.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn disable(
     state: &AppState,
     principal: Principal,
@@ -371,6 +377,7 @@ async fn remove_second_factor(
 }
 
 /// Operator reset (admin CLI): as `disable`, revoking every session.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn admin_reset(state: &AppState, user_id: Uuid) -> Result<(), AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
@@ -403,6 +410,7 @@ pub struct BackupCodesSummary {
     pub generated_at: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn backup_codes_summary(
     state: &AppState,
     user_id: Uuid,
@@ -422,6 +430,7 @@ pub async fn backup_codes_summary(
 
 /// Replaces every backup code with 10 new ones (shown once). A sensitive change, decided
 /// and made in one transaction.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn regenerate_backup_codes(
     state: &AppState,
     principal: Principal,
@@ -463,6 +472,7 @@ pub async fn regenerate_backup_codes(
 /// password. Off keeps the authenticator (and backup codes) so it can be switched on
 /// again; it needs a fresh second factor and ends everything granted under 2FA (devices,
 /// other sessions, pending second steps). On needs an authenticator confirmed before.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id, enable = enable))]
 pub async fn set_enabled(
     state: &AppState,
     principal: Principal,
