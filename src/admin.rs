@@ -6,11 +6,10 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::clock::rfc3339;
-use crate::db::{self, users::UserRow};
 use crate::domain::validate;
 use crate::error::AppError;
-use crate::service::accounts::{self, CreatedBy, Registration};
-use crate::service::{RequestContext, devices, events, two_factor};
+use crate::service::accounts::{self, Account, CreatedBy, Registration};
+use crate::service::{self, two_factor};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,13 +64,6 @@ impl Operator {
     }
 }
 
-fn context() -> RequestContext {
-    RequestContext {
-        ip: "admin".into(),
-        user_agent: Some("tessera admin".into()),
-    }
-}
-
 /// How a command names its user: explicitly by one field, or by a bare argument that may
 /// be any of the three.
 #[derive(Debug, Clone)]
@@ -97,27 +89,22 @@ impl std::fmt::Display for UserRef {
 }
 
 /// Finds the one user `who` names.
-pub async fn find_user(state: &AppState, who: &UserRef) -> Result<UserRow, AdminError> {
-    let mut conn = state.db.read().await?;
+pub async fn find_user(state: &AppState, who: &UserRef) -> Result<Account, AdminError> {
     let found = match who {
-        UserRef::Id(id) => db::users::find_by_id(&mut conn, *id)
-            .await
-            .map_err(AppError::from)?,
-        UserRef::Email(email) => find_by_email(&mut conn, email).await?,
-        UserRef::UserName(name) => find_by_user_name(&mut conn, name).await?,
+        UserRef::Id(id) => service::operator::find_by_id(state, *id).await?,
+        UserRef::Email(email) => service::operator::find_by_email(state, email).await?,
+        UserRef::UserName(name) => service::operator::find_by_user_name(state, name).await?,
         UserRef::Any(text) => {
-            let mut matches: Vec<(&str, UserRow)> = Vec::new();
+            let mut matches: Vec<(&str, Account)> = Vec::new();
             if let Ok(id) = Uuid::parse_str(text.trim())
-                && let Some(user) = db::users::find_by_id(&mut conn, id)
-                    .await
-                    .map_err(AppError::from)?
+                && let Some(user) = service::operator::find_by_id(state, id).await?
             {
                 matches.push(("--id", user));
             }
-            if let Some(user) = find_by_email(&mut conn, text).await? {
+            if let Some(user) = service::operator::find_by_email(state, text).await? {
                 matches.push(("--email", user));
             }
-            if let Some(user) = find_by_user_name(&mut conn, text).await? {
+            if let Some(user) = service::operator::find_by_user_name(state, text).await? {
                 matches.push(("--user-name", user));
             }
             let first = matches.first().map(|(_, u)| u.id);
@@ -137,29 +124,12 @@ pub async fn find_user(state: &AppState, who: &UserRef) -> Result<UserRow, Admin
     found.ok_or_else(|| AdminError::NoSuchUser(who.to_string()))
 }
 
-async fn find_by_email(conn: &mut db::Conn, email: &str) -> Result<Option<UserRow>, AdminError> {
-    Ok(db::users::find_by_email(conn, &validate::email_key(email))
-        .await
-        .map_err(AppError::from)?)
-}
-
-async fn find_by_user_name(conn: &mut db::Conn, name: &str) -> Result<Option<UserRow>, AdminError> {
-    Ok(
-        db::users::find_by_user_name(conn, &validate::user_name_key(name.trim()))
-            .await
-            .map_err(AppError::from)?,
-    )
-}
-
 pub async fn list_users(
     state: &AppState,
     search: Option<&str>,
     limit: i64,
 ) -> Result<String, AdminError> {
-    let mut conn = state.db.read().await?;
-    let users = db::users::list(&mut conn, search, limit.clamp(1, 10_000))
-        .await
-        .map_err(AppError::from)?;
+    let users = service::operator::list_accounts(state, search, limit).await?;
     let mut out = format!(
         "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
         "ID", "EMAIL", "USER NAME", "2FA", "CREATED"
@@ -179,11 +149,16 @@ pub async fn list_users(
 }
 
 pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
-    let user = find_user(state, who).await?;
+    let found = find_user(state, who).await?;
+    let details = service::operator::details(state, found.id).await?;
+    let user = &details.account;
     let status = two_factor::status_for_admin(state, user.id).await?;
     let now = state.now();
-    let lock = if user.sf_locked_until > now {
-        format!("locked until {}", rfc3339(user.sf_locked_until))
+    let lock = if details.second_factor_locked_until > now {
+        format!(
+            "locked until {}",
+            rfc3339(details.second_factor_locked_until)
+        )
     } else {
         "not locked".into()
     };
@@ -198,18 +173,18 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             .map(rfc3339)
             .unwrap_or_else(|| "never".into()),
         if status.enabled { "on (totp)" } else { "off" },
-        status.enabled_at.unwrap_or_else(|| "-".into()),
+        status.enabled_at.map(rfc3339).unwrap_or_else(|| "-".into()),
         status.setup_pending,
         status.backup_codes_remaining,
         status.trusted_devices,
         lock,
-        user.sf_failures,
-        if user.totp_suspended {
+        details.second_factor_failures,
+        if details.totp_suspended {
             ", TOTP suspended"
         } else {
             ""
         },
-        user.pw_failures,
+        details.password_failures,
     ))
 }
 
@@ -232,21 +207,7 @@ pub async fn unlock(
     operator: &Operator,
 ) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    db::users::unlock(&mut tx, user.id)
-        .await
-        .map_err(AppError::from)?;
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::ACCOUNT_UNLOCKED,
-        Some(&context()),
-        operator.details(),
-    )
-    .await?;
-    tx.commit().await?;
+    service::operator::unlock(state, user.id, operator.details()).await?;
     Ok(format!(
         "Unlocked {}: password and second-factor counters cleared.\n",
         user.email
@@ -261,30 +222,7 @@ pub async fn revoke_sessions(
     operator: &Operator,
 ) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    // Everything granted under the account's credentials goes: sessions, trusted devices
-    // and pending second steps.
-    db::challenges::delete_for_user(&mut tx, user.id)
-        .await
-        .map_err(AppError::from)?;
-    devices::revoke_all(&mut tx, now, user.id, "admin", Some(&context())).await?;
-    let revoked = db::sessions::revoke_all_for_user(&mut tx, user.id, None, now)
-        .await
-        .map_err(AppError::from)?;
-    let mut details = operator.details();
-    details["count"] = revoked.into();
-    details["reason"] = "admin".into();
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::SESSIONS_REVOKED,
-        Some(&context()),
-        details,
-    )
-    .await?;
-    tx.commit().await?;
+    let revoked = service::operator::revoke_sessions(state, user.id, operator.details()).await?;
     Ok(format!(
         "Revoked {revoked} session(s) of {}, with its trusted devices and pending sign-ins.\n",
         user.email
@@ -320,7 +258,7 @@ pub async fn create_user(
             phone_number,
         },
         Some(CreatedBy {
-            ctx: context(),
+            ctx: service::operator::context(),
             details: operator.details(),
         }),
     )

@@ -147,7 +147,7 @@ pub fn json_body(data: &[u8]) {
                 continue;
             }
         };
-        let _ = tessera::http::v1::identifier(&mut fields);
+        let _ = dto::identifier(&mut fields);
         let _ = dto::password(&mut fields, "password");
         let _ = dto::optional_code(&mut fields, "code");
         let _ = fields.optional_string("refreshToken", dto::MAX_TOKEN);

@@ -1,4 +1,5 @@
-//! Response bodies of the `/v1` API, and the parsing of request fields shared by
+//! Response bodies of the `/v1` API (the wire form of the service's types: camelCase,
+//! RFC 3339 times, and their OpenAPI schema), and the parsing of request fields shared by
 //! several routes.
 
 use secrecy::SecretString;
@@ -8,11 +9,12 @@ use uuid::Uuid;
 
 use super::extract::Fields;
 use crate::clock::rfc3339;
-use crate::db::users::UserRow;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::validate;
-use crate::service::devices::DeviceInput;
+use crate::service::accounts::{Account, Identifier};
+use crate::service::devices::{self, DeviceInput};
 use crate::service::sessions::IssuedTokens;
+use crate::service::{events, two_factor};
 
 /// An account.
 #[derive(Debug, Serialize, ToSchema)]
@@ -35,8 +37,8 @@ pub struct User {
     pub created_at: String,
 }
 
-impl From<&UserRow> for User {
-    fn from(u: &UserRow) -> Self {
+impl From<&Account> for User {
+    fn from(u: &Account) -> Self {
         Self {
             id: u.id,
             email: u.email.clone(),
@@ -72,7 +74,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    pub fn new(tokens: IssuedTokens, user: &UserRow) -> Self {
+    pub fn new(tokens: IssuedTokens, user: &Account) -> Self {
         Self {
             token_type: "Bearer",
             access_token: tokens.access_token,
@@ -84,6 +86,198 @@ impl Tokens {
     }
 }
 
+/// `TwoFactorStatus`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub enabled: bool,
+    /// `totp` while two-factor authentication is on, else null.
+    #[schema(value_type = Option<String>, required = true, pattern = "^totp$", example = "totp")]
+    pub method: Option<&'static str>,
+    #[schema(required = true, format = DateTime)]
+    pub enabled_at: Option<String>,
+    /// An unconfirmed setup is waiting for `verify-setup`.
+    pub setup_pending: bool,
+    #[schema(minimum = 0, example = 10)]
+    pub backup_codes_remaining: i64,
+    /// How many trusted devices are live.
+    #[schema(minimum = 0, example = 1)]
+    pub trusted_devices: i64,
+}
+
+impl From<two_factor::TwoFactorStatus> for Status {
+    fn from(s: two_factor::TwoFactorStatus) -> Self {
+        Self {
+            enabled: s.enabled,
+            method: s.enabled.then_some("totp"),
+            enabled_at: s.enabled_at.map(rfc3339),
+            setup_pending: s.setup_pending,
+            backup_codes_remaining: s.backup_codes_remaining,
+            trusted_devices: s.trusted_devices,
+        }
+    }
+}
+
+/// A new pending authenticator secret, to scan or type into an authenticator app.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Setup {
+    /// The shared secret, base32 without padding.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    #[schema(
+        example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30"
+    )]
+    pub otpauth_url: String,
+    /// A PNG of `otpauthUrl` as a data URI.
+    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    pub qr_code: String,
+    #[schema(example = "Tessera")]
+    pub issuer: String,
+    #[schema(example = "ann@example.com")]
+    pub account_name: String,
+    #[schema(value_type = String, example = "SHA1")]
+    pub algorithm: &'static str,
+    #[schema(example = 6)]
+    pub digits: u32,
+    /// Seconds per code.
+    #[schema(example = 30)]
+    pub period: i64,
+    /// When the unconfirmed setup lapses.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("account_name", &self.account_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<two_factor::Setup> for Setup {
+    fn from(s: two_factor::Setup) -> Self {
+        Self {
+            secret: s.secret,
+            otpauth_url: s.otpauth_url,
+            qr_code: s.qr_code,
+            issuer: s.issuer,
+            account_name: s.account_name,
+            algorithm: s.algorithm,
+            digits: s.digits,
+            period: s.period,
+            expires_at: rfc3339(s.expires_at),
+        }
+    }
+}
+
+/// Counts of the account's backup codes (never the codes themselves).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodesSummary {
+    #[schema(minimum = 0, example = 10)]
+    pub total: i64,
+    #[schema(minimum = 0, example = 9)]
+    pub remaining: i64,
+    #[schema(minimum = 0, example = 1)]
+    pub used: i64,
+    #[schema(required = true, format = DateTime)]
+    pub generated_at: Option<String>,
+}
+
+impl From<two_factor::BackupCodesSummary> for BackupCodesSummary {
+    fn from(s: two_factor::BackupCodesSummary) -> Self {
+        Self {
+            total: s.total,
+            remaining: s.remaining,
+            used: s.used,
+            generated_at: s.generated_at.map(rfc3339),
+        }
+    }
+}
+
+/// A device whose logins skip the second factor until it expires or is removed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedDevice {
+    pub id: Uuid,
+    #[schema(example = "Ann laptop")]
+    pub device_name: String,
+    #[schema(example = "desktop")]
+    pub device_type: String,
+    /// As the client described it: free text, not checked.
+    #[schema(required = true)]
+    pub browser_info: Option<String>,
+    /// The address the request that trusted the device came from, as the server saw it
+    /// (the client's, behind a configured trusted proxy). Never what the client sent as
+    /// `ipAddress`, which anyone can write.
+    #[schema(required = true, example = "203.0.113.7")]
+    pub ip_address: Option<String>,
+    /// As the client described it: free text, not checked.
+    #[schema(required = true)]
+    pub location: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(required = true, format = DateTime)]
+    pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+impl From<devices::TrustedDevice> for TrustedDevice {
+    fn from(d: devices::TrustedDevice) -> Self {
+        Self {
+            id: d.id,
+            device_name: d.device_name,
+            device_type: d.device_type,
+            browser_info: d.browser_info,
+            ip_address: d.ip_address,
+            location: d.location,
+            created_at: rfc3339(d.created_at),
+            last_used_at: d.last_used_at.map(rfc3339),
+            expires_at: rfc3339(d.expires_at),
+        }
+    }
+}
+
+/// Something that happened to the account's security.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityEvent {
+    pub id: Uuid,
+    /// A stable snake_case name: `login_succeeded`, `second_factor_failed`, `two_factor_enabled`, ...
+    #[serde(rename = "type")]
+    #[schema(example = "login_succeeded")]
+    pub event_type: String,
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    #[schema(required = true, example = "203.0.113.7")]
+    pub ip_address: Option<String>,
+    #[schema(required = true)]
+    pub user_agent: Option<String>,
+    /// A small object; never a secret, code or token. On the capped types
+    /// (`login_failed`, `second_factor_failed`, `password_confirmation_failed`,
+    /// `devices_removed`: at most 20 rows of each an hour), the last row of an hour that
+    /// went past the cap has `suppressed`: how many more of the same type happened in that
+    /// hour, counted here instead of listed.
+    #[schema(value_type = Object, example = json!({"reason": "wrong_password", "suppressed": 480}))]
+    pub details: serde_json::Value,
+}
+
+impl From<events::SecurityEvent> for SecurityEvent {
+    fn from(e: events::SecurityEvent) -> Self {
+        Self {
+            id: e.id,
+            event_type: e.event_type,
+            occurred_at: rfc3339(e.occurred_at),
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            details: e.details,
+        }
+    }
+}
+
 // Length limits on every string field: generous for real input, small enough that
 // nothing is ever hashed, stored or logged at attacker-chosen size.
 pub const MAX_PASSWORD: usize = validate::PASSWORD_MAX_BYTES;
@@ -91,6 +285,20 @@ pub const MAX_TOKEN: usize = 512;
 pub const MAX_CODE: usize = 32;
 pub const MAX_DEVICE_FIELD: usize = 200;
 pub const MAX_FINGERPRINT: usize = 512;
+
+/// Reads `email` or `userName` (exactly one is needed) for the login routes.
+pub fn identifier(f: &mut Fields) -> Option<Identifier> {
+    let email = f.optional_string("email", validate::EMAIL_MAX + 10);
+    let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10);
+    match (email, user_name) {
+        (Some(email), _) => Some(Identifier::Email(validate::email_key(&email))),
+        (None, Some(name)) => Some(Identifier::UserName(name.trim().to_owned())),
+        (None, None) => {
+            f.error("email", "email or userName is required");
+            None
+        }
+    }
+}
 
 /// A password field: present, a string, at most 1024 bytes. Its content is never echoed.
 pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {

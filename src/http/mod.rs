@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod ops;
 pub mod problem;
 pub mod ratelimit;
+pub mod responses;
 pub mod tls;
 pub mod v1;
 pub mod web;

@@ -3,24 +3,22 @@
 //! `#[utoipa::path]` description to the document in one step, so a route cannot be served
 //! without being documented (a test also scans the source for plain `.route(` calls).
 //! Request bodies are described by `ToSchema` structs next to each handler that mirror what
-//! it reads field by field; response bodies are the real `Serialize` types.
+//! it reads field by field; response bodies are the real `Serialize` types. The response
+//! groups many operations share are in [`super::responses`].
 //!
 //! Also here: `GET /openapi.json` and the interactive docs page `GET /docs`, whose HTML,
 //! script and style are compiled into the binary and load nothing from anywhere else.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Type};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{PROBLEM_JSON, Problem};
+use super::problem::Problem;
 use super::{compat, ops, v1};
 use crate::state::AppState;
 
@@ -201,135 +199,4 @@ async fn docs_script() -> Response {
 )]
 async fn docs_style() -> Response {
     page("text/css; charset=utf-8", DOCS_CSS)
-}
-
-// Response groups shared by many operations (`responses(..., BodyErrors, Unavailable)`).
-
-fn problem_response(description: &str) -> ApiResponse {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build()
-}
-
-fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
-    let mut response = response;
-    response.headers.insert(
-        "Retry-After".to_owned(),
-        RefOr::T(
-            HeaderBuilder::new()
-                .schema(Some(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(1)),
-                ))
-                .description(Some(description))
-                .build(),
-        ),
-    );
-    response
-}
-
-fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiResponse>> {
-    entries
-        .into_iter()
-        .map(|(status, r)| (status.to_owned(), RefOr::T(r)))
-        .collect()
-}
-
-/// What any route that reads a JSON body may answer before its handler runs: 400 for
-/// malformed JSON or invalid fields, 408 when the body does not arrive in time, 413 for a
-/// body over 64 KiB, 415 for another content type.
-pub struct BodyErrors;
-
-impl IntoResponses for BodyErrors {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        group(vec![
-            (
-                "400",
-                problem_response(
-                    "Malformed JSON (`malformed_json`) or invalid fields (`validation_failed`, with `errors`).",
-                ),
-            ),
-            (
-                "408",
-                problem_response("The request did not complete in time (`request_timeout`)."),
-            ),
-            (
-                "413",
-                problem_response("The body is over 64 KiB (`payload_too_large`)."),
-            ),
-            (
-                "415",
-                problem_response("The body is not `application/json` (`unsupported_media_type`)."),
-            ),
-        ])
-    }
-}
-
-/// 503 when the database is unreachable.
-pub struct Unavailable;
-
-impl IntoResponses for Unavailable {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response(
-                "The database is unreachable (`service_unavailable`); try again shortly.",
-            ),
-            "Seconds to wait.",
-        );
-        group(vec![("503", response)])
-    }
-}
-
-/// 429 from the per-address rate limit of the unauthenticated routes.
-pub struct RateLimited;
-
-impl IntoResponses for RateLimited {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response("Too many requests from this address (`rate_limited`)."),
-            "Seconds until a request is accepted again.",
-        );
-        group(vec![("429", response)])
-    }
-}
-
-/// 429 from the per-account limit on writes made with an access token.
-pub struct AccountRateLimited;
-
-impl IntoResponses for AccountRateLimited {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response("Too many writes by this account in a short time (`rate_limited`)."),
-            "Seconds until a write is accepted again.",
-        );
-        group(vec![("429", response)])
-    }
-}
-
-/// 401 for a missing, invalid or expired access token.
-pub struct Unauthorized;
-
-impl IntoResponses for Unauthorized {
-    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let mut response = problem_response(
-            "The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).",
-        );
-        response.headers.insert(
-            "WWW-Authenticate".to_owned(),
-            RefOr::T(
-                HeaderBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .description(Some("`Bearer`"))
-                    .build(),
-            ),
-        );
-        group(vec![("401", response)])
-    }
 }

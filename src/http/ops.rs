@@ -13,8 +13,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::bearer_token;
-use super::openapi::Unavailable;
 use super::problem::Problem;
+use super::responses::Unavailable;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -173,9 +173,7 @@ async fn render_metrics(state: &AppState) -> Response {
             size.saturating_sub(idle as u32) as f64,
         ),
     ];
-    if let Ok(mut conn) = state.db.read().await
-        && let Ok(active) = crate::db::devices::count_all_live(&mut conn, state.now()).await
-    {
+    if let Ok(active) = crate::service::devices::count_live(state).await {
         gauges.push(("tessera_trusted_devices_active", vec![], active as f64));
     }
     (

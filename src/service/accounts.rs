@@ -14,6 +14,38 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
 
+/// An account as the rest of the server sees it: who it is and when it last signed in.
+/// No password hash and no throttle counters: those never leave the service layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    /// The user name; the email when none was chosen.
+    pub user_name: String,
+    pub phone_number: Option<String>,
+    pub two_factor_enabled: bool,
+    /// Unix seconds.
+    pub last_login_at: Option<i64>,
+    pub last_login_ip: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<UserRow> for Account {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            user_name: row.user_name,
+            phone_number: row.phone_number,
+            two_factor_enabled: row.two_factor_enabled,
+            last_login_at: row.last_login_at,
+            last_login_ip: row.last_login_ip,
+            created_at: row.created_at,
+        }
+    }
+}
+
 pub struct Registration {
     pub email: String,
     pub password: SecretString,
@@ -21,7 +53,8 @@ pub struct Registration {
     pub phone_number: Option<String>,
 }
 
-pub async fn register(state: &AppState, input: Registration) -> Result<UserRow, AppError> {
+#[tracing::instrument(skip_all)]
+pub async fn register(state: &AppState, input: Registration) -> Result<Account, AppError> {
     if !state.config.allow_registration {
         return Err(AppError::RegistrationClosed);
     }
@@ -36,15 +69,18 @@ pub struct CreatedBy {
 }
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     state: &AppState,
     input: Registration,
     created_by: Option<CreatedBy>,
-) -> Result<UserRow, AppError> {
+) -> Result<Account, AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        create_user_unit(state, input, created_by).await
+        create_user_unit(state, input, created_by)
+            .await
+            .map(Account::from)
     })
     .await
 }
@@ -119,7 +155,7 @@ pub struct Login {
 
 pub enum LoginOutcome {
     /// Signed in; no second factor needed (or a trusted device stood in for it).
-    SignedIn(IssuedTokens, Box<UserRow>),
+    SignedIn(IssuedTokens, Box<Account>),
     /// The password was right; the second factor is next.
     SecondFactorRequired { token: String, expires_at: i64 },
 }
@@ -127,6 +163,7 @@ pub enum LoginOutcome {
 /// The password step. Wrong password, unknown account and a throttled account all answer
 /// `InvalidCredentials` after the same Argon2 work, so none can be told apart. Whatever
 /// it decides is written in one transaction that runs to its end.
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: &AppState,
     input: Login,
@@ -250,7 +287,7 @@ pub enum PasswordCheck {
 /// guessing. Reads only: the caller records a failure with [`record_password_failure`].
 /// The Argon2 work is done whatever the throttle says (against a dummy hash when there is
 /// no account), so timing tells nothing.
-pub async fn check_password(
+pub(super) async fn check_password(
     state: &AppState,
     user: Option<&UserRow>,
     password: &SecretString,
@@ -345,7 +382,7 @@ async fn record_password_failure(
 
 /// A password confirmation for a change to an account already signed in to: anything but
 /// the right, unthrottled password is `InvalidCredentials` and a security event.
-pub async fn confirm_password(
+pub(super) async fn confirm_password(
     state: &AppState,
     user: &UserRow,
     password: &SecretString,
@@ -369,13 +406,13 @@ pub async fn confirm_password(
 /// A sign-in written to the database, whose access token is yet to be signed.
 pub struct SignedIn {
     pub started: sessions::Started,
-    pub user: UserRow,
+    pub user: Account,
     pub device: Option<(devices::TrustedDevice, String)>,
 }
 
 impl SignedIn {
     /// Signs the access token: after the commit, so the writer is not held for it.
-    pub fn issue(self, state: &AppState) -> Result<(IssuedTokens, UserRow), AppError> {
+    pub fn issue(self, state: &AppState) -> Result<(IssuedTokens, Account), AppError> {
         Ok((self.started.issue(state, self.user.id)?, self.user))
     }
 }
@@ -415,12 +452,19 @@ pub async fn sign_in_in(
     };
     Ok(SignedIn {
         started,
-        user,
+        user: user.into(),
         device,
     })
 }
 
-pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {
+/// The signed-in account, as it is now.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn reload(state: &AppState, user_id: Uuid) -> Result<Account, AppError> {
+    reload_row(state, user_id).await.map(Account::from)
+}
+
+/// The account's row, hash and counters included, for the rules that need them.
+pub(super) async fn reload_row(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError> {
     let mut conn = state.db.read().await?;
     db::users::find_by_id(&mut conn, user_id)
         .await?
@@ -430,6 +474,7 @@ pub async fn reload(state: &AppState, user_id: Uuid) -> Result<UserRow, AppError
 /// Changes the password. Everything granted under the old password dies with it, in the
 /// same transaction: every other session, every trusted device and every pending second
 /// step (on both surfaces); the caller's own session stays.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn change_password(
     state: &AppState,
     principal: Principal,
@@ -440,7 +485,7 @@ pub async fn change_password(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = reload(state, principal.user_id).await?;
+        let user = reload_row(state, principal.user_id).await?;
         confirm_password(state, &user, &current, &ctx).await?;
         let new_hash = state.hasher.hash(&new).await?;
         let now = state.now();

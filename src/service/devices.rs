@@ -2,12 +2,10 @@
 //! later login presenting its `deviceToken` (with the same fingerprint) skips the second
 //! factor. Devices die with the credentials they were granted under.
 
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::second_factor::{self, Gate};
 use super::{Principal, RequestContext, events};
-use crate::clock::rfc3339;
 use crate::crypto;
 use crate::db::{self, Conn};
 use crate::domain::second_factor::SecondFactorCode;
@@ -28,31 +26,24 @@ pub struct DeviceInput {
 }
 
 /// A device whose logins skip the second factor until it expires or is removed.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedDevice {
     pub id: Uuid,
-    #[schema(example = "Ann laptop")]
     pub device_name: String,
-    #[schema(example = "desktop")]
     pub device_type: String,
     /// As the client described it: free text, not checked.
-    #[schema(required = true)]
     pub browser_info: Option<String>,
-    /// The address the request that trusted the device came from, as the server saw it
-    /// (the client's, behind a configured trusted proxy). Never what the client sent as
-    /// `ipAddress`, which anyone can write.
-    #[schema(required = true, example = "203.0.113.7")]
+    /// The address the request that trusted the device came from, as the server saw it;
+    /// never a client's claim.
     pub ip_address: Option<String>,
     /// As the client described it: free text, not checked.
-    #[schema(required = true)]
     pub location: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(required = true, format = DateTime)]
-    pub last_used_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 impl From<db::devices::DeviceRow> for TrustedDevice {
@@ -64,9 +55,9 @@ impl From<db::devices::DeviceRow> for TrustedDevice {
             browser_info: row.browser_info,
             ip_address: row.ip_address,
             location: row.location,
-            created_at: rfc3339(row.created_at),
-            last_used_at: row.last_used_at.map(rfc3339),
-            expires_at: rfc3339(row.expires_at),
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
         }
     }
 }
@@ -133,6 +124,7 @@ pub async fn trust(
 
 /// `POST /trusted-devices`: a sensitive change, so it needs a fresh second factor; gate
 /// and change are one transaction.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn add(
     state: &AppState,
     principal: Principal,
@@ -185,12 +177,20 @@ pub async fn recognise(
     Ok(Some(device.id))
 }
 
+/// How many trusted devices are live across every account (a metrics gauge).
+pub async fn count_live(state: &AppState) -> Result<i64, AppError> {
+    let mut conn = state.db.read().await?;
+    Ok(db::devices::count_all_live(&mut conn, state.now()).await?)
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn list(state: &AppState, user_id: Uuid) -> Result<Vec<TrustedDevice>, AppError> {
     let mut conn = state.db.read().await?;
     let rows = db::devices::list_live(&mut conn, user_id, state.now()).await?;
     Ok(rows.into_iter().map(TrustedDevice::from).collect())
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id, device_id = %device_id))]
 pub async fn remove_one(
     state: &AppState,
     user_id: Uuid,
@@ -219,6 +219,7 @@ pub async fn remove_one(
     .await
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn remove_all(
     state: &AppState,
     user_id: Uuid,

@@ -1,11 +1,9 @@
 //! The security event log: one row per thing an account owner should be able to review.
 //! `details` is a small JSON object and never holds a secret, code or token.
 
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::RequestContext;
-use crate::clock::rfc3339;
 use crate::db::{self, Conn};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -81,32 +79,24 @@ pub async fn record(
 }
 
 /// Something that happened to the account's security.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SecurityEvent {
     pub id: Uuid,
-    /// A stable snake_case name: `login_succeeded`, `second_factor_failed`, `two_factor_enabled`, ...
-    #[serde(rename = "type")]
-    #[schema(example = "login_succeeded")]
+    /// A stable snake_case name: `login_succeeded`, `second_factor_failed`, ...
     pub event_type: String,
-    #[schema(format = DateTime)]
-    pub occurred_at: String,
-    #[schema(required = true, example = "203.0.113.7")]
+    /// Unix seconds.
+    pub occurred_at: i64,
     pub ip_address: Option<String>,
-    #[schema(required = true)]
     pub user_agent: Option<String>,
-    /// A small object; never a secret, code or token. On the capped types
-    /// (`login_failed`, `second_factor_failed`, `password_confirmation_failed`,
-    /// `devices_removed`: at most 20 rows of each an hour), the last row of an hour that
-    /// went past the cap has `suppressed`: how many more of the same type happened in that
-    /// hour, counted here instead of listed.
-    #[schema(value_type = Object, example = json!({"reason": "wrong_password", "suppressed": 480}))]
+    /// A small object; never a secret, code or token. On a [`CAPPED`] type, the last row of
+    /// an hour that went past the cap has `suppressed`: how many more were counted into it.
     pub details: serde_json::Value,
 }
 
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// One page of the user's events, newest first.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn list(
     state: &AppState,
     user_id: Uuid,
@@ -133,7 +123,7 @@ pub async fn list(
             SecurityEvent {
                 id: row.id,
                 event_type: row.event_type,
-                occurred_at: rfc3339(row.occurred_at),
+                occurred_at: row.occurred_at,
                 ip_address: row.ip_address,
                 user_agent: row.user_agent,
                 details,

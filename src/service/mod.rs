@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod devices;
 pub mod events;
 pub mod maintenance;
+pub mod operator;
 pub mod second_factor;
 pub mod sessions;
 pub mod two_factor;

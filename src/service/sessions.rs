@@ -3,9 +3,10 @@
 
 use uuid::Uuid;
 
+use super::accounts::Account;
 use super::{Principal, RequestContext, events};
 use crate::crypto;
-use crate::db::{self, Conn, users::UserRow};
+use crate::db::{self, Conn};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -92,11 +93,12 @@ pub async fn start(
 /// revokes its whole session (someone is replaying a stolen token), except for one more
 /// exchange within `refresh_reuse_grace_secs` of its retirement (a client that raced its
 /// own refresh).
+#[tracing::instrument(skip_all)]
 pub async fn refresh(
     state: &AppState,
     refresh_token: String,
     ctx: RequestContext,
-) -> Result<(IssuedTokens, UserRow), AppError> {
+) -> Result<(IssuedTokens, Account), AppError> {
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
@@ -109,7 +111,7 @@ async fn refresh_unit(
     state: &AppState,
     refresh_token: &str,
     ctx: &RequestContext,
-) -> Result<(IssuedTokens, UserRow), AppError> {
+) -> Result<(IssuedTokens, Account), AppError> {
     let now = state.now();
     let hash = crypto::token_hash(refresh_token);
     let grace = state.config.refresh_reuse_grace_secs;
@@ -164,7 +166,7 @@ async fn refresh_unit(
             refresh_token_expires_at: found.session_expires_at,
             session_id,
         },
-        user,
+        Account::from(user),
     ))
 }
 
@@ -202,6 +204,7 @@ async fn revoke_on_reuse(
 
 /// Ends the caller's session (and, if given, the session of `refresh_token` when it is
 /// the same user's), in one transaction that runs to its end.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn logout(
     state: &AppState,
     principal: Principal,

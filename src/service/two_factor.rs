@@ -2,51 +2,50 @@
 //! turning it off, and the compatibility surface's on/off switch.
 
 use secrecy::SecretString;
-use serde::Serialize;
 use uuid::Uuid;
 
+use super::accounts::Account;
 use super::devices::{DeviceInput, TrustedDevice};
 use super::second_factor::{self, BACKUP_CODE_PURPOSE, Gate, Verdict, totp_aad};
 use super::sessions::{self, IssuedTokens};
 use super::{Principal, RequestContext, accounts, events};
-use crate::clock::rfc3339;
 use crate::crypto;
 use crate::db::{self, Conn, users::UserRow};
 use crate::domain::backup_code;
 use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::totp::{self, Totp};
+use crate::domain::validate;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::amr;
 
-/// `TwoFactorStatus`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
+/// Where an account's second factor stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwoFactorStatus {
     pub enabled: bool,
-    /// `totp` while two-factor authentication is on, else null.
-    #[schema(value_type = Option<String>, required = true, pattern = "^totp$", example = "totp")]
-    pub method: Option<&'static str>,
-    #[schema(required = true, format = DateTime)]
-    pub enabled_at: Option<String>,
-    /// An unconfirmed setup is waiting for `verify-setup`.
+    /// Unix seconds.
+    pub enabled_at: Option<i64>,
+    /// An unconfirmed setup is waiting for its confirmation.
     pub setup_pending: bool,
-    #[schema(minimum = 0, example = 10)]
     pub backup_codes_remaining: i64,
     /// How many trusted devices are live.
-    #[schema(minimum = 0, example = 1)]
     pub trusted_devices: i64,
 }
 
 /// The caller's two-factor status. The session check is folded into the same query
 /// (the principal comes from [`sessions::verify_token`]), so the hottest signed-in route
 /// costs one round trip; a revoked session is still refused at once.
-pub async fn status(state: &AppState, principal: &Principal) -> Result<Status, AppError> {
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
+pub async fn status(state: &AppState, principal: &Principal) -> Result<TwoFactorStatus, AppError> {
     status_of(state, principal.user_id, Some(principal.session_id)).await
 }
 
 /// The status of any account, for the operator (no session to check).
-pub async fn status_for_admin(state: &AppState, user_id: Uuid) -> Result<Status, AppError> {
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn status_for_admin(
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<TwoFactorStatus, AppError> {
     status_of(state, user_id, None).await
 }
 
@@ -54,17 +53,15 @@ async fn status_of(
     state: &AppState,
     user_id: Uuid,
     session_id: Option<Uuid>,
-) -> Result<Status, AppError> {
+) -> Result<TwoFactorStatus, AppError> {
     let now = state.now();
     let mut conn = state.db.read().await?;
     let summary = db::users::two_factor_summary(&mut conn, user_id, session_id, now)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let enabled = summary.two_factor_enabled;
-    Ok(Status {
-        enabled,
-        method: enabled.then_some("totp"),
-        enabled_at: summary.two_factor_enabled_at.map(rfc3339),
+    Ok(TwoFactorStatus {
+        enabled: summary.two_factor_enabled,
+        enabled_at: summary.two_factor_enabled_at,
         setup_pending: summary.setup_pending == 1,
         // The same count `backup-codes` reports: codes kept while 2FA is switched off on
         // the compatibility surface still count, and work again once it is back on.
@@ -93,33 +90,20 @@ async fn require_recent_authentication(
 }
 
 /// A new pending authenticator secret, to scan or type into an authenticator app.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct Setup {
     /// The shared secret, base32 without padding.
-    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
     pub secret: String,
-    #[schema(
-        example = "otpauth://totp/Tessera:ann%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Tessera&algorithm=SHA1&digits=6&period=30"
-    )]
     pub otpauth_url: String,
-    /// A PNG of `otpauthUrl` as a data URI.
-    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    /// A PNG of `otpauth_url` as a data URI.
     pub qr_code: String,
-    #[schema(example = "Tessera")]
     pub issuer: String,
-    #[schema(example = "ann@example.com")]
     pub account_name: String,
-    #[schema(value_type = String, example = "SHA1")]
     pub algorithm: &'static str,
-    #[schema(example = 6)]
     pub digits: u32,
     /// Seconds per code.
-    #[schema(example = 30)]
     pub period: i64,
-    /// When the unconfirmed setup lapses.
-    #[schema(format = DateTime)]
-    pub expires_at: String,
+    /// When the unconfirmed setup lapses, unix seconds.
+    pub expires_at: i64,
 }
 
 impl std::fmt::Debug for Setup {
@@ -132,6 +116,7 @@ impl std::fmt::Debug for Setup {
 
 /// Makes a new pending secret (replacing an unconfirmed one) and its QR code. Needs a
 /// recent authentication (see [`require_recent_authentication`]).
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn setup(
     state: &AppState,
     principal: Principal,
@@ -142,7 +127,7 @@ pub async fn setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
@@ -166,7 +151,7 @@ pub async fn setup(
             algorithm: totp::Algorithm::Sha1.name(),
             digits: totp::DIGITS,
             period: totp::PERIOD,
-            expires_at: rfc3339(expires_at),
+            expires_at,
         })
     })
     .await
@@ -194,6 +179,7 @@ fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
 /// codes: the only time they are ever shown. Needs a recent authentication; the
 /// confirmation is one transaction that runs to its end.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn verify_setup(
     state: &AppState,
     principal: Principal,
@@ -205,7 +191,7 @@ pub async fn verify_setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if user.two_factor_enabled {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
@@ -250,7 +236,7 @@ pub async fn verify_setup(
 
 pub struct VerifiedLogin {
     pub tokens: IssuedTokens,
-    pub user: UserRow,
+    pub user: Account,
     pub device: Option<(TrustedDevice, String)>,
 }
 
@@ -258,6 +244,7 @@ pub struct VerifiedLogin {
 /// One transaction takes one of the token's attempts, checks the code against the
 /// account's counters and, on success, spends the token and signs in; it runs to its
 /// end even if the request is dropped.
+#[tracing::instrument(skip_all)]
 pub async fn verify_login(
     state: &AppState,
     challenge_token: String,
@@ -325,6 +312,7 @@ async fn verify_login_unit(
 
 /// Turns 2FA off and deletes the secret, the backup codes and the trusted devices; every
 /// other session is revoked. Needs the password and a fresh second factor.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn disable(
     state: &AppState,
     principal: Principal,
@@ -335,7 +323,7 @@ pub async fn disable(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
         if !user.two_factor_enabled {
             return Err(AppError::TwoFactorNotEnabled);
         }
@@ -390,6 +378,7 @@ async fn remove_second_factor(
 
 /// Operator reset (admin CLI): as `disable`, revoking every session. `details` (who acted)
 /// goes into the `two_factor_reset` event.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn admin_reset(
     state: &AppState,
     user_id: Uuid,
@@ -399,10 +388,7 @@ pub async fn admin_reset(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let ctx = RequestContext {
-            ip: "admin".into(),
-            user_agent: Some("tessera admin".into()),
-        };
+        let ctx = super::operator::context();
         let mut tx = state.db.begin().await?;
         remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
         events::record(
@@ -420,19 +406,16 @@ pub async fn admin_reset(
 }
 
 /// Counts of the account's backup codes (never the codes themselves).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupCodesSummary {
-    #[schema(minimum = 0, example = 10)]
     pub total: i64,
-    #[schema(minimum = 0, example = 9)]
     pub remaining: i64,
-    #[schema(minimum = 0, example = 1)]
     pub used: i64,
-    #[schema(required = true, format = DateTime)]
-    pub generated_at: Option<String>,
+    /// Unix seconds.
+    pub generated_at: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn backup_codes_summary(
     state: &AppState,
     user_id: Uuid,
@@ -446,12 +429,13 @@ pub async fn backup_codes_summary(
         total,
         remaining: total - used,
         used,
-        generated_at: user.backup_codes_generated_at.map(rfc3339),
+        generated_at: user.backup_codes_generated_at,
     })
 }
 
 /// Replaces every backup code with 10 new ones (shown once). A sensitive change, decided
 /// and made in one transaction.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
 pub async fn regenerate_backup_codes(
     state: &AppState,
     principal: Principal,
@@ -488,22 +472,29 @@ pub async fn regenerate_backup_codes(
     .await
 }
 
-/// The compatibility surface's switch. Off keeps the authenticator (and backup codes) so
-/// it can be switched on again; it needs a fresh second factor and ends everything granted
-/// under 2FA (devices, other sessions, pending second steps). On needs an authenticator
-/// confirmed before.
+/// The compatibility surface's switch. The caller names its own account by `email` (any
+/// other is `Forbidden`, before the password is checked) and confirms it with the
+/// password. Off keeps the authenticator (and backup codes) so it can be switched on
+/// again; it needs a fresh second factor and ends everything granted under 2FA (devices,
+/// other sessions, pending second steps). On needs an authenticator confirmed before.
+#[tracing::instrument(skip_all, fields(user_id = %principal.user_id, enable = enable))]
 pub async fn set_enabled(
     state: &AppState,
     principal: Principal,
+    email: &str,
     password: SecretString,
     enable: bool,
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
+    let email_key = validate::email_key(email);
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let user = accounts::reload(state, principal.user_id).await?;
+        let user = accounts::reload_row(state, principal.user_id).await?;
+        if user.email != email_key {
+            return Err(AppError::Forbidden);
+        }
         accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         if enable {

@@ -1,0 +1,214 @@
+//! Sapfiai's sign-in: `login`, `verify-2fa` and `refresh-token`, answered in its sign-in
+//! and failure envelopes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::CompatError;
+use super::extract::{CompatJson, Login, Operation, RefreshToken, Verify2fa};
+use super::{
+    EnvelopeBodyErrors, EnvelopeUnavailable, FailureEnvelope, LENIENT, SignInEnvelope, signed_in,
+};
+use crate::domain::second_factor::SecondFactorCode;
+use crate::error::AppError;
+use crate::http::dto;
+use crate::http::extract::Client;
+use crate::http::problem::Problem;
+use crate::http::ratelimit::RateLimit;
+use crate::http::responses::RateLimited;
+use crate::service::accounts::{self, LoginOutcome};
+use crate::service::{sessions, two_factor};
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(verify_2fa))
+        .routes(routes!(refresh_token))
+}
+
+/// Body of `POST /authentication/login`: `email` or `userName`, and `password`. Unknown
+/// fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatLoginRequest {
+    #[schema(format = Email, max_length = 264, example = "ada@example.com")]
+    email: Option<String>,
+    #[schema(max_length = 264)]
+    user_name: Option<String>,
+    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: String,
+}
+
+/// Sapfiai's login: signs in, or answers `requires2FA: true` with a temporary token.
+#[utoipa::path(
+    post,
+    path = "/authentication/login",
+    operation_id = "compat_login",
+    tag = "sapfiai",
+    request_body = CompatLoginRequest,
+    responses(
+        (status = 200, description = "Signed in, or `requires2FA: true`.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        (status = 401, description = "Wrong email, user name or password.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
+        RateLimited,
+        EnvelopeUnavailable,
+    )
+)]
+async fn login(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    CompatJson(mut f, _): CompatJson<Login>,
+) -> Result<Response, CompatError> {
+    let identifier = dto::identifier(&mut f);
+    let password = dto::password(&mut f, "password");
+    f.finish(LENIENT).map_err(Login::fail)?;
+    let (Some(identifier), Some(password)) = (identifier, password) else {
+        return Err(Login::fail(AppError::internal("validated fields missing")));
+    };
+    let login = accounts::Login {
+        identifier,
+        password,
+        device_token: None,
+        device_fingerprint: None,
+    };
+    let outcome = accounts::login(&state, login, ctx)
+        .await
+        .map_err(Login::fail)?;
+    Ok(match outcome {
+        LoginOutcome::SignedIn(tokens, user) => signed_in(tokens, &user, "Login successful", true),
+        LoginOutcome::SecondFactorRequired { token, .. } => Json(SignInEnvelope {
+            success: true,
+            requires_2fa: Some(true),
+            token,
+            refresh_token: None,
+            refresh_token_expiry: None,
+            user: None,
+            message: "Two-factor authentication required".to_owned(),
+            errors: None,
+        })
+        .into_response(),
+    })
+}
+
+/// Body of `POST /authentication/verify-2fa`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatVerifyRequest {
+    /// Exactly 6 digits (backup codes are accepted on `/v1/auth/2fa/verify`).
+    #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
+    code: String,
+    /// The temporary token from a login that answered `requires2FA: true`.
+    #[schema(max_length = 512, example = "q8Jx0tN3...")]
+    token: String,
+}
+
+/// Sapfiai's second step: the temporary token and a 6-digit code.
+#[utoipa::path(
+    post,
+    path = "/authentication/verify-2fa",
+    operation_id = "compat_verify_2fa",
+    tag = "sapfiai",
+    request_body = CompatVerifyRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field (`code` must be exactly 6 digits), or malformed JSON; not counted as a try.", body = FailureEnvelope),
+        (status = 401, description = "Wrong code, or an expired, used or dead temporary token.", body = FailureEnvelope),
+        (status = 403, description = "Authenticator codes are suspended after too many failures.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
+        (status = 429, description = "The second factor is locked (the envelope), or too many requests from this address (a problem document, `rate_limited`).",
+            content((FailureEnvelope = "application/json"), (Problem = "application/problem+json")),
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        EnvelopeUnavailable,
+    )
+)]
+async fn verify_2fa(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    CompatJson(mut f, _): CompatJson<Verify2fa>,
+) -> Result<Response, CompatError> {
+    let code = f.required_string("code", dto::MAX_CODE);
+    let token = f.required_string("token", dto::MAX_TOKEN);
+    let code = code.and_then(|c| {
+        let exact = c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit());
+        if !exact {
+            f.error("code", "must be exactly 6 digits");
+        }
+        exact.then_some(c)
+    });
+    if f.has_errors() {
+        f.finish(LENIENT).map_err(Verify2fa::fail)?;
+    }
+    let (Some(code), Some(token)) = (code, token) else {
+        return Err(Verify2fa::fail(AppError::internal(
+            "validated fields missing",
+        )));
+    };
+    let verified = two_factor::verify_login(&state, token, SecondFactorCode::Totp(code), None, ctx)
+        .await
+        .map_err(Verify2fa::fail)?;
+    Ok(signed_in(
+        verified.tokens,
+        &verified.user,
+        "2FA verification successful",
+        false,
+    ))
+}
+
+/// Body of `POST /authentication/refresh-token`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct CompatRefreshRequest {
+    #[schema(max_length = 512, example = "m2Vb7c...")]
+    refresh_token: String,
+}
+
+/// Sapfiai's refresh: a new pair; the refresh token sent is retired.
+#[utoipa::path(
+    post,
+    path = "/authentication/refresh-token",
+    operation_id = "compat_refresh_token",
+    tag = "sapfiai",
+    request_body = CompatRefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair.", body = SignInEnvelope),
+        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        (status = 401, description = "Unknown, expired, retired or revoked refresh token.", body = FailureEnvelope),
+        EnvelopeBodyErrors,
+        RateLimited,
+        EnvelopeUnavailable,
+    )
+)]
+async fn refresh_token(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    CompatJson(mut f, _): CompatJson<RefreshToken>,
+) -> Result<Response, CompatError> {
+    let token = f.required_string("refreshToken", dto::MAX_TOKEN);
+    f.finish(LENIENT).map_err(RefreshToken::fail)?;
+    let Some(token) = token else {
+        return Err(RefreshToken::fail(AppError::internal(
+            "validated fields missing",
+        )));
+    };
+    let (tokens, user) = sessions::refresh(&state, token, ctx)
+        .await
+        .map_err(RefreshToken::fail)?;
+    Ok(signed_in(
+        tokens,
+        &user,
+        "Token refreshed successfully",
+        false,
+    ))
+}

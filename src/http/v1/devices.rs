@@ -1,0 +1,173 @@
+//! `/v1/auth/2fa/trusted-devices`: the devices whose logins skip the second factor
+//! (OpenAPI tag `two-factor`).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{STRICT, SensitiveChangeErrors};
+use crate::error::AppError;
+use crate::http::dto;
+use crate::http::extract::{Auth, Client, JsonBody};
+use crate::http::problem::Problem;
+use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
+use crate::service::devices;
+use crate::state::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_devices, add_device, remove_all_devices))
+        .routes(routes!(remove_device))
+}
+
+/// The account's live trusted devices.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "list_trusted_devices",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "`[TrustedDevice]`.", body = Vec<dto::TrustedDevice>), Unauthorized, Unavailable)
+)]
+async fn list_devices(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<dto::TrustedDevice>>, AppError> {
+    let devices = devices::list(&state, principal.user_id).await?;
+    Ok(Json(devices.into_iter().map(Into::into).collect()))
+}
+
+/// Body of `POST /v1/auth/2fa/trusted-devices`: a `TrustedDeviceInput` and an optional code.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct AddDeviceRequest {
+    #[schema(max_length = 200, example = "Ann laptop")]
+    device_name: String,
+    #[schema(max_length = 200, example = "desktop")]
+    device_type: String,
+    /// Free text describing the browser, stored as sent.
+    #[schema(max_length = 200, example = "Firefox 128 on Linux")]
+    browser_info: Option<String>,
+    /// Accepted for compatibility and ignored: the device is recorded with the address
+    /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
+    #[schema(max_length = 64, example = "203.0.113.7")]
+    ip_address: Option<String>,
+    /// Free text describing where the device is, stored as sent.
+    #[schema(max_length = 200, example = "Berlin")]
+    location: Option<String>,
+    #[schema(max_length = 512, example = "fp-1f2e3d")]
+    device_fingerprint: String,
+    /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[schema(
+        max_length = 32,
+        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        example = "123456"
+    )]
+    code: Option<String>,
+}
+
+/// A newly trusted device and its `deviceToken`, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct NewTrustedDevice {
+    #[serde(flatten)]
+    device: dto::TrustedDevice,
+    device_token: String,
+}
+
+/// Trusts the current device. A sensitive change.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "add_trusted_device",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    request_body = AddDeviceRequest,
+    responses(
+        (status = 201, description = "Trusted; present `deviceToken` with `deviceFingerprint` at login.", body = NewTrustedDevice),
+        BodyErrors,
+        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        SensitiveChangeErrors,
+        Unavailable,
+    )
+)]
+async fn add_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Client(ctx): Client,
+    JsonBody(mut f): JsonBody,
+) -> Result<Response, AppError> {
+    let input = dto::device_input(&mut f);
+    let code = dto::optional_code(&mut f, "code");
+    f.finish(STRICT)?;
+    let input = input.ok_or_else(|| AppError::internal("validated fields missing"))?;
+    let (device, token) = devices::add(&state, principal, input, code, ctx).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewTrustedDevice {
+            device: device.into(),
+            device_token: token,
+        }),
+    )
+        .into_response())
+}
+
+/// `{removed: n}`.
+#[derive(Serialize, ToSchema)]
+struct RemovedDevices {
+    #[schema(minimum = 0, example = 2)]
+    removed: u64,
+}
+
+/// Removes every trusted device of the account.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/2fa/trusted-devices",
+    operation_id = "remove_all_trusted_devices",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, AccountRateLimited, Unavailable)
+)]
+async fn remove_all_devices(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Client(ctx): Client,
+) -> Result<Response, AppError> {
+    let removed = devices::remove_all(&state, principal.user_id, ctx).await?;
+    Ok(Json(RemovedDevices { removed }).into_response())
+}
+
+/// Removes one trusted device.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/2fa/trusted-devices/{deviceId}",
+    operation_id = "remove_trusted_device",
+    tag = "two-factor",
+    security(("bearerAuth" = [])),
+    params(("deviceId" = Uuid, Path, description = "The device's `id`.")),
+    responses(
+        (status = 204, description = "Removed."),
+        Unauthorized,
+        (status = 404, description = "No such device of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
+        AccountRateLimited,
+        Unavailable,
+    )
+)]
+async fn remove_device(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Client(ctx): Client,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    // An id that is not a UUID cannot be this user's device: the same 404.
+    let device_id = Uuid::parse_str(&device_id).map_err(|_| AppError::NotFound)?;
+    devices::remove_one(&state, principal.user_id, device_id, ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
