@@ -183,6 +183,32 @@ async fn metrics_move_with_a_scripted_flow() {
 }
 
 #[tokio::test]
+async fn every_documented_gauge_is_exposed() {
+    let app =
+        TestApp::spawn_with(|config| config.metrics_listen = Some("127.0.0.1:0".into())).await;
+    let text = app.scrape_metrics().await.text;
+    for gauge in [
+        "tessera_argon2_in_flight",
+        "tessera_use_cases_in_flight",
+        "tessera_trusted_devices_active",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {gauge} gauge")),
+            "{gauge} is typed: {text}"
+        );
+        assert_eq!(
+            sample(&text, gauge),
+            0.0,
+            "{gauge} on an idle server: {text}"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{gauge} "))),
+            "{gauge} has a sample: {text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn metrics_are_not_on_the_public_listener_by_default() {
     let app = TestApp::spawn().await;
     assert!(app.config.metrics_listen.is_none() && app.config.metrics_bearer_token.is_none());
@@ -260,12 +286,16 @@ async fn a_short_metrics_token_is_refused_at_start() {
     );
 }
 
-/// The counters (not timings) of the exposition text, line by line.
+/// The counters (not timings) of the exposition text, line by line, sorted: the format
+/// gives the series of a family in no particular order.
 fn counters(text: &str) -> Vec<String> {
-    text.lines()
+    let mut lines: Vec<String> = text
+        .lines()
         .filter(|l| l.starts_with("tessera_") && l.contains("_total"))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[tokio::test]
