@@ -4,7 +4,7 @@ use serde_json::json;
 use tessera::db::Db;
 use tessera::service::maintenance;
 
-use crate::helpers::{PASSWORD, TestApp, totp_code};
+use crate::helpers::{PASSWORD, TestApp, totp_code, verify_code};
 
 /// Runs a statement on whichever database the app uses.
 async fn execute(app: &TestApp, sql: &str) {
@@ -82,38 +82,19 @@ async fn metrics_move_with_a_scripted_flow() {
 
     // A failed and a successful second factor, then a backup code.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let failed = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": "000000"}),
-            Some(&token),
-        )
-        .await;
+    let failed = verify_code(&app, &token, "000000").await;
     assert_eq!(failed.status, 401);
     let code = totp_code(&enrolled.secret, app.now());
-    let ok = app
-        .post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
-        .await;
+    let ok = verify_code(&app, &token, &code).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let backup = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": enrolled.backup_codes[0]}),
-            Some(&token),
-        )
-        .await;
+    let backup = verify_code(&app, &token, &enrolled.backup_codes[0]).await;
     assert_eq!(backup.status, 200, "{}", backup.text);
 
     // Five failures lock the second factor.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     for _ in 0..5 {
-        app.post(
-            "/v1/auth/2fa/verify",
-            json!({"code": "000000"}),
-            Some(&token),
-        )
-        .await;
+        verify_code(&app, &token, "000000").await;
     }
 
     let metrics = app.scrape_metrics().await;
