@@ -1,178 +1,224 @@
-//! Prometheus metrics, kept per server instance (not in a process-global recorder), so
-//! several servers in one process, as in the test suite, each count only their own work.
-//! Rendered in the Prometheus text exposition format at `GET /metrics`.
+//! Prometheus metrics through `prometheus-client`, kept per server instance: each `Metrics`
+//! owns its own `Registry` (not a process-global recorder), so several servers in one
+//! process, as in the test suite, each count only their own work. Rendered in the
+//! Prometheus text exposition format 0.0.4 at `GET /metrics`.
+//!
+//! The call sites name a metric and its labels (`increment("tessera_logins_total",
+//! &[("outcome", "success")])`); every name is declared once in [`COUNTERS`],
+//! [`HISTOGRAMS`] or [`GAUGES`] with its help text, and the README's metrics table lists
+//! them. Gauges are sampled by the caller at scrape time and handed to [`Metrics::render`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::collections::HashMap;
 use std::sync::Mutex;
+
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge as GaugeMetric;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// A metric's label pairs, in the order the call site gives them (the order they are
+/// rendered in).
 type Labels = Vec<(&'static str, String)>;
+
+/// Label pairs as a call site or a table here writes them.
+type LabelPairs = &'static [(&'static str, &'static str)];
 
 /// A gauge sampled at scrape time: name, labels, value.
 pub type Gauge = (&'static str, Vec<(&'static str, String)>, f64);
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-#[derive(Default)]
-pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
-    histograms: Mutex<BTreeMap<(&'static str, Labels), Histogram>>,
-}
-
-/// Help text of every metric, which also fixes its type in the output.
-const HELP: &[(&str, &str, &str)] = &[
+/// Counters: the exposed name (with `_total`, which the encoder adds to the registered
+/// name), help text (the registry adds the full stop), and the label sets that start at
+/// zero. Starting the documented outcomes at zero means a series exists from the first
+/// scrape (Prometheus' `rate()` sees the first increase, and a fresh instance still shows
+/// the metric's type); labels with open-ended values (routes) start empty.
+const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
     (
         "tessera_http_requests_total",
-        "counter",
-        "HTTP requests by route, method and status.",
-    ),
-    (
-        "tessera_http_request_duration_seconds",
-        "histogram",
-        "HTTP request latency by route and method.",
+        "HTTP requests by route, method and status",
+        &[],
     ),
     (
         "tessera_logins_total",
-        "counter",
-        "Password-step logins by outcome.",
+        "Password-step logins by outcome",
+        &[
+            &[("outcome", "success")],
+            &[("outcome", "second_factor_required")],
+            &[("outcome", "trusted_device")],
+            &[("outcome", "wrong_password")],
+            &[("outcome", "unknown_account")],
+        ],
     ),
     (
         "tessera_second_factor_checks_total",
-        "counter",
-        "Second-factor checks by method and outcome.",
+        "Second-factor checks by method and outcome",
+        &[
+            &[("method", "totp"), ("outcome", "success")],
+            &[("method", "totp"), ("outcome", "failure")],
+            &[("method", "backup_code"), ("outcome", "success")],
+            &[("method", "backup_code"), ("outcome", "failure")],
+        ],
     ),
     (
         "tessera_second_factor_lockouts_total",
-        "counter",
-        "Second-factor locks applied.",
+        "Second-factor locks applied",
+        &[&[]],
     ),
     (
         "tessera_backup_codes_used_total",
-        "counter",
-        "Backup codes consumed.",
+        "Backup codes consumed",
+        &[&[]],
     ),
     (
         "tessera_refreshes_total",
-        "counter",
-        "Refresh-token exchanges by outcome.",
+        "Refresh-token exchanges by outcome",
+        &[&[("outcome", "success")], &[("outcome", "reuse_detected")]],
+    ),
+];
+
+/// Latency histograms (in seconds, over [`BUCKETS`]) and their help text.
+const HISTOGRAMS: &[(&str, &str)] = &[
+    (
+        "tessera_http_request_duration_seconds",
+        "HTTP request latency by route and method",
     ),
     (
         "tessera_argon2_duration_seconds",
-        "histogram",
-        "Time to hash or verify one password, queueing included.",
+        "Time to hash or verify one password, queueing included",
     ),
+];
+
+/// Gauges sampled at scrape time and their help text.
+const GAUGES: &[(&str, &str)] = &[
     (
         "tessera_argon2_in_flight",
-        "gauge",
-        "Password hashes running or waiting for a slot.",
+        "Password hashes running or waiting for a slot",
+    ),
+    (
+        "tessera_use_cases_in_flight",
+        "Use cases running on their own tasks, detached from their requests",
     ),
     (
         "tessera_trusted_devices_active",
-        "gauge",
-        "Trusted devices not yet expired.",
+        "Trusted devices not yet expired",
     ),
     (
         "tessera_db_pool_connections",
-        "gauge",
-        "Database pool connections by state.",
+        "Database pool connections by state",
     ),
 ];
+
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+/// Every gauge here counts something (hashes, tasks, devices, connections): whole numbers.
+type GaugeFamily = Family<Labels, GaugeMetric>;
+
+pub struct Metrics {
+    registry: Registry,
+    counters: HashMap<&'static str, Family<Labels, Counter>>,
+    histograms: HashMap<&'static str, HistogramFamily>,
+    gauges: HashMap<&'static str, GaugeFamily>,
+    /// One scrape at a time: a scrape replaces the gauges' samples, then encodes them.
+    scrape: Mutex<()>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let counters = COUNTERS
+            .iter()
+            .map(|&(name, help, initial)| {
+                let family = Family::<Labels, Counter>::default();
+                for pairs in initial {
+                    let _ = family.get_or_create(&labels(pairs));
+                }
+                // The encoder appends `_total` to a counter's registered name.
+                let registered = name.strip_suffix("_total").unwrap_or(name);
+                registry.register(registered, help, family.clone());
+                (name, family)
+            })
+            .collect();
+        let histograms = HISTOGRAMS
+            .iter()
+            .map(|&(name, help)| {
+                let family: HistogramFamily =
+                    Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+                registry.register(name, help, family.clone());
+                (name, family)
+            })
+            .collect();
+        let gauges = GAUGES
+            .iter()
+            .map(|&(name, help)| {
+                let family = GaugeFamily::default();
+                registry.register(name, help, family.clone());
+                (name, family)
+            })
+            .collect();
+        Self {
+            registry,
+            counters,
+            histograms,
+            gauges,
+            scrape: Mutex::new(()),
+        }
+    }
+}
 
 fn labels(pairs: &[(&'static str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
 impl Metrics {
+    /// Adds one to a counter. A name missing from [`COUNTERS`] is a programming error:
+    /// caught in debug builds, ignored in release ones.
     pub fn increment(&self, name: &'static str, pairs: &[(&'static str, &str)]) {
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        *counters.entry((name, labels(pairs))).or_default() += 1;
+        match self.counters.get(name) {
+            Some(family) => {
+                family.get_or_create(&labels(pairs)).inc();
+            }
+            None => debug_assert!(false, "unknown counter {name}"),
+        }
     }
 
+    /// Records one observation (seconds) in a histogram.
     pub fn observe(&self, name: &'static str, pairs: &[(&'static str, &str)], seconds: f64) {
-        let mut histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
-        let h = histograms.entry((name, labels(pairs))).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+        match self.histograms.get(name) {
+            Some(family) => family.get_or_create(&labels(pairs)).observe(seconds),
+            None => debug_assert!(false, "unknown histogram {name}"),
         }
-        h.sum += seconds;
-        h.count += 1;
     }
 
-    /// The exposition text; `gauges` are sampled by the caller at scrape time.
+    /// The exposition text; `gauges` are sampled by the caller at scrape time, and a gauge
+    /// the caller could not sample (say, the database did not answer) is left out rather
+    /// than shown with an old value.
     pub fn render(&self, gauges: &[Gauge]) -> String {
-        let mut out = String::new();
-        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let histograms = self.histograms.lock().unwrap_or_else(|p| p.into_inner());
-        for (name, kind, help) in HELP {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            match *kind {
-                "counter" => {
-                    for ((n, l), v) in counters.iter().filter(|((n, _), _)| n == name) {
-                        let _ = writeln!(out, "{n}{} {v}", format_labels(l, None));
-                    }
+        let _one_scrape = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        for family in self.gauges.values() {
+            family.clear();
+        }
+        for (name, pairs, value) in gauges {
+            match self.gauges.get(name) {
+                Some(family) => {
+                    // Counts, sampled as `f64` by the caller: whole and far below `i64::MAX`.
+                    family.get_or_create(pairs).set(value.round() as i64);
                 }
-                "histogram" => {
-                    for ((n, l), h) in histograms.iter().filter(|((n, _), _)| n == name) {
-                        for (i, bound) in BUCKETS.iter().enumerate() {
-                            let _ = writeln!(
-                                out,
-                                "{n}_bucket{} {}",
-                                format_labels(l, Some(&bound.to_string())),
-                                h.counts[i]
-                            );
-                        }
-                        let _ = writeln!(
-                            out,
-                            "{n}_bucket{} {}",
-                            format_labels(l, Some("+Inf")),
-                            h.count
-                        );
-                        let _ = writeln!(out, "{n}_sum{} {}", format_labels(l, None), h.sum);
-                        let _ = writeln!(out, "{n}_count{} {}", format_labels(l, None), h.count);
-                    }
-                }
-                _ => {
-                    for (n, l, v) in gauges.iter().filter(|(n, _, _)| n == name) {
-                        let _ = writeln!(out, "{n}{} {v}", format_labels(l, None));
-                    }
-                }
+                None => debug_assert!(false, "unknown gauge {name}"),
             }
         }
+        let mut out = String::new();
+        // Writing into a `String` cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
-    }
-}
-
-fn format_labels(labels: &Labels, le: Option<&str>) -> String {
-    let mut parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
     }
 }
 

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let limiter = Arc::new(ratelimit::RateLimiter::new(
         state.config.rate_limit_per_minute,
         state.config.rate_limit_burst,
+        state.clock.clone(),
     ));
     let account_limiter = Arc::new(ratelimit::AccountLimiter::new(
         state.config.account_write_rate_per_minute,

@@ -12,10 +12,10 @@
 //! configured trusted proxy. IPv6 addresses are grouped by their /64 (one host usually owns
 //! a whole /64, and could otherwise rotate through it). Time comes from the server's clock.
 
-use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -37,89 +37,46 @@ use crate::state::AppState;
 /// busy the table starts over (failing open rather than growing without bound).
 pub const MAX_TRACKED: usize = 65_536;
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    updated: i64,
-}
-
-/// Token buckets keyed by client address.
-#[derive(Debug)]
+/// Token buckets keyed by client network (an IPv4 address, or an IPv6 /64).
 pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Option<KeyedBuckets<IpAddr>>,
 }
 
 impl RateLimiter {
-    /// A limiter of `per_minute` sustained and `burst` at once per address; `per_minute`
-    /// 0 lets everything through.
-    pub fn new(per_minute: u32, burst: u32) -> Self {
+    /// A limiter of `per_minute` sustained and `burst` at once per address, on the
+    /// server's clock; `per_minute` 0 lets everything through.
+    pub fn new(per_minute: u32, burst: u32, clock: SharedClock) -> Self {
         Self {
-            per_second: f64::from(per_minute) / 60.0,
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: KeyedBuckets::new(per_minute, burst, clock),
         }
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.per_second > 0.0
+        self.buckets.is_some()
     }
 
-    /// Takes one request from `ip`'s bucket at `now` (unix seconds), or says how many
-    /// seconds until one is available.
-    pub fn check(&self, ip: IpAddr, now: i64) -> Result<(), u64> {
-        if !self.is_enabled() {
+    /// Takes one request from `ip`'s bucket, or says how many seconds until one is
+    /// available.
+    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let Some(buckets) = &self.buckets else {
             return Ok(());
+        };
+        if buckets.tracked() >= MAX_TRACKED {
+            buckets.drop_idle();
+            if buckets.tracked() >= MAX_TRACKED {
+                tracing::warn!(
+                    tracked = buckets.tracked(),
+                    "rate limiter table full of busy addresses; starting over"
+                );
+                buckets.start_over();
+            }
         }
-        let key = client_network(ip);
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&key) {
-            self.evict_idle(&mut buckets, now);
-        }
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
-        self.refill(bucket, now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - bucket.tokens) / self.per_second).ceil();
-            Err((wait as u64).max(1))
-        }
+        buckets.check(&client_network(ip))
     }
 
     /// How many addresses (or IPv6 /64s) are tracked now.
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().map(|b| b.len()).unwrap_or(0)
-    }
-
-    fn refill(&self, bucket: &mut Bucket, now: i64) {
-        if now > bucket.updated {
-            let elapsed = (now - bucket.updated) as f64;
-            bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
-            bucket.updated = now;
-        }
-    }
-
-    fn evict_idle(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: i64) {
-        buckets.retain(|_, bucket| {
-            let mut b = *bucket;
-            self.refill(&mut b, now);
-            b.tokens < self.burst
-        });
-        if buckets.len() >= MAX_TRACKED {
-            tracing::warn!(
-                tracked = buckets.len(),
-                "rate limiter table full of busy addresses; starting over"
-            );
-            buckets.clear();
-        }
+        self.buckets.as_ref().map_or(0, KeyedBuckets::tracked)
     }
 }
 
@@ -144,7 +101,7 @@ impl FromRequestParts<AppState> for RateLimit {
         let Some(ip) = client_ip(peer, &parts.headers, &state.config.trusted_proxies) else {
             return Ok(RateLimit);
         };
-        match limiter.check(ip, state.now()) {
+        match limiter.check(ip) {
             Ok(()) => Ok(RateLimit),
             Err(retry_after_secs) => {
                 tracing::info!(client = %ip, path = %parts.uri.path(), "rate limited");
@@ -157,24 +114,92 @@ impl FromRequestParts<AppState> for RateLimit {
 /// Accounts tracked at most before entries indistinguishable from a fresh one are dropped.
 pub const MAX_TRACKED_ACCOUNTS: usize = 65_536;
 
-/// The server's clock as governor's time source, so the per-account limit runs on the same
+/// The server's clock as governor's time source, so both limits run on the same
 /// (injected, in tests movable) time as every other rule, in whole seconds.
 #[derive(Clone)]
 struct ServerClock(SharedClock);
+
+/// The latest time given to governor (about the year 2262): half of what its `Nanos`
+/// holds, so its own additions to a time cannot overflow however far the clock is set.
+const LATEST_SECONDS: u64 = u64::MAX / 2 / 1_000_000_000;
 
 impl governor::clock::Clock for ServerClock {
     type Instant = Nanos;
 
     fn now(&self) -> Nanos {
-        let seconds = u64::try_from(self.0.now()).unwrap_or(0);
-        Nanos::from(seconds.saturating_mul(1_000_000_000))
+        let seconds = u64::try_from(self.0.now()).unwrap_or(0).min(LATEST_SECONDS);
+        Nanos::from(seconds * 1_000_000_000)
     }
 }
 
 /// governor's keyed limiter (`DefaultKeyedRateLimiter`'s state store: a sharded map of
-/// token buckets) keyed by user id, on the server's clock instead of the default one.
-type KeyedLimiter =
-    Governor<Uuid, DefaultKeyedStateStore<Uuid>, ServerClock, NoOpMiddleware<Nanos>>;
+/// token buckets) on the server's clock instead of the default one.
+type KeyedLimiter<K> = Governor<K, DefaultKeyedStateStore<K>, ServerClock, NoOpMiddleware<Nanos>>;
+
+/// One token bucket per key, `burst` deep, refilling at `per_minute`. Behind a lock only
+/// so that a table full of busy buckets can be swapped for an empty one; checks take the
+/// shared side (governor's map is itself concurrent).
+struct KeyedBuckets<K: Hash + Eq + Clone> {
+    quota: Quota,
+    clock: ServerClock,
+    limiter: RwLock<KeyedLimiter<K>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
+    /// `None` when `per_minute` is 0 (no limit); a `burst` of 0 counts as 1.
+    fn new(per_minute: u32, burst: u32, clock: SharedClock) -> Option<Self> {
+        let rate = NonZeroU32::new(per_minute)?;
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(rate).allow_burst(burst);
+        let clock = ServerClock(clock);
+        let limiter = RwLock::new(Governor::new(
+            quota,
+            DefaultKeyedStateStore::default(),
+            clock.clone(),
+        ));
+        Some(Self {
+            quota,
+            clock,
+            limiter,
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, KeyedLimiter<K>> {
+        self.limiter.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one token from `key`'s bucket, or says in whole seconds (at least 1) when
+    /// one is there again: the `Retry-After` value.
+    fn check(&self, key: &K) -> Result<(), u64> {
+        self.read().check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            wait.as_secs()
+                .saturating_add(u64::from(wait.subsec_nanos() > 0))
+                .max(1)
+        })
+    }
+
+    fn tracked(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Forgets the buckets that are full again (indistinguishable from fresh ones).
+    fn drop_idle(&self) {
+        let limiter = self.read();
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+
+    /// Replaces every bucket with none: everyone starts with a full burst again.
+    fn start_over(&self) {
+        let fresh = Governor::new(
+            self.quota,
+            DefaultKeyedStateStore::default(),
+            self.clock.clone(),
+        );
+        *self.limiter.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+    }
+}
 
 /// Limits the writes each signed-in account makes: every POST and DELETE that carries an
 /// access token, whatever the route. Reads pass. Each account has a bucket of
@@ -183,44 +208,32 @@ type KeyedLimiter =
 /// only so many database writes and security events a minute. In-process and per
 /// instance, like the address limit: defence in depth, bounded memory.
 pub struct AccountLimiter {
-    limiter: Option<KeyedLimiter>,
+    buckets: Option<KeyedBuckets<Uuid>>,
 }
 
 impl AccountLimiter {
     /// `per_minute` 0 lets everything through.
     pub fn new(per_minute: u32, burst: u32, clock: SharedClock) -> Self {
-        let limiter = NonZeroU32::new(per_minute).map(|rate| {
-            let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-            Governor::new(
-                Quota::per_minute(rate).allow_burst(burst),
-                DefaultKeyedStateStore::default(),
-                ServerClock(clock),
-            )
-        });
-        Self { limiter }
+        Self {
+            buckets: KeyedBuckets::new(per_minute, burst, clock),
+        }
     }
 
     /// Takes one write from `user_id`'s bucket, or says how many seconds until one is
     /// available.
     pub fn check(&self, user_id: Uuid) -> Result<(), u64> {
-        let Some(limiter) = &self.limiter else {
+        let Some(buckets) = &self.buckets else {
             return Ok(());
         };
-        if limiter.len() >= MAX_TRACKED_ACCOUNTS {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        if buckets.tracked() >= MAX_TRACKED_ACCOUNTS {
+            buckets.drop_idle();
         }
-        limiter.check_key(&user_id).map_err(|not_until| {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            wait.as_secs()
-                .saturating_add(u64::from(wait.subsec_nanos() > 0))
-                .max(1)
-        })
+        buckets.check(&user_id)
     }
 
     /// How many accounts are tracked now.
     pub fn tracked(&self) -> usize {
-        self.limiter.as_ref().map_or(0, |l| l.len())
+        self.buckets.as_ref().map_or(0, KeyedBuckets::tracked)
     }
 }
 
@@ -252,50 +265,61 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// An address limiter on a clock the test moves, and that clock.
+    fn address_limiter(per_minute: u32, burst: u32, now: i64) -> (RateLimiter, ManualClock) {
+        let clock = ManualClock::starting_at(now);
+        let limiter = RateLimiter::new(per_minute, burst, Arc::new(clock.clone()));
+        (limiter, clock)
+    }
+
     #[test]
     fn a_burst_then_the_sustained_rate() {
-        let limiter = RateLimiter::new(60, 3);
+        let (limiter, clock) = address_limiter(60, 3, 1000);
         for _ in 0..3 {
-            assert_eq!(limiter.check(ip("192.0.2.1"), 1000), Ok(()));
+            assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
         }
-        assert_eq!(limiter.check(ip("192.0.2.1"), 1000), Err(1));
+        assert_eq!(limiter.check(ip("192.0.2.1")), Err(1));
         // Another address has its own bucket.
-        assert_eq!(limiter.check(ip("192.0.2.2"), 1000), Ok(()));
+        assert_eq!(limiter.check(ip("192.0.2.2")), Ok(()));
         // One token per second comes back, never more than the burst.
-        assert_eq!(limiter.check(ip("192.0.2.1"), 1001), Ok(()));
-        assert!(limiter.check(ip("192.0.2.1"), 1001).is_err());
+        clock.set(1001);
+        assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
+        assert!(limiter.check(ip("192.0.2.1")).is_err());
+        clock.set(5000);
         for _ in 0..3 {
-            assert_eq!(limiter.check(ip("192.0.2.1"), 5000), Ok(()));
+            assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
         }
-        assert!(limiter.check(ip("192.0.2.1"), 5000).is_err());
+        assert!(limiter.check(ip("192.0.2.1")).is_err());
     }
 
     #[test]
     fn retry_after_says_when_a_request_is_allowed_again() {
-        let limiter = RateLimiter::new(6, 1);
-        assert_eq!(limiter.check(ip("192.0.2.1"), 0), Ok(()));
-        assert_eq!(limiter.check(ip("192.0.2.1"), 0), Err(10));
-        assert_eq!(limiter.check(ip("192.0.2.1"), 4), Err(6));
-        assert_eq!(limiter.check(ip("192.0.2.1"), 10), Ok(()));
+        let (limiter, clock) = address_limiter(6, 1, 0);
+        assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
+        assert_eq!(limiter.check(ip("192.0.2.1")), Err(10));
+        clock.set(4);
+        assert_eq!(limiter.check(ip("192.0.2.1")), Err(6));
+        clock.set(10);
+        assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
     }
 
     #[test]
     fn zero_per_minute_turns_limiting_off() {
-        let limiter = RateLimiter::new(0, 1);
+        let (limiter, _) = address_limiter(0, 1, 0);
         for _ in 0..10 {
-            assert_eq!(limiter.check(ip("192.0.2.1"), 0), Ok(()));
+            assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
         }
         assert_eq!(limiter.tracked(), 0);
     }
 
     #[test]
     fn ipv6_addresses_share_their_64_and_mapped_ipv4_is_ipv4() {
-        let limiter = RateLimiter::new(60, 1);
-        assert_eq!(limiter.check(ip("2001:db8:1:2::1"), 0), Ok(()));
-        assert!(limiter.check(ip("2001:db8:1:2:ffff::9"), 0).is_err());
-        assert_eq!(limiter.check(ip("2001:db8:1:3::1"), 0), Ok(()));
-        assert_eq!(limiter.check(ip("::ffff:192.0.2.7"), 0), Ok(()));
-        assert!(limiter.check(ip("192.0.2.7"), 0).is_err());
+        let (limiter, _) = address_limiter(60, 1, 0);
+        assert_eq!(limiter.check(ip("2001:db8:1:2::1")), Ok(()));
+        assert!(limiter.check(ip("2001:db8:1:2:ffff::9")).is_err());
+        assert_eq!(limiter.check(ip("2001:db8:1:3::1")), Ok(()));
+        assert_eq!(limiter.check(ip("::ffff:192.0.2.7")), Ok(()));
+        assert!(limiter.check(ip("192.0.2.7")).is_err());
     }
 
     #[test]
@@ -343,14 +367,31 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_set_far_ahead_neither_overflows_nor_lets_everything_through() {
+        let (limiter, clock) = address_limiter(60, 1, 0);
+        let accounts = AccountLimiter::new(60, 1, Arc::new(clock.clone()));
+        let ann = Uuid::new_v4();
+        clock.set(i64::MAX / 2);
+        assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));
+        assert!(limiter.check(ip("192.0.2.1")).is_err());
+        assert_eq!(accounts.check(ann), Ok(()));
+        assert!(accounts.check(ann).is_err());
+        // Later still is the same latest instant to governor: still limited, no overflow.
+        clock.set(i64::MAX);
+        assert!(limiter.check(ip("192.0.2.1")).is_err());
+        assert!(accounts.check(ann).is_err());
+    }
+
+    #[test]
     fn the_table_stays_bounded() {
-        let limiter = RateLimiter::new(60, 2);
+        let (limiter, clock) = address_limiter(60, 2, 0);
         for n in 0..(MAX_TRACKED as u32 + 10) {
-            let _ = limiter.check(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)), 0);
+            let _ = limiter.check(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)));
         }
         assert!(limiter.tracked() <= MAX_TRACKED);
         // Idle buckets are dropped first: later, everyone's bucket is full again.
-        let _ = limiter.check(ip("198.51.100.1"), 100);
+        clock.set(100);
+        let _ = limiter.check(ip("198.51.100.1"));
         assert!(limiter.tracked() <= MAX_TRACKED);
     }
 }

@@ -1,5 +1,7 @@
 //! The account security page: static HTML, CSS and JavaScript from `web/`, embedded in the
-//! binary and served at `/`. The page talks only to the public `/v1` API, like any other
+//! binary and served at `/`. The script is ES modules: `/app.js`, the entry the HTML loads
+//! with `type="module"`, and the modules under `/app/` it imports (same origin, so
+//! `script-src 'self'` covers them). The page talks only to the public `/v1` API, like any other
 //! client. Its Content-Security-Policy allows scripts, styles and connections to this
 //! origin only (no inline script, no third party) and requires Trusted Types, so the page
 //! cannot be framed and an injected string cannot become markup or script.
@@ -18,19 +20,48 @@ require-trusted-types-for 'script'; trusted-types 'none'";
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
+/// The modules `app.js` imports, by the path they are served at.
+pub const APP_MODULES: [(&str, &str); 12] = [
+    ("/app/api.js", include_str!("../../web/app/api.js")),
+    ("/app/browser.js", include_str!("../../web/app/browser.js")),
+    ("/app/devices.js", include_str!("../../web/app/devices.js")),
+    ("/app/dialogs.js", include_str!("../../web/app/dialogs.js")),
+    ("/app/dom.js", include_str!("../../web/app/dom.js")),
+    ("/app/events.js", include_str!("../../web/app/events.js")),
+    ("/app/forms.js", include_str!("../../web/app/forms.js")),
+    (
+        "/app/messages.js",
+        include_str!("../../web/app/messages.js"),
+    ),
+    (
+        "/app/password.js",
+        include_str!("../../web/app/password.js"),
+    ),
+    ("/app/signin.js", include_str!("../../web/app/signin.js")),
+    ("/app/storage.js", include_str!("../../web/app/storage.js")),
+    (
+        "/app/two_factor.js",
+        include_str!("../../web/app/two_factor.js"),
+    ),
+];
 const APP_CSS: &str = include_str!("../../web/app.css");
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 
+/// The type every script is served with (modules need a JavaScript MIME type).
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let router = APP_MODULES
+        .iter()
+        .fold(Router::new(), |router, &(path, body)| {
+            router.route(path, get(move || async move { asset(JAVASCRIPT, body) }))
+        });
+    router
         .route(
             "/",
             get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
         )
-        .route(
-            "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
-        )
+        .route("/app.js", get(|| async { asset(JAVASCRIPT, APP_JS) }))
         .route(
             "/app.css",
             get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),

@@ -8,7 +8,7 @@ use tessera::db::Db;
 use tessera::service::second_factor::totp_aad;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, totp_code};
+use crate::helpers::{TestApp, totp_code, verify_code};
 
 /// Every value of one BLOB/TEXT column, as bytes, on either backend.
 async fn column(app: &TestApp, sql: &str) -> Vec<Vec<u8>> {
@@ -183,9 +183,7 @@ async fn a_sealed_totp_secret_opens_only_under_its_own_row() {
     .unwrap();
     let token = app.two_factor_token(&user.email, &user.password).await;
     let code = totp_code(&other_enrolled.secret, app.now());
-    let refused = app
-        .post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
-        .await;
+    let refused = verify_code(&app, &token, &code).await;
     assert_ne!(
         refused.status, 200,
         "a secret moved between rows must not work: {}",

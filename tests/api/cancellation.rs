@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{PASSWORD, TestApp, totp_code, wrong_code};
+use crate::helpers::{PASSWORD, TestApp, totp_code, verify_code, wrong_code};
 
 /// When the client hangs up.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ async fn a_second_step_hung_up_at_any_moment_leaves_the_counters_consistent() {
         let wrong = wrong_code(&enrolled.secret, app.now());
         let token = app.two_factor_token(email, PASSWORD).await;
         for _ in 0..4 {
-            app.post("/v1/auth/2fa/verify", json!({"code": wrong}), Some(&token))
+            verify_code(&app, &token, &wrong)
                 .await
                 .assert_problem(401, "invalid_code");
         }
@@ -149,7 +149,7 @@ async fn a_second_step_hung_up_at_any_moment_leaves_the_counters_consistent() {
         let token = app.two_factor_token(email, PASSWORD).await;
         let wrong = wrong_code(&enrolled.secret, app.now());
         for _ in 0..5 {
-            app.post("/v1/auth/2fa/verify", json!({"code": wrong}), Some(&token))
+            verify_code(&app, &token, &wrong)
                 .await
                 .assert_problem(401, "invalid_code");
         }

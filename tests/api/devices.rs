@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::helpers::{Enrolled, TestApp, TestResponse, totp_code};
+use crate::helpers::{
+    Enrolled, TestApp, TestResponse, totp_code, unix_time, verify_code, wrong_code,
+};
 
 const THIRTY_DAYS: i64 = 30 * 24 * 3600;
 
@@ -52,28 +54,6 @@ const DEVICE_FIELDS: &[&str] = &[
     "expiresAt",
 ];
 
-/// Unix seconds of an RFC 3339 time, parsed independently of the server.
-fn unix(value: &Value) -> i64 {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("a time string, got {value}"));
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{text} is RFC 3339: {e}"))
-        .unix_timestamp()
-}
-
-/// A 6-digit code that is valid for none of the steps the server accepts around `now`.
-fn wrong_code(secret: &str, now: i64) -> String {
-    let valid: Vec<String> = [-30, 0, 30]
-        .iter()
-        .map(|d| totp_code(secret, now + d))
-        .collect();
-    (0..1000)
-        .map(|n| format!("{:06}", 100_000 + n * 7))
-        .find(|c| !valid.contains(c))
-        .unwrap()
-}
-
 fn device_input(fingerprint: &str) -> Value {
     json!({
         "deviceName": "Work laptop",
@@ -96,8 +76,7 @@ async fn fresh_access_token(app: &TestApp, enrolled: &Enrolled) -> String {
 
 /// An enrolled user and a fresh access token of theirs.
 async fn enrolled_user(app: &TestApp) -> (Enrolled, String) {
-    let user = app.signed_in_user().await;
-    let enrolled = app.enable_two_factor(&user).await;
+    let enrolled = app.enrolled_user().await;
     let access = fresh_access_token(app, &enrolled).await;
     (enrolled, access)
 }
@@ -204,9 +183,9 @@ async fn device_crud_round_trip_with_exact_fields() {
     );
     assert_eq!(device["location"], "Lisbon, PT");
     assert_eq!(device["lastUsedAt"], Value::Null);
-    assert_eq!(unix(&device["createdAt"]), created_at);
+    assert_eq!(unix_time(&device["createdAt"]), created_at);
     assert_eq!(
-        unix(&device["expiresAt"]),
+        unix_time(&device["expiresAt"]),
         created_at + THIRTY_DAYS,
         "devices live 30 days"
     );
@@ -477,13 +456,7 @@ async fn device_input_validation_failures_are_400() {
         )
         .await;
     not_object.assert_problem(400, "validation_failed");
-    let good = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": code}),
-            Some(&challenge),
-        )
-        .await;
+    let good = verify_code(&app, &challenge, &code).await;
     assert_eq!(good.status, 200, "{}", good.text);
     assert!(
         good.body.get("deviceToken").is_none(),
@@ -517,7 +490,7 @@ async fn login_with_valid_device_token_skips_second_factor_and_updates_last_used
     // (The first access token expired meanwhile; the device login's own one lists.)
     let devices = list(&app, device_access).await;
     assert_eq!(
-        unix(&devices[0]["lastUsedAt"]),
+        unix_time(&devices[0]["lastUsedAt"]),
         used_at,
         "lastUsedAt is the login time"
     );
@@ -527,10 +500,10 @@ async fn login_with_valid_device_token_skips_second_factor_and_updates_last_used
     let again = login_with_device(&app, &enrolled, &token, "fp-1").await;
     assert_signed_in_by_device(&again);
     let devices = list(&app, again.body["accessToken"].as_str().unwrap()).await;
-    assert_eq!(unix(&devices[0]["lastUsedAt"]), app.now());
+    assert_eq!(unix_time(&devices[0]["lastUsedAt"]), app.now());
     assert_eq!(
-        unix(&devices[0]["expiresAt"]),
-        unix(&created.body["expiresAt"]),
+        unix_time(&devices[0]["expiresAt"]),
+        unix_time(&created.body["expiresAt"]),
         "using a device does not extend it"
     );
 
@@ -573,7 +546,7 @@ async fn trusted_device_lifetime_is_configurable() {
     let (enrolled, access) = enrolled_user(&app).await;
     let created = trust(&app, &access, "fp").await;
     assert_eq!(
-        unix(&created.body["expiresAt"]) - unix(&created.body["createdAt"]),
+        unix_time(&created.body["expiresAt"]) - unix_time(&created.body["createdAt"]),
         3600
     );
     let token = created.body["deviceToken"].as_str().unwrap().to_owned();
@@ -721,7 +694,10 @@ async fn trusting_during_verify_returns_a_device_token_that_works_at_next_login(
     app.clock.advance(600);
     let next = login_with_device(&app, &enrolled, &device_token, "fp-verify").await;
     assert_signed_in_by_device(&next);
-    assert_eq!(unix(&list(&app, &access).await[0]["lastUsedAt"]), app.now());
+    assert_eq!(
+        unix_time(&list(&app, &access).await[0]["lastUsedAt"]),
+        app.now()
+    );
 }
 
 #[tokio::test]

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, TestApp, TestResponse, totp_code};
+use crate::helpers::{
+    PASSWORD, TestApp, TestResponse, backup_codes_in, totp_code, unix_time, wrong_code,
+};
 
 const NEW_PASSWORD: &str = "another long passphrase 9000";
 
@@ -85,12 +87,7 @@ impl<'a> Agent<'a> {
             )
             .await;
         assert_eq!(confirmed.status, 200, "{}", confirmed.text);
-        let codes = confirmed.body["backupCodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect();
+        let codes = backup_codes_in(&confirmed.body);
         (secret, codes)
     }
 
@@ -121,27 +118,6 @@ fn types(events: &[Value]) -> Vec<&str> {
         .iter()
         .map(|e| e["type"].as_str().expect("type is a string"))
         .collect()
-}
-
-fn unix(value: &Value) -> i64 {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("a time string, got {value}"));
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{text} is RFC 3339: {e}"))
-        .unix_timestamp()
-}
-
-/// A 6-digit code valid for none of the steps the server accepts around `now`.
-fn wrong_code(secret: &str, now: i64) -> String {
-    let valid: Vec<String> = [-30, 0, 30]
-        .iter()
-        .map(|d| totp_code(secret, now + d))
-        .collect();
-    (0..1000)
-        .map(|n| format!("{:06}", 271_828 + n))
-        .find(|c| !valid.contains(c))
-        .unwrap()
 }
 
 fn device_input(fingerprint: &str, name: &str) -> Value {
@@ -328,7 +304,11 @@ async fn each_action_is_recorded_newest_first_with_time_ip_and_user_agent() {
             ids.insert(event["id"].as_str().unwrap().to_owned()),
             "ids are unique"
         );
-        assert_eq!(unix(&event["occurredAt"]), *at, "time of {kind}: {event}");
+        assert_eq!(
+            unix_time(&event["occurredAt"]),
+            *at,
+            "time of {kind}: {event}"
+        );
         assert_eq!(event["ipAddress"], "127.0.0.1", "{event}");
         assert_eq!(event["userAgent"], agent.user_agent.as_str(), "{event}");
         assert!(event["details"].is_object(), "{event}");
@@ -339,7 +319,7 @@ async fn each_action_is_recorded_newest_first_with_time_ip_and_user_agent() {
             );
         }
     }
-    let times: Vec<i64> = events.iter().map(|e| unix(&e["occurredAt"])).collect();
+    let times: Vec<i64> = events.iter().map(|e| unix_time(&e["occurredAt"])).collect();
     assert!(
         times.windows(2).all(|w| w[0] >= w[1]),
         "newest first: {times:?}"
@@ -458,9 +438,9 @@ async fn abandoned_second_factor_is_recorded_once_when_its_token_expires() {
     assert_eq!(abandoned.len(), 1, "{events:#?}");
     let event = abandoned[0];
     assert_eq!(event, &events[0], "the newest event");
-    assert_eq!(unix(&event["occurredAt"]), app.now());
+    assert_eq!(unix_time(&event["occurredAt"]), app.now());
     assert_eq!(
-        unix(&event["details"]["passwordVerifiedAt"]),
+        unix_time(&event["details"]["passwordVerifiedAt"]),
         password_verified_at
     );
     // The client facts are those of the abandoned login, not of the maintenance run.
@@ -497,7 +477,10 @@ async fn security_events_are_paged() {
         &everything,
         "no parameters: the first page holds all 7"
     );
-    let times: Vec<i64> = everything.iter().map(|e| unix(&e["occurredAt"])).collect();
+    let times: Vec<i64> = everything
+        .iter()
+        .map(|e| unix_time(&e["occurredAt"]))
+        .collect();
     assert!(
         times.windows(2).all(|w| w[0] > w[1]),
         "newest first: {times:?}"
@@ -701,12 +684,7 @@ async fn events_never_contain_secrets_codes_or_tokens() {
         )
         .await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text);
-    let backup_codes: Vec<String> = confirmed.body["backupCodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect();
+    let backup_codes: Vec<String> = backup_codes_in(&confirmed.body);
     secrets.extend(backup_codes.iter().cloned());
 
     // A login with TOTP that trusts the device, after a wrong code.
@@ -792,13 +770,7 @@ async fn events_never_contain_secrets_codes_or_tokens() {
         )
         .await;
     assert_eq!(regenerated.status, 200, "{}", regenerated.text);
-    secrets.extend(
-        regenerated.body["backupCodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned()),
-    );
+    secrets.extend(backup_codes_in(&regenerated.body));
 
     // A second step left to expire.
     let abandoned = agent.challenge(&email, PASSWORD).await;

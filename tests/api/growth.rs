@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tessera::service::events::CAPPED_EVENTS_PER_HOUR;
 
-use crate::helpers::{PASSWORD, TestApp, TestUser, totp_code};
+use crate::helpers::{PASSWORD, TestApp, TestUser, wrong_code};
 
 /// Every event of the account, newest first.
 async fn all_events(app: &TestApp, access: &str) -> Vec<Value> {
@@ -50,15 +50,6 @@ fn counts(events: &[Value]) -> BTreeMap<String, usize> {
             .or_default() += 1;
     }
     counts
-}
-
-/// A 6-digit code valid for no step near `now`.
-fn wrong_code(secret: &str, now: i64) -> String {
-    let near: Vec<String> = (-2..=2).map(|k| totp_code(secret, now + 30 * k)).collect();
-    (0..10u32)
-        .map(|d| d.to_string().repeat(6))
-        .find(|c| !near.contains(c))
-        .unwrap()
 }
 
 #[tokio::test]

@@ -295,18 +295,19 @@ impl TestApp {
             )
             .await;
         assert_eq!(confirmed.status, 200, "verify-setup: {}", confirmed.text);
-        let backup_codes = confirmed.body["backupCodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect();
+        let backup_codes = backup_codes_in(&confirmed.body);
         self.clock.advance(30);
         Enrolled {
             user: user.clone(),
             secret,
             backup_codes,
         }
+    }
+
+    /// A new signed-in user with 2FA turned on (see [`Self::enable_two_factor`]).
+    pub async fn enrolled_user(&self) -> Enrolled {
+        let user = self.signed_in_user().await;
+        self.enable_two_factor(&user).await
     }
 
     /// Password step of login for a 2FA user: the `twoFactorToken`.
@@ -345,13 +346,45 @@ pub fn totp_code(secret_base32: &str, unix_seconds: i64) -> String {
     totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &secret, unix_seconds as u64)
 }
 
-/// A 6-digit code that is not the secret's code for any step near `now`: surely wrong.
+/// A 6-digit code that is not the secret's code for any step within four steps of `now`
+/// (the server accepts one step either side): surely wrong, also for a test that moves the
+/// clock a step or two before using it.
 pub fn wrong_code(secret: &str, now: i64) -> String {
     let near: Vec<String> = (-4..=4).map(|k| totp_code(secret, now + 30 * k)).collect();
     (0..10u32)
         .map(|d| d.to_string().repeat(6))
         .find(|c| !near.contains(c))
         .expect("ten candidates cannot all be near codes")
+}
+
+/// The backup codes of a `verify-setup` or `regenerate` answer, in display form.
+pub fn backup_codes_in(body: &Value) -> Vec<String> {
+    body["backupCodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("backupCodes is an array: {body}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Unix seconds of an RFC 3339 time string in an answer.
+pub fn unix_time(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("a time string, got {value}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text} is RFC 3339: {e}"))
+        .unix_timestamp()
+}
+
+/// The second step of a `/v1` login: `code` (TOTP or backup) with the two-factor token.
+pub async fn verify_code(app: &TestApp, two_factor_token: &str, code: &str) -> TestResponse {
+    app.post(
+        "/v1/auth/2fa/verify",
+        json!({ "code": code }),
+        Some(two_factor_token),
+    )
+    .await
 }
 
 /// Says a test was skipped and why. Written straight to stderr, past the test harness's

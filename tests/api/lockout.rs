@@ -4,25 +4,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{Enrolled, PASSWORD, TestApp, TestResponse, totp_code};
-
-/// A 6-digit code that is not the code of any step near `now`.
-fn wrong_code(secret: &str, now: i64) -> String {
-    let near: Vec<String> = (-4..=4).map(|k| totp_code(secret, now + 30 * k)).collect();
-    (0..10u32)
-        .map(|d| d.to_string().repeat(6))
-        .find(|c| !near.contains(c))
-        .expect("ten candidates cannot all be near codes")
-}
-
-async fn verify(app: &TestApp, two_factor_token: &str, code: &str) -> TestResponse {
-    app.post(
-        "/v1/auth/2fa/verify",
-        json!({ "code": code }),
-        Some(two_factor_token),
-    )
-    .await
-}
+use crate::helpers::{
+    Enrolled, PASSWORD, TestApp, TestResponse, totp_code, verify_code, wrong_code,
+};
 
 async fn new_token(app: &TestApp, enrolled: &Enrolled) -> String {
     app.two_factor_token(&enrolled.user.email, PASSWORD).await
@@ -34,7 +18,7 @@ async fn wrong_codes(app: &TestApp, enrolled: &Enrolled, n: usize) {
     let token = new_token(app, enrolled).await;
     let wrong = wrong_code(&enrolled.secret, app.now());
     for attempt in 1..=n {
-        let response = verify(app, &token, &wrong).await;
+        let response = verify_code(app, &token, &wrong).await;
         assert_eq!(
             response.status, 401,
             "wrong code {attempt}: {}",
@@ -50,7 +34,7 @@ async fn wrong_codes(app: &TestApp, enrolled: &Enrolled, n: usize) {
 /// The right TOTP code on a fresh token.
 async fn right_code(app: &TestApp, enrolled: &Enrolled) -> TestResponse {
     let token = new_token(app, enrolled).await;
-    verify(app, &token, &totp_code(&enrolled.secret, app.now())).await
+    verify_code(app, &token, &totp_code(&enrolled.secret, app.now())).await
 }
 
 /// Asserts the answer is the lock and returns its `Retry-After` in seconds.
@@ -65,15 +49,10 @@ fn retry_after(response: &TestResponse) -> i64 {
         .unwrap_or_else(|_| panic!("Retry-After is integer seconds: {header:?}"))
 }
 
-async fn enrolled_user(app: &TestApp) -> Enrolled {
-    let user = app.signed_in_user().await;
-    app.enable_two_factor(&user).await
-}
-
 #[tokio::test]
 async fn five_wrong_codes_lock_the_second_factor_even_against_the_right_code() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 5).await;
 
     let locked = right_code(&app, &enrolled).await;
@@ -83,7 +62,7 @@ async fn five_wrong_codes_lock_the_second_factor_even_against_the_right_code() {
 
     // A backup code is refused as well, and spends nothing.
     let token = new_token(&app, &enrolled).await;
-    retry_after(&verify(&app, &token, &enrolled.backup_codes[0]).await);
+    retry_after(&verify_code(&app, &token, &enrolled.backup_codes[0]).await);
     // The lock holds for the sensitive-change `code` path too.
     let disable = app
         .post(
@@ -115,7 +94,7 @@ async fn five_wrong_codes_lock_the_second_factor_even_against_the_right_code() {
 #[tokio::test]
 async fn four_wrong_codes_do_not_lock() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 4).await;
     let response = right_code(&app, &enrolled).await;
     assert_eq!(response.status, 200, "{}", response.text);
@@ -124,7 +103,7 @@ async fn four_wrong_codes_do_not_lock() {
 #[tokio::test]
 async fn wrong_codes_across_tokens_add_up_to_the_lock() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 3).await;
     wrong_codes(&app, &enrolled, 2).await;
     retry_after(&right_code(&app, &enrolled).await);
@@ -133,7 +112,7 @@ async fn wrong_codes_across_tokens_add_up_to_the_lock() {
 #[tokio::test]
 async fn the_right_code_works_again_once_the_lock_is_over() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 5).await;
     let secs = retry_after(&right_code(&app, &enrolled).await);
 
@@ -148,16 +127,16 @@ async fn the_right_code_works_again_once_the_lock_is_over() {
 async fn refusals_by_the_lock_do_not_spend_the_two_factor_token() {
     // A one-minute lock, so that a token outlives it.
     let app = TestApp::spawn_with(|config| config.lockout_base_secs = 60).await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 5).await;
     let token = new_token(&app, &enrolled).await;
     for _ in 0..6 {
         let secs =
-            retry_after(&verify(&app, &token, &totp_code(&enrolled.secret, app.now())).await);
+            retry_after(&verify_code(&app, &token, &totp_code(&enrolled.secret, app.now())).await);
         assert!((50..=60).contains(&secs), "{secs}");
     }
     app.clock.advance(61);
-    let response = verify(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
+    let response = verify_code(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
     assert_eq!(
         response.status, 200,
         "the token survived six refusals: {}",
@@ -168,7 +147,7 @@ async fn refusals_by_the_lock_do_not_spend_the_two_factor_token() {
 #[tokio::test]
 async fn the_lock_doubles_on_repeat() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 5).await;
     let first = retry_after(&right_code(&app, &enrolled).await);
     assert!((890..=900).contains(&first), "{first}");
@@ -201,7 +180,7 @@ async fn the_lock_doubles_on_repeat() {
 #[tokio::test]
 async fn the_lock_is_capped_at_a_day() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     let mut last = 0;
     // 15 min, 30, 60, 2 h, 4 h, 8 h, 16 h, then 24 h (not 32 h).
     for _ in 0..8 {
@@ -218,7 +197,7 @@ async fn the_lock_is_capped_at_a_day() {
 #[tokio::test]
 async fn a_success_resets_the_failure_counter() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 4).await;
     assert_eq!(right_code(&app, &enrolled).await.status, 200);
 
@@ -236,7 +215,9 @@ async fn a_success_resets_the_failure_counter() {
     wrong_codes(&app, &enrolled, 4).await;
     let token = new_token(&app, &enrolled).await;
     assert_eq!(
-        verify(&app, &token, &enrolled.backup_codes[0]).await.status,
+        verify_code(&app, &token, &enrolled.backup_codes[0])
+            .await
+            .status,
         200
     );
     wrong_codes(&app, &enrolled, 4).await;
@@ -247,7 +228,7 @@ async fn a_success_resets_the_failure_counter() {
 #[tokio::test]
 async fn a_lock_earned_on_one_surface_holds_on_the_other() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     wrong_codes(&app, &enrolled, 5).await;
 
     let login = app
@@ -279,13 +260,13 @@ async fn a_lock_earned_on_one_surface_holds_on_the_other() {
 #[tokio::test]
 async fn one_hundred_failures_suspend_totp_until_a_backup_code_is_used() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
 
     // 20 rounds of 5 wrong codes, each followed by waiting out the lock it earns.
     for round in 1..=20 {
         wrong_codes(&app, &enrolled, 5).await;
         let token = new_token(&app, &enrolled).await;
-        let locked = verify(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
+        let locked = verify_code(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
         let secs = retry_after(&locked);
         assert!(secs > 0, "round {round}");
         app.clock.advance(secs + 1);
@@ -295,12 +276,12 @@ async fn one_hundred_failures_suspend_totp_until_a_backup_code_is_used() {
     // the account nor against the token (six refusals on one token).
     let token = new_token(&app, &enrolled).await;
     for _ in 0..6 {
-        let refused = verify(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
+        let refused = verify_code(&app, &token, &totp_code(&enrolled.secret, app.now())).await;
         refused.assert_problem(403, "totp_suspended");
     }
 
     // A backup code still works (on that same token), and lifts the suspension.
-    let backup = verify(&app, &token, &enrolled.backup_codes[2]).await;
+    let backup = verify_code(&app, &token, &enrolled.backup_codes[2]).await;
     assert_eq!(
         backup.status, 200,
         "a backup code gets through a suspension: {}",
@@ -315,7 +296,7 @@ async fn one_hundred_failures_suspend_totp_until_a_backup_code_is_used() {
 #[tokio::test]
 async fn ninety_nine_failures_do_not_suspend_totp() {
     let app = TestApp::spawn().await;
-    let enrolled = enrolled_user(&app).await;
+    let enrolled = app.enrolled_user().await;
     for _ in 1..=19 {
         wrong_codes(&app, &enrolled, 5).await;
         let secs = retry_after(&right_code(&app, &enrolled).await);

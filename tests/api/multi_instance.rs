@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{PASSWORD, fresh_postgres_database, postgres_or_skip, totp_code};
+use crate::helpers::{
+    PASSWORD, backup_codes_in, fresh_postgres_database, postgres_or_skip, totp_code,
+};
 
 struct Instance {
     base: String,
@@ -145,12 +147,7 @@ impl Pair {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        let codes = body["backupCodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect();
+        let codes = backup_codes_in(&body);
         (secret, codes)
     }
 

@@ -4,7 +4,7 @@ use serde_json::json;
 use tessera::db::Db;
 use tessera::service::maintenance;
 
-use crate::helpers::{PASSWORD, TestApp, totp_code};
+use crate::helpers::{PASSWORD, TestApp, totp_code, verify_code};
 
 /// Runs a statement on whichever database the app uses.
 async fn execute(app: &TestApp, sql: &str) {
@@ -82,38 +82,19 @@ async fn metrics_move_with_a_scripted_flow() {
 
     // A failed and a successful second factor, then a backup code.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let failed = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": "000000"}),
-            Some(&token),
-        )
-        .await;
+    let failed = verify_code(&app, &token, "000000").await;
     assert_eq!(failed.status, 401);
     let code = totp_code(&enrolled.secret, app.now());
-    let ok = app
-        .post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
-        .await;
+    let ok = verify_code(&app, &token, &code).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let token = app.two_factor_token(&user.email, PASSWORD).await;
-    let backup = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": enrolled.backup_codes[0]}),
-            Some(&token),
-        )
-        .await;
+    let backup = verify_code(&app, &token, &enrolled.backup_codes[0]).await;
     assert_eq!(backup.status, 200, "{}", backup.text);
 
     // Five failures lock the second factor.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     for _ in 0..5 {
-        app.post(
-            "/v1/auth/2fa/verify",
-            json!({"code": "000000"}),
-            Some(&token),
-        )
-        .await;
+        verify_code(&app, &token, "000000").await;
     }
 
     let metrics = app.scrape_metrics().await;
@@ -180,6 +161,32 @@ async fn metrics_move_with_a_scripted_flow() {
     assert!(text.contains("tessera_db_pool_connections{state=\"idle\"}"));
     assert_eq!(sample(text, "tessera_trusted_devices_active"), 0.0);
     assert!(text.contains("# TYPE tessera_trusted_devices_active gauge"));
+}
+
+#[tokio::test]
+async fn every_documented_gauge_is_exposed() {
+    let app =
+        TestApp::spawn_with(|config| config.metrics_listen = Some("127.0.0.1:0".into())).await;
+    let text = app.scrape_metrics().await.text;
+    for gauge in [
+        "tessera_argon2_in_flight",
+        "tessera_use_cases_in_flight",
+        "tessera_trusted_devices_active",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {gauge} gauge")),
+            "{gauge} is typed: {text}"
+        );
+        assert_eq!(
+            sample(&text, gauge),
+            0.0,
+            "{gauge} on an idle server: {text}"
+        );
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{gauge} "))),
+            "{gauge} has a sample: {text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -260,12 +267,16 @@ async fn a_short_metrics_token_is_refused_at_start() {
     );
 }
 
-/// The counters (not timings) of the exposition text, line by line.
+/// The counters (not timings) of the exposition text, line by line, sorted: the format
+/// gives the series of a family in no particular order.
 fn counters(text: &str) -> Vec<String> {
-    text.lines()
+    let mut lines: Vec<String> = text
+        .lines()
         .filter(|l| l.starts_with("tessera_") && l.contains("_total"))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    lines.sort();
+    lines
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{PASSWORD, TestApp, fresh_postgres_database, totp_code};
+use crate::helpers::{PASSWORD, TestApp, fresh_postgres_database, totp_code, verify_code};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -449,18 +449,11 @@ async fn admin_reset_unlock_and_revoke() {
     // Lock the second factor.
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     for _ in 0..5 {
-        app.post(
-            "/v1/auth/2fa/verify",
-            json!({"code": "000000"}),
-            Some(&token),
-        )
-        .await;
+        verify_code(&app, &token, "000000").await;
     }
     let token = app.two_factor_token(&user.email, PASSWORD).await;
     let right = totp_code(&enrolled.secret, app.now());
-    let locked = app
-        .post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token))
-        .await;
+    let locked = verify_code(&app, &token, &right).await;
     locked.assert_problem(429, "second_factor_locked");
     let (code, out, _) = admin(&app, &["show-user", &user.email], None).await;
     assert_eq!(code, 0);
@@ -468,9 +461,7 @@ async fn admin_reset_unlock_and_revoke() {
 
     let (code, out, err) = admin(&app, &["unlock", &user.email], None).await;
     assert_eq!(code, 0, "{out}{err}");
-    let unlocked = app
-        .post("/v1/auth/2fa/verify", json!({"code": right}), Some(&token))
-        .await;
+    let unlocked = verify_code(&app, &token, &right).await;
     assert_eq!(
         unlocked.status, 200,
         "unlock lifts the lock: {}",

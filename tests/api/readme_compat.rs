@@ -249,8 +249,7 @@ async fn readme_section_has_a_runnable_example_for_every_endpoint() {
 #[tokio::test]
 async fn readme_examples_answer_the_shapes_they_show() {
     let app = TestApp::spawn().await;
-    let user = app.signed_in_user().await;
-    let enrolled = app.enable_two_factor(&user).await;
+    let enrolled = app.enrolled_user().await;
     let mut account = Account {
         enrolled,
         two_factor_on: true,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Enrolled, TestApp, TestResponse, TestUser, totp_code};
+use crate::helpers::{Enrolled, TestApp, TestResponse, TestUser, totp_code, verify_code};
 
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
 const ELEVEN_MINUTES: i64 = 11 * 60;
@@ -210,8 +210,7 @@ async fn assert_refused_with_stale_tokens(change: Change) {
 /// exactly ten minutes.
 async fn assert_accepted_with_fresh_token(change: Change) {
     let app = TestApp::spawn().await;
-    let user = app.signed_in_user().await;
-    let enrolled = app.enable_two_factor(&user).await;
+    let enrolled = app.enrolled_user().await;
     let access = access_of(&fresh_login(&app, &enrolled).await);
     if !matches!(change, Change::Disable) {
         let before = snapshot(&app, &access).await;
@@ -717,7 +716,7 @@ async fn assert_second_steps_dead(
     (v1, compat): (String, String),
 ) {
     let backup = &enrolled.backup_codes[0];
-    app.post("/v1/auth/2fa/verify", json!({"code": backup}), Some(&v1))
+    verify_code(app, &v1, backup)
         .await
         .assert_problem(401, "invalid_two_factor_token");
     let code = totp_code(&enrolled.secret, app.now());
@@ -752,13 +751,7 @@ async fn a_password_change_ends_the_pending_second_steps_started_with_the_old_pa
     let fresh = app
         .two_factor_token(&g.enrolled.user.email, NEW_PASSWORD)
         .await;
-    let done = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": g.enrolled.backup_codes[1]}),
-            Some(&fresh),
-        )
-        .await;
+    let done = verify_code(&app, &fresh, &g.enrolled.backup_codes[1]).await;
     assert_eq!(done.status, 200, "{}", done.text);
 }
 

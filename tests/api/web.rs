@@ -191,6 +191,10 @@ async fn the_html_loads_nothing_from_elsewhere_and_has_no_inline_script_or_style
                 attrs.iter().any(|(n, v)| n == "src" && v == "/app.js"),
                 "script loads /app.js: <{tag}>"
             );
+            assert!(
+                attrs.iter().any(|(n, v)| n == "type" && v == "module"),
+                "the script is a module: <{tag}>"
+            );
         }
     }
     assert_eq!(scripts, 1, "one script element");
@@ -225,7 +229,7 @@ async fn the_html_loads_nothing_from_elsewhere_and_has_no_inline_script_or_style
     }
 }
 
-/// The string literals in `app.js` that start with `/` and name an API path.
+/// The string literals in the script that start with `/` and name an API path.
 fn api_paths(script: &str) -> Vec<String> {
     let mut paths = Vec::new();
     for quote in ['\'', '`'] {
@@ -245,10 +249,92 @@ fn api_paths(script: &str) -> Vec<String> {
     paths
 }
 
+/// Where a module specifier in the module served at `from` points: `./x.js` and `../x.js`
+/// resolve against it, as a browser does.
+fn resolve(from: &str, specifier: &str) -> String {
+    let mut dir: Vec<&str> = from.split('/').collect();
+    dir.pop();
+    for part in specifier.split('/') {
+        match part {
+            "." => {}
+            ".." => {
+                dir.pop();
+            }
+            name => dir.push(name),
+        }
+    }
+    dir.join("/")
+}
+
+/// The module specifiers of a script's `import ... from '...'` and `import '...'` lines.
+fn imports(script: &str) -> Vec<&str> {
+    script
+        .lines()
+        .filter(|line| line.starts_with("import "))
+        .filter_map(|line| line.rsplit_once(" '"))
+        .filter_map(|(_, rest)| rest.split_once('\'').map(|(specifier, _)| specifier))
+        .collect()
+}
+
+/// The whole script of the page: `/app.js` and every module it imports, directly or not,
+/// each served as JavaScript under the page's CSP. Returns (path, text) pairs.
+async fn script_modules(app: &TestApp) -> Vec<(String, String)> {
+    let mut seen = vec![("/app.js".to_owned(), String::new())];
+    let mut next = 0;
+    while next < seen.len() {
+        let path = seen[next].0.clone();
+        let response = app.get(&path, None).await;
+        assert_eq!(response.status.as_u16(), 200, "{path}");
+        assert_eq!(
+            response.content_type(),
+            "text/javascript; charset=utf-8",
+            "{path}"
+        );
+        assert_eq!(
+            response.header("content-security-policy"),
+            Some(tessera::http::web::PAGE_CSP),
+            "{path}"
+        );
+        for specifier in imports(&response.text) {
+            assert!(
+                specifier.starts_with("./") || specifier.starts_with("../"),
+                "{path} imports {specifier:?}: only relative, same-origin modules"
+            );
+            let target = resolve(&path, specifier);
+            if !seen.iter().any(|(p, _)| *p == target) {
+                seen.push((target, String::new()));
+            }
+        }
+        seen[next].1 = response.text;
+        next += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_script_is_modules_served_under_the_page_csp() {
+    let app = TestApp::spawn().await;
+    let modules = script_modules(&app).await;
+    let paths: Vec<&str> = modules.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths.len(),
+        tessera::http::web::APP_MODULES.len() + 1,
+        "every module is imported: {paths:?}"
+    );
+    for (path, _) in tessera::http::web::APP_MODULES {
+        assert!(paths.contains(&path), "{path} is imported: {paths:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_script_uses_only_v1_routes_that_exist() {
     let app = TestApp::spawn().await;
-    let script = app.get("/app.js", None).await.text;
+    let script: String = script_modules(&app)
+        .await
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("\n");
     let paths = api_paths(&script);
     assert!(paths.len() >= 12, "found the API calls: {paths:?}");
     for path in &paths {

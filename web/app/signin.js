@@ -1,0 +1,134 @@
+// Sign in, the second step and sign up.
+
+import { $ } from './dom.js';
+import { deviceForIdentifier, fingerprint, KEYS, rememberDevice, store } from './storage.js';
+import { defaultDeviceName, deviceInput } from './browser.js';
+import { ApiError, applyTokens, authed, call } from './api.js';
+import { MESSAGES } from './messages.js';
+import { cleanCode, clearErrors, fieldError, onSubmit, setBusy, toast } from './forms.js';
+import { endSession, showAccount, showAuth } from '../app.js';
+
+let pendingLogin = null; // {token, expiresAt}
+
+onSubmit($('form-login'), async () => {
+  const identifier = $('login-identifier').value.trim();
+  const body = identifier.includes('@') ? { email: identifier } : { userName: identifier };
+  body.password = $('login-password').value;
+  const device = deviceForIdentifier(identifier);
+  if (device) {
+    body.deviceToken = device.token;
+    body.deviceFingerprint = fingerprint();
+  }
+  const result = await call('POST', '/v1/auth/login', { body });
+  $('login-password').value = '';
+  if (result.requires2FA) {
+    pendingLogin = { token: result.twoFactorToken, expiresAt: result.twoFactorTokenExpiry };
+    $('form-second').reset();
+    setSecondMode('totp');
+    $('second-device-field').hidden = true;
+    $('second-device-name').value = defaultDeviceName();
+    showAuth('second');
+    return;
+  }
+  applyTokens(result);
+  await showAccount();
+});
+
+export function setSecondMode(mode) {
+  const input = $('second-code');
+  const backup = mode === 'backup';
+  input.dataset.mode = mode;
+  $('second-code-label').textContent = backup ? 'Backup code' : 'Authentication code';
+  $('second-code-hint').textContent = backup
+    ? 'One of the backup codes you saved when you turned on two-factor authentication (like abcde-12345).'
+    : 'The 6-digit code your authenticator app shows for this account.';
+  input.inputMode = backup ? 'text' : 'numeric';
+  input.autocomplete = backup ? 'off' : 'one-time-code';
+  $('second-toggle').textContent = backup ? 'Use a code from your authenticator app' : 'Use a backup code instead';
+}
+
+$('second-toggle').addEventListener('click', () => {
+  clearErrors($('form-second'));
+  setSecondMode($('second-code').dataset.mode === 'backup' ? 'totp' : 'backup');
+  $('second-code').value = '';
+  $('second-code').focus();
+});
+
+$('second-trust').addEventListener('change', (event) => {
+  $('second-device-field').hidden = !event.target.checked;
+});
+
+$('second-cancel').addEventListener('click', () => {
+  pendingLogin = null;
+  showAuth('login');
+});
+
+onSubmit(
+  $('form-second'),
+  async () => {
+    if (!pendingLogin) {
+      showAuth('login', MESSAGES.invalid_two_factor_token);
+      return;
+    }
+    const body = { code: cleanCode($('second-code').value) };
+    if ($('second-trust').checked) body.trustDevice = deviceInput($('second-device-name').value);
+    let result;
+    try {
+      result = await call('POST', '/v1/auth/2fa/verify', { body, token: pendingLogin.token });
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'invalid_two_factor_token') {
+        pendingLogin = null;
+        showAuth('login', MESSAGES.invalid_two_factor_token);
+        return;
+      }
+      throw err;
+    }
+    pendingLogin = null;
+    applyTokens(result);
+    if (result.deviceToken && result.trustedDevice) rememberDevice(result.user, result.trustedDevice.id, result.deviceToken);
+    $('form-second').reset();
+    await showAccount();
+    if (result.deviceToken) toast('This device is now trusted for 30 days.');
+  },
+  { invalid_code: 'code', second_factor_locked: 'code', totp_suspended: 'code' },
+);
+
+$('show-register').addEventListener('click', () => showAuth('register'));
+$('show-login').addEventListener('click', () => showAuth('login'));
+
+onSubmit(
+  $('form-register'),
+  async () => {
+    const email = $('register-email').value.trim();
+    const password = $('register-password').value;
+    if (password !== $('register-confirm').value) {
+      fieldError($('register-confirm'), "The passwords don't match.");
+      $('register-confirm').focus();
+      return;
+    }
+    const body = { email, password };
+    const userName = $('register-username').value.trim();
+    if (userName) body.userName = userName;
+    await call('POST', '/v1/auth/register', { body });
+    const result = await call('POST', '/v1/auth/login', { body: { email, password } });
+    $('form-register').reset();
+    applyTokens(result);
+    await showAccount();
+    toast('Your account is ready.');
+  },
+  { email_taken: 'email', user_name_taken: 'userName' },
+);
+
+$('sign-out').addEventListener('click', async () => {
+  const button = $('sign-out');
+  setBusy(button, true);
+  try {
+    const refreshToken = store.get('sessionStorage', KEYS.refresh);
+    await authed('POST', '/v1/auth/logout', refreshToken ? { refreshToken } : {});
+  } catch {
+    /* the local session ends either way */
+  } finally {
+    setBusy(button, false);
+  }
+  endSession('You have signed out.');
+});
