@@ -104,7 +104,11 @@ async fn flow(app: &TestApp, client: usize, round: usize) -> Duration {
     slowest
 }
 
+/// Ignored in the plain `cargo test`: its bound is about this server alone, and the suite
+/// runs dozens of other servers on the same two cores at once. CI runs it by itself on both
+/// backends: `cargo test --test api -- --ignored burst`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing: run alone, as CI does (cargo test --test api -- --ignored burst)"]
 async fn sixty_four_clients_enrolling_and_signing_in_at_once_all_succeed_without_stalls() {
     // Cheap password hashing: this test is about the write path, not Argon2's cost. No
     // per-address limit: every client comes from 127.0.0.1.
