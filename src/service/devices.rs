@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::second_factor::{self, Gate};
+use super::second_factor;
 use super::{Principal, RequestContext, events};
 use crate::crypto;
 use crate::db::{self, Conn};
@@ -136,13 +136,15 @@ pub async fn add(
     super::detached(state, async move {
         let state = &task_state;
         let mut tx = state.db.begin().await?;
-        if second_factor::require_enabled_and_fresh(state, &mut tx, &principal, code.as_ref(), &ctx)
-            .await?
-            == Gate::WrongCode
-        {
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        }
+        let gate = second_factor::require_enabled_and_fresh(
+            state,
+            &mut tx,
+            &principal,
+            code.as_ref(),
+            &ctx,
+        )
+        .await?;
+        let mut tx = gate.pass(tx).await?;
         let result = trust(state, &mut tx, principal.user_id, &input, &ctx).await?;
         tx.commit().await?;
         Ok(result)

@@ -305,6 +305,21 @@ pub enum Gate {
     WrongCode,
 }
 
+impl Gate {
+    /// Lets the change go ahead in `tx`, or, for a wrong code, commits `tx` (so the counted
+    /// failure and any lockout it caused are kept) and refuses with `InvalidCode`. One
+    /// place for this rule, so no caller can forget the commit and roll the count back.
+    pub async fn pass(self, tx: Conn) -> Result<Conn, AppError> {
+        match self {
+            Gate::Open => Ok(tx),
+            Gate::WrongCode => {
+                tx.commit().await?;
+                Err(AppError::InvalidCode)
+            }
+        }
+    }
+}
+
 /// The gate of a sensitive change to the second factor itself (new backup codes, a new
 /// trusted device) in the change's transaction: 2FA must be on, and the second factor
 /// fresh.

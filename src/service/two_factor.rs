@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::accounts::Account;
 use super::devices::{DeviceInput, TrustedDevice};
-use super::second_factor::{self, BACKUP_CODE_PURPOSE, Gate, Verdict, totp_aad};
+use super::second_factor::{self, BACKUP_CODE_PURPOSE, Verdict, totp_aad};
 use super::sessions::{self, IssuedTokens};
 use super::{Principal, RequestContext, accounts, events};
 use crate::crypto;
@@ -114,6 +114,22 @@ impl std::fmt::Debug for Setup {
     }
 }
 
+/// The common start of both setup steps: the account, which must not have 2FA on yet,
+/// and a recent authentication (see [`require_recent_authentication`]).
+async fn enrolling_user(
+    state: &AppState,
+    principal: &Principal,
+    password: Option<&SecretString>,
+    ctx: &RequestContext,
+) -> Result<UserRow, AppError> {
+    let user = accounts::reload_row(state, principal.user_id).await?;
+    if user.two_factor_enabled {
+        return Err(AppError::TwoFactorAlreadyEnabled);
+    }
+    require_recent_authentication(state, principal, &user, password, ctx).await?;
+    Ok(user)
+}
+
 /// Makes a new pending secret (replacing an unconfirmed one) and its QR code. Needs a
 /// recent authentication (see [`require_recent_authentication`]).
 #[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
@@ -127,11 +143,7 @@ pub async fn setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload_row(state, principal.user_id).await?;
-        if user.two_factor_enabled {
-            return Err(AppError::TwoFactorAlreadyEnabled);
-        }
-        require_recent_authentication(state, &principal, &user, password.as_ref(), &ctx).await?;
+        let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
         let secret = totp::generate_secret();
         let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
         let expires_at = now + state.config.totp_setup_ttl_secs;
@@ -191,11 +203,7 @@ pub async fn verify_setup(
     super::detached(state, async move {
         let state = &task_state;
         let now = state.now();
-        let user = accounts::reload_row(state, principal.user_id).await?;
-        if user.two_factor_enabled {
-            return Err(AppError::TwoFactorAlreadyEnabled);
-        }
-        require_recent_authentication(state, &principal, &user, password.as_ref(), &ctx).await?;
+        let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
         let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
         let pending = db::totp::find(&mut tx, user.id)
@@ -330,12 +338,9 @@ pub async fn disable(
         accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        if second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?
-            == Gate::WrongCode
-        {
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        }
+        let gate =
+            second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?;
+        let mut tx = gate.pass(tx).await?;
         remove_second_factor(
             &mut tx,
             now,
@@ -448,13 +453,15 @@ pub async fn regenerate_backup_codes(
         let now = state.now();
         let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        if second_factor::require_enabled_and_fresh(state, &mut tx, &principal, code.as_ref(), &ctx)
-            .await?
-            == Gate::WrongCode
-        {
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        }
+        let gate = second_factor::require_enabled_and_fresh(
+            state,
+            &mut tx,
+            &principal,
+            code.as_ref(),
+            &ctx,
+        )
+        .await?;
+        let mut tx = gate.pass(tx).await?;
         db::backup_codes::replace_all(&mut tx, principal.user_id, &hashes, now).await?;
         db::users::set_backup_codes_generated_at(&mut tx, principal.user_id, Some(now)).await?;
         events::record(
@@ -522,12 +529,9 @@ pub async fn set_enabled(
             return Ok(());
         }
         let mut tx = state.db.begin().await?;
-        if second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?
-            == Gate::WrongCode
-        {
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        }
+        let gate =
+            second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?;
+        let mut tx = gate.pass(tx).await?;
         if !db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await? {
             return Ok(());
         }
