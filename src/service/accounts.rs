@@ -177,6 +177,37 @@ pub async fn login(
     .await
 }
 
+/// A login that needs no second step (2FA off, or a recognised trusted device): signs in
+/// within the login's transaction `tx`, commits it, counts the login by `outcome` and
+/// issues the tokens.
+async fn signed_in_by_login(
+    state: &AppState,
+    mut tx: Conn,
+    user: &UserRow,
+    amr: Vec<String>,
+    details: serde_json::Value,
+    outcome: &'static str,
+    ctx: &RequestContext,
+) -> Result<LoginOutcome, AppError> {
+    let signed_in = sign_in_in(
+        state,
+        &mut tx,
+        user.id,
+        amr,
+        details,
+        None,
+        Some(&user.password_hash),
+        ctx,
+    )
+    .await?;
+    tx.commit().await?;
+    state
+        .metrics
+        .increment("tessera_logins_total", &[("outcome", outcome)]);
+    let (tokens, user) = signed_in.issue(state)?;
+    Ok(LoginOutcome::SignedIn(tokens, Box::new(user)))
+}
+
 async fn login_unit(
     state: &AppState,
     input: Login,
@@ -204,47 +235,17 @@ async fn login_unit(
 
     let mut tx = state.db.begin().await?;
     if !user.two_factor_enabled {
+        let amr = vec![amr::PASSWORD.into()];
         let details = serde_json::json!({"method": "password"});
-        let signed_in = sign_in_in(
-            state,
-            &mut tx,
-            user.id,
-            vec![amr::PASSWORD.into()],
-            details,
-            None,
-            Some(&user.password_hash),
-            ctx,
-        )
-        .await?;
-        tx.commit().await?;
-        state
-            .metrics
-            .increment("tessera_logins_total", &[("outcome", "success")]);
-        let (tokens, user) = signed_in.issue(state)?;
-        return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
+        return signed_in_by_login(state, tx, &user, amr, details, "success", ctx).await;
     }
     if let (Some(token), Some(fingerprint)) = (&input.device_token, &input.device_fingerprint)
         && let Some(device_id) =
             devices::recognise(state, &mut tx, user.id, token, fingerprint).await?
     {
+        let amr = vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()];
         let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
-        let signed_in = sign_in_in(
-            state,
-            &mut tx,
-            user.id,
-            vec![amr::PASSWORD.into(), amr::TRUSTED_DEVICE.into()],
-            details,
-            None,
-            Some(&user.password_hash),
-            ctx,
-        )
-        .await?;
-        tx.commit().await?;
-        state
-            .metrics
-            .increment("tessera_logins_total", &[("outcome", "trusted_device")]);
-        let (tokens, user) = signed_in.issue(state)?;
-        return Ok(LoginOutcome::SignedIn(tokens, Box::new(user)));
+        return signed_in_by_login(state, tx, &user, amr, details, "trusted_device", ctx).await;
     }
     let token = crypto::random_token();
     let expires_at = now + state.config.two_factor_token_ttl_secs;
