@@ -79,21 +79,27 @@ impl AsyncRead for DeadlineIo {
     }
 }
 
+impl DeadlineIo {
+    /// A write that moved bytes is progress: the idle deadline starts again from now.
+    fn progressed(&mut self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = result
+            && n > 0
+        {
+            let next = Instant::now() + self.limit;
+            self.deadline.as_mut().reset(next);
+        }
+        result
+    }
+}
+
 impl AsyncWrite for DeadlineIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = result
-            && n > 0
-        {
-            let next = Instant::now() + this.limit;
-            this.deadline.as_mut().reset(next);
-        }
-        result
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progressed(result)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -109,15 +115,8 @@ impl AsyncWrite for DeadlineIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = result
-            && n > 0
-        {
-            let next = Instant::now() + this.limit;
-            this.deadline.as_mut().reset(next);
-        }
-        result
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progressed(result)
     }
 
     fn is_write_vectored(&self) -> bool {

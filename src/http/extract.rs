@@ -279,6 +279,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .then_some(token)
 }
 
+/// The bearer token an access-token route needs; without one the caller is unauthenticated.
+fn required_bearer(parts: &Parts) -> Result<&str, AppError> {
+    bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)
+}
+
 /// A signed-in caller: a valid access token whose session is live. A write (any method
 /// but GET, HEAD, OPTIONS) also counts against the account's write limit, so every
 /// authenticated write route is limited without opting in.
@@ -291,8 +296,7 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        let principal = sessions::authenticate(state, token).await?;
+        let principal = sessions::authenticate(state, required_bearer(parts)?).await?;
         super::ratelimit::limit_account_write(&parts.method, &parts.extensions, principal.user_id)?;
         Ok(Auth(principal))
     }
@@ -309,8 +313,7 @@ impl FromRequestParts<AppState> for Bearer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthenticated)?;
-        sessions::verify_token(state, token).map(Bearer)
+        sessions::verify_token(state, required_bearer(parts)?).map(Bearer)
     }
 }
 
