@@ -135,16 +135,10 @@ pub async fn add(
     let task_state = state.clone();
     super::detached(state, async move {
         let state = &task_state;
-        let mut tx = state.db.begin().await?;
-        let gate = second_factor::require_enabled_and_fresh(
-            state,
-            &mut tx,
-            &principal,
-            code.as_ref(),
-            &ctx,
-        )
-        .await?;
-        let mut tx = gate.pass(tx).await?;
+        let tx = state.db.begin().await?;
+        let mut tx =
+            second_factor::require_enabled_and_fresh(state, tx, &principal, code.as_ref(), &ctx)
+                .await?;
         let result = trust(state, &mut tx, principal.user_id, &input, &ctx).await?;
         tx.commit().await?;
         Ok(result)
@@ -253,13 +247,14 @@ pub async fn revoke_all(
     if removed == 0 {
         return Ok(0);
     }
-    events::record(
+    events::record_ended(
         conn,
         now,
         user_id,
         events::DEVICES_REMOVED,
         ctx,
-        serde_json::json!({"count": removed, "reason": reason}),
+        removed,
+        reason,
     )
     .await?;
     Ok(removed)

@@ -49,6 +49,20 @@ pub const CAPPED: &[&str] = &[
 /// password step delays a guesser well before this many an hour).
 pub const CAPPED_EVENTS_PER_HOUR: i64 = 20;
 
+/// Records that `count` grants (sessions, trusted devices) were ended at once, and why.
+pub async fn record_ended(
+    conn: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    event_type: &str,
+    ctx: Option<&RequestContext>,
+    count: u64,
+    reason: &str,
+) -> Result<(), AppError> {
+    let details = serde_json::json!({"count": count, "reason": reason});
+    record(conn, now, user_id, event_type, ctx, details).await
+}
+
 /// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last one.
 pub async fn record(
     conn: &mut Conn,

@@ -274,42 +274,41 @@ pub fn is_fresh(state: &AppState, amr: &[String], auth_time: i64) -> bool {
 }
 
 /// A sensitive change needs a fresh second factor: from the token, or a `code` checked
-/// now in the change's own transaction `tx`. A wrong code is a judged failure the caller
-/// commits: see [`Gate`].
+/// now in the change's own transaction `tx`. Hands `tx` back when the change may go
+/// ahead; a wrong code is a judged failure, committed here: see [`Gate::pass`].
 pub async fn require_fresh(
     state: &AppState,
-    tx: &mut Conn,
+    mut tx: Conn,
     principal: &super::Principal,
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
-) -> Result<Gate, AppError> {
-    match code {
-        Some(code) => Ok(
-            match check_in(state, tx, principal.user_id, code, ctx).await? {
-                Verdict::Accepted(_) => Gate::Open,
-                Verdict::Rejected => Gate::WrongCode,
-            },
-        ),
-        None if is_fresh(state, &principal.amr, principal.auth_time) => Ok(Gate::Open),
-        None => Err(AppError::ReauthenticationRequired),
-    }
+) -> Result<Conn, AppError> {
+    let gate = match code {
+        Some(code) => match check_in(state, &mut tx, principal.user_id, code, ctx).await? {
+            Verdict::Accepted(_) => Gate::Open,
+            Verdict::Rejected => Gate::WrongCode,
+        },
+        None if is_fresh(state, &principal.amr, principal.auth_time) => Gate::Open,
+        None => return Err(AppError::ReauthenticationRequired),
+    };
+    gate.pass(tx).await
 }
 
 /// Whether a sensitive change may go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-pub enum Gate {
+enum Gate {
     Open,
-    /// The code in the request was wrong: the caller commits the counted failure, makes
-    /// no change, and answers `InvalidCode`.
+    /// The code in the request was wrong: the failure was counted in the change's
+    /// transaction, which is committed; no change is made.
     WrongCode,
 }
 
 impl Gate {
     /// Lets the change go ahead in `tx`, or, for a wrong code, commits `tx` (so the counted
     /// failure and any lockout it caused are kept) and refuses with `InvalidCode`. One
-    /// place for this rule, so no caller can forget the commit and roll the count back.
-    pub async fn pass(self, tx: Conn) -> Result<Conn, AppError> {
+    /// place for this rule, so no use case can forget the commit and roll the count back.
+    async fn pass(self, tx: Conn) -> Result<Conn, AppError> {
         match self {
             Gate::Open => Ok(tx),
             Gate::WrongCode => {
@@ -322,15 +321,15 @@ impl Gate {
 
 /// The gate of a sensitive change to the second factor itself (new backup codes, a new
 /// trusted device) in the change's transaction: 2FA must be on, and the second factor
-/// fresh.
+/// fresh (see [`require_fresh`]).
 pub async fn require_enabled_and_fresh(
     state: &AppState,
-    tx: &mut Conn,
+    mut tx: Conn,
     principal: &super::Principal,
     code: Option<&SecondFactorCode>,
     ctx: &RequestContext,
-) -> Result<Gate, AppError> {
-    if !db::users::two_factor_enabled(tx, principal.user_id)
+) -> Result<Conn, AppError> {
+    if !db::users::two_factor_enabled(&mut tx, principal.user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?
     {

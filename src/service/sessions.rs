@@ -277,13 +277,14 @@ pub async fn revoke_others(
 ) -> Result<u64, AppError> {
     let revoked = db::sessions::revoke_all_for_user(conn, user_id, keep, now).await?;
     if revoked > 0 {
-        events::record(
+        events::record_ended(
             conn,
             now,
             user_id,
             events::SESSIONS_REVOKED,
             ctx,
-            serde_json::json!({"count": revoked, "reason": reason}),
+            revoked,
+            reason,
         )
         .await?;
     }

@@ -188,6 +188,26 @@ fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
     (codes, hashes)
 }
 
+/// The event of 2FA turning on with an authenticator, by a first setup or by turning a
+/// confirmed authenticator back on.
+async fn record_enabled(
+    tx: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    let details = serde_json::json!({"method": "totp"});
+    events::record(
+        tx,
+        now,
+        user_id,
+        events::TWO_FACTOR_ENABLED,
+        Some(ctx),
+        details,
+    )
+    .await
+}
+
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
 /// codes: the only time they are ever shown. Needs a recent authentication; the
 /// confirmation is one transaction that runs to its end.
@@ -227,15 +247,7 @@ pub async fn verify_setup(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-        events::record(
-            &mut tx,
-            now,
-            user.id,
-            events::TWO_FACTOR_ENABLED,
-            Some(&ctx),
-            serde_json::json!({"method": "totp"}),
-        )
-        .await?;
+        record_enabled(&mut tx, now, user.id, &ctx).await?;
         tx.commit().await?;
         Ok(codes)
     })
@@ -337,10 +349,9 @@ pub async fn disable(
         }
         accounts::confirm_password(state, &user, &password, &ctx).await?;
         let now = state.now();
-        let mut tx = state.db.begin().await?;
-        let gate =
-            second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?;
-        let mut tx = gate.pass(tx).await?;
+        let tx = state.db.begin().await?;
+        let mut tx =
+            second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
         remove_second_factor(
             &mut tx,
             now,
@@ -452,16 +463,10 @@ pub async fn regenerate_backup_codes(
         let state = &task_state;
         let now = state.now();
         let (codes, hashes) = new_backup_codes(state);
-        let mut tx = state.db.begin().await?;
-        let gate = second_factor::require_enabled_and_fresh(
-            state,
-            &mut tx,
-            &principal,
-            code.as_ref(),
-            &ctx,
-        )
-        .await?;
-        let mut tx = gate.pass(tx).await?;
+        let tx = state.db.begin().await?;
+        let mut tx =
+            second_factor::require_enabled_and_fresh(state, tx, &principal, code.as_ref(), &ctx)
+                .await?;
         db::backup_codes::replace_all(&mut tx, principal.user_id, &hashes, now).await?;
         db::users::set_backup_codes_generated_at(&mut tx, principal.user_id, Some(now)).await?;
         events::record(
@@ -513,25 +518,16 @@ pub async fn set_enabled(
                 return Err(AppError::NoAuthenticator);
             }
             if db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await? {
-                events::record(
-                    &mut tx,
-                    now,
-                    user.id,
-                    events::TWO_FACTOR_ENABLED,
-                    Some(&ctx),
-                    serde_json::json!({"method": "totp"}),
-                )
-                .await?;
+                record_enabled(&mut tx, now, user.id, &ctx).await?;
             }
             return tx.commit().await;
         }
         if !user.two_factor_enabled {
             return Ok(());
         }
-        let mut tx = state.db.begin().await?;
-        let gate =
-            second_factor::require_fresh(state, &mut tx, &principal, code.as_ref(), &ctx).await?;
-        let mut tx = gate.pass(tx).await?;
+        let tx = state.db.begin().await?;
+        let mut tx =
+            second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
         if !db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await? {
             return Ok(());
         }
