@@ -48,6 +48,19 @@ fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiRespons
         .collect()
 }
 
+/// A one-status group for a refusal that lifts with time: a problem document with
+/// `Retry-After` (`wait` describes the header).
+fn refused_for_now(
+    status: &str,
+    description: &str,
+    wait: &str,
+) -> BTreeMap<String, RefOr<ApiResponse>> {
+    group(vec![(
+        status,
+        retry_after(problem_response(description), wait),
+    )])
+}
+
 /// What any route that reads a JSON body may answer before its handler runs: 400 for
 /// malformed JSON or invalid fields, 408 when the body does not arrive in time, 413 for a
 /// body over 64 KiB, 415 for another content type.
@@ -83,13 +96,11 @@ pub struct Unavailable;
 
 impl IntoResponses for Unavailable {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response(
-                "The database is unreachable (`service_unavailable`); try again shortly.",
-            ),
+        refused_for_now(
+            "503",
+            "The database is unreachable (`service_unavailable`); try again shortly.",
             "Seconds to wait.",
-        );
-        group(vec![("503", response)])
+        )
     }
 }
 
@@ -98,11 +109,11 @@ pub struct RateLimited;
 
 impl IntoResponses for RateLimited {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response("Too many requests from this address (`rate_limited`)."),
+        refused_for_now(
+            "429",
+            "Too many requests from this address (`rate_limited`).",
             "Seconds until a request is accepted again.",
-        );
-        group(vec![("429", response)])
+        )
     }
 }
 
@@ -111,11 +122,11 @@ pub struct AccountRateLimited;
 
 impl IntoResponses for AccountRateLimited {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let response = retry_after(
-            problem_response("Too many writes by this account in a short time (`rate_limited`)."),
+        refused_for_now(
+            "429",
+            "Too many writes by this account in a short time (`rate_limited`).",
             "Seconds until a write is accepted again.",
-        );
-        group(vec![("429", response)])
+        )
     }
 }
 

@@ -179,6 +179,24 @@ impl PublicIo {
     }
 }
 
+/// What both established kinds of connection (plain, TLS) are, so reads and writes are
+/// forwarded in one place.
+trait Stream: AsyncRead + AsyncWrite + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Stream for T {}
+
+impl PublicIo {
+    /// The established connection, once the handshake (if any) has completed.
+    fn poll_established(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Pin<&mut dyn Stream>>> {
+        std::task::ready!(self.poll_handshake(cx))?;
+        Poll::Ready(match &mut self.state {
+            State::Plain(io) => Ok(Pin::new(io as &mut dyn Stream)),
+            State::Tls(io) => Ok(Pin::new(io.as_mut() as &mut dyn Stream)),
+            State::Handshaking(_) | State::Failed => Err(not_established()),
+        })
+    }
+}
+
 /// Never seen: `poll_handshake` leaves a connection plain, encrypted or failed (and reports
 /// the failure itself); an error, not a panic, should that ever change.
 fn not_established() -> io::Error {
@@ -191,13 +209,7 @@ impl AsyncRead for PublicIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        std::task::ready!(this.poll_handshake(cx))?;
-        match &mut this.state {
-            State::Plain(io) => Pin::new(io).poll_read(cx, buf),
-            State::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
-            State::Handshaking(_) | State::Failed => Poll::Ready(Err(not_established())),
-        }
+        std::task::ready!(self.poll_established(cx))?.poll_read(cx, buf)
     }
 }
 
@@ -207,13 +219,7 @@ impl AsyncWrite for PublicIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        std::task::ready!(this.poll_handshake(cx))?;
-        match &mut this.state {
-            State::Plain(io) => Pin::new(io).poll_write(cx, buf),
-            State::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
-            State::Handshaking(_) | State::Failed => Poll::Ready(Err(not_established())),
-        }
+        std::task::ready!(self.poll_established(cx))?.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -221,13 +227,7 @@ impl AsyncWrite for PublicIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        std::task::ready!(this.poll_handshake(cx))?;
-        match &mut this.state {
-            State::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-            State::Tls(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
-            State::Handshaking(_) | State::Failed => Poll::Ready(Err(not_established())),
-        }
+        std::task::ready!(self.poll_established(cx))?.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -239,13 +239,7 @@ impl AsyncWrite for PublicIo {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        std::task::ready!(this.poll_handshake(cx))?;
-        match &mut this.state {
-            State::Plain(io) => Pin::new(io).poll_flush(cx),
-            State::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
-            State::Handshaking(_) | State::Failed => Poll::Ready(Err(not_established())),
-        }
+        std::task::ready!(self.poll_established(cx))?.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
