@@ -75,8 +75,7 @@ pub async fn create_user(
     input: Registration,
     created_by: Option<CreatedBy>,
 ) -> Result<Account, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         create_user_unit(state, input, created_by)
             .await
@@ -169,8 +168,7 @@ pub async fn login(
     input: Login,
     ctx: RequestContext,
 ) -> Result<LoginOutcome, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         login_unit(state, input, &ctx).await
     })
@@ -483,8 +481,7 @@ pub async fn change_password(
     new: SecretString,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let user = reload_row(state, principal.user_id).await?;
         confirm_password(state, &user, &current, &ctx).await?;

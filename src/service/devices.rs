@@ -132,8 +132,7 @@ pub async fn add(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(TrustedDevice, String), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let tx = state.db.begin().await?;
         let mut tx =
@@ -193,8 +192,7 @@ pub async fn remove_one(
     device_id: Uuid,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
@@ -221,8 +219,7 @@ pub async fn remove_all(
     user_id: Uuid,
     ctx: RequestContext,
 ) -> Result<u64, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;

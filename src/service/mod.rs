@@ -61,12 +61,19 @@ pub struct Principal {
 /// dropped at any `.await` (the client hangs up, the request timeout fires); the use case
 /// still runs to its end, so a transaction that decides a security outcome is never cut
 /// short between its statements, and nothing is left for a finished request to clean up.
-pub(crate) async fn detached<T, F>(state: &AppState, use_case: F) -> Result<T, AppError>
+///
+/// `use_case` is given its own handle on the state (the task may outlive the request's
+/// borrow of it).
+pub(crate) async fn detached<T, F>(
+    state: &AppState,
+    use_case: impl FnOnce(AppState) -> F,
+) -> Result<T, AppError>
 where
     F: Future<Output = Result<T, AppError>> + Send + 'static,
     T: Send + 'static,
 {
     let running = state.use_cases.start();
+    let use_case = use_case(state.clone());
     let task = async move {
         let _running = running;
         use_case.await

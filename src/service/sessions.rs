@@ -99,8 +99,7 @@ pub async fn refresh(
     refresh_token: String,
     ctx: RequestContext,
 ) -> Result<(IssuedTokens, Account), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         refresh_unit(state, &refresh_token, &ctx).await
     })
@@ -211,8 +210,7 @@ pub async fn logout(
     refresh_token: Option<String>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;

@@ -139,8 +139,7 @@ pub async fn setup(
     password: Option<SecretString>,
     ctx: RequestContext,
 ) -> Result<Setup, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
@@ -219,8 +218,7 @@ pub async fn verify_setup(
     password: Option<SecretString>,
     ctx: RequestContext,
 ) -> Result<Vec<String>, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
@@ -272,8 +270,7 @@ pub async fn verify_login(
     trust_device: Option<DeviceInput>,
     ctx: RequestContext,
 ) -> Result<VerifiedLogin, AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         verify_login_unit(state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
     })
@@ -340,8 +337,7 @@ pub async fn disable(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let user = accounts::reload_row(state, principal.user_id).await?;
         if !user.two_factor_enabled {
@@ -400,8 +396,7 @@ pub async fn admin_reset(
     user_id: Uuid,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let ctx = super::operator::context();
@@ -458,8 +453,7 @@ pub async fn regenerate_backup_codes(
     code: Option<SecondFactorCode>,
     ctx: RequestContext,
 ) -> Result<(Vec<String>, i64), AppError> {
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let (codes, hashes) = new_backup_codes(state);
@@ -500,8 +494,7 @@ pub async fn set_enabled(
     ctx: RequestContext,
 ) -> Result<(), AppError> {
     let email_key = validate::email_key(email);
-    let task_state = state.clone();
-    super::detached(state, async move {
+    super::detached(state, |task_state| async move {
         let state = &task_state;
         let user = accounts::reload_row(state, principal.user_id).await?;
         if user.email != email_key {
