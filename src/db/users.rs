@@ -87,21 +87,29 @@ pub async fn find_by_user_name(conn: &mut Conn, key: &str) -> Result<Option<User
 }
 
 /// Records a completed sign-in and returns the account as it now is, in one statement.
-/// With `password_hash`, only while the account still has that hash.
+/// With `password_hash`, only while the account still has that hash. A sign-in with a
+/// second factor also starts the second factor's counters, lock and suspension over (a
+/// success resets them), in the same statement.
 pub async fn record_login(
     conn: &mut Conn,
     id: Uuid,
     now: i64,
     ip: &str,
     password_hash: Option<&str>,
+    second_factor: bool,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     let condition = if password_hash.is_some() {
         "id = $1 AND password_hash = $4"
     } else {
         "id = $1 AND $4 IS NULL"
     };
+    let reset = if second_factor {
+        ", sf_attempts = 0, sf_failures = 0, sf_lockouts = 0, sf_locked_until = 0, totp_suspended = FALSE"
+    } else {
+        ""
+    };
     let sql = format!(
-        "UPDATE users SET last_login_at = $2, last_login_ip = $3, pw_failures = 0, pw_blocked_until = 0 \
+        "UPDATE users SET last_login_at = $2, last_login_ip = $3, pw_failures = 0, pw_blocked_until = 0{reset} \
          WHERE {condition} RETURNING {COLUMNS}"
     );
     run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str()))

@@ -8,12 +8,9 @@ use std::net::{IpAddr, Ipv6Addr};
 /// The network `ip` stands for: an IPv4 address itself (IPv4-mapped IPv6 included), any
 /// other IPv6 address its /64 (the lower 64 bits zeroed).
 pub fn client_network(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        },
+    match super::net::canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
     }
 }
 

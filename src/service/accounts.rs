@@ -432,7 +432,9 @@ pub async fn sign_in_in(
     ctx: &RequestContext,
 ) -> Result<SignedIn, AppError> {
     let now = state.now();
-    let user = db::users::record_login(tx, user_id, now, &ctx.ip, password_hash)
+    // A sign-in with a second factor is that factor's success: its counters start over.
+    let second_factor = amr.iter().any(|m| m == amr::OTP);
+    let user = db::users::record_login(tx, user_id, now, &ctx.ip, password_hash, second_factor)
         .await?
         .ok_or(AppError::InvalidCredentials)?;
     let started = sessions::start(state, tx, user_id, amr, ctx).await?;

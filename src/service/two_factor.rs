@@ -294,7 +294,7 @@ async fn verify_login_unit(
     let user_id = challenge.user_id;
     // A refusal that judged nothing (locked, suspended) rolls back, giving the token's
     // attempt back; a wrong code commits it as the token's failure and the account's.
-    let method = match second_factor::check_in(state, &mut tx, user_id, code, ctx).await? {
+    let method = match second_factor::check_for_sign_in(state, &mut tx, user_id, code, ctx).await? {
         Verdict::Accepted(method) => method,
         Verdict::Rejected => {
             tx.commit().await?;

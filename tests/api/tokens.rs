@@ -480,3 +480,66 @@ async fn the_reuse_grace_allows_one_more_exchange_and_only_within_its_seconds() 
         .await
         .assert_problem(401, "invalid_refresh_token");
 }
+
+/// A `twoFactorToken` proves only a password: it is useless anywhere but the second step,
+/// and nothing else stands in for it there.
+#[tokio::test]
+async fn a_two_factor_token_is_useless_anywhere_but_the_second_step() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let enrolled = app.enable_two_factor(&user).await;
+    let token = app.two_factor_token(&user.email, PASSWORD).await;
+
+    for path in [
+        "/v1/auth/me",
+        "/v1/auth/2fa/status",
+        "/v1/auth/2fa/backup-codes",
+        "/v1/auth/2fa/trusted-devices",
+        "/v1/auth/security-events",
+    ] {
+        app.get(path, Some(&token))
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    for path in [
+        "/v1/auth/2fa/setup",
+        "/v1/auth/2fa/regenerate-backup-codes",
+        "/v1/auth/logout",
+    ] {
+        app.post(path, json!({}), Some(&token))
+            .await
+            .assert_problem(401, "unauthorized");
+    }
+    refresh(&app, &token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    let compat = app
+        .post(
+            "/authentication/refresh-token",
+            json!({"refreshToken": token}),
+            None,
+        )
+        .await;
+    assert_eq!(compat.status, 401, "{}", compat.text);
+    assert_eq!(compat.body["success"], false, "{}", compat.text);
+
+    // Neither an access token nor a refresh token opens the second step.
+    for bearer in [&user.access_token, &user.refresh_token] {
+        app.post(
+            "/v1/auth/2fa/verify",
+            json!({"code": enrolled.backup_codes[0]}),
+            Some(bearer),
+        )
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
+    }
+    // And the token still does its one job.
+    let verified = app
+        .post(
+            "/v1/auth/2fa/verify",
+            json!({"code": enrolled.backup_codes[0]}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+}
