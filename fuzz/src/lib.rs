@@ -8,13 +8,18 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use garde::Validate;
+use serde::Deserialize;
 use tessera::clock::ManualClock;
 use tessera::domain::backup_code;
 use tessera::domain::net::IpRange;
 use tessera::domain::second_factor::SecondFactorCode;
 use tessera::error::AppError;
+use tessera::http::body::{
+    BodyContext, Code, Field, Flag, Nested, Optional, Password, Unchecked, parse_object,
+};
 use tessera::http::dto;
-use tessera::http::extract::{Fields, bearer_token as read_bearer, client_ip, forwarded_address};
+use tessera::http::extract::{bearer_token as read_bearer, client_ip, forwarded_address};
 use tessera::http::ratelimit::RateLimiter;
 use tessera::tokens::TokenSigner;
 
@@ -62,9 +67,48 @@ pub fn second_factor_code(data: &[u8]) {
     }
     // The field as the handlers read it: a value, or a field error, never both or neither.
     let body = serde_json::json!({ "code": text }).to_string();
-    let mut fields = Fields::from_bytes(body.as_bytes()).expect("a JSON object");
-    let parsed = dto::code(&mut fields, "code");
-    assert_eq!(parsed.is_some(), !fields.has_errors(), "{text:?}");
+    let map = parse_object(body.as_bytes()).expect("a JSON object");
+    let checked = Unchecked::<CodeBody>::read(map)
+        .expect("any object reads")
+        .check(&BodyContext::default());
+    match checked {
+        Ok(body) => assert!(body.code.get().is_some(), "{text:?}"),
+        Err(err) => assert!(
+            matches!(&err, AppError::Validation(e) if e.contains_key("code")),
+            "{text:?}: {err:?}"
+        ),
+    }
+}
+
+/// A body with one required code.
+#[derive(Deserialize, Validate)]
+#[garde(context(BodyContext))]
+struct CodeBody {
+    #[garde(dive)]
+    code: Field<Code>,
+}
+
+/// A body with every kind of field the routes read.
+#[derive(Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+#[garde(context(BodyContext))]
+struct EveryField {
+    #[garde(dive, custom(|_, _| dto::identifier_rule(&self.email, &self.user_name)))]
+    email: Optional<dto::LoginName>,
+    #[garde(dive)]
+    user_name: Optional<dto::LoginName>,
+    #[garde(dive)]
+    password: Field<Password>,
+    #[garde(dive)]
+    code: Optional<Code>,
+    #[garde(dive)]
+    refresh_token: Optional<dto::Token>,
+    #[garde(dive)]
+    device_token: Optional<dto::Token>,
+    #[garde(dive)]
+    enable: Optional<Flag>,
+    #[garde(dive)]
+    trust_device: Optional<Nested<dto::TrustedDeviceInput>>,
 }
 
 /// Backup-code normalization (case, dashes, Crockford's look-alike letters).
@@ -122,7 +166,7 @@ fn check_verified(token: &str) {
     }
 }
 
-/// A JSON request body, read field by field as the handlers read theirs.
+/// A JSON request body, read and checked as the handlers read theirs.
 pub fn json_body(data: &[u8]) {
     // A password with a character no message uses: if a message held it, it was echoed.
     // (An ASCII password may legitimately be part of a fixed message, as in "email or
@@ -136,8 +180,8 @@ pub fn json_body(data: &[u8]) {
         })
         .filter(|p| !p.is_ascii());
     for strict in [true, false] {
-        let mut fields = match Fields::from_bytes(data) {
-            Ok(fields) => fields,
+        let map = match parse_object(data) {
+            Ok(map) => map,
             Err(err) => {
                 assert!(
                     matches!(err, AppError::MalformedJson(_) | AppError::Validation(_)),
@@ -148,18 +192,13 @@ pub fn json_body(data: &[u8]) {
                 continue;
             }
         };
-        let _ = dto::identifier(&mut fields);
-        let _ = dto::password(&mut fields, "password");
-        let _ = dto::optional_code(&mut fields, "code");
-        let _ = fields.optional_string("refreshToken", dto::MAX_TOKEN);
-        let _ = fields.optional_string("deviceToken", dto::MAX_TOKEN);
-        let _ = fields.optional_bool("enable");
-        if let Some(mut nested) = fields.optional_object("trustDevice") {
-            let _ = dto::device_input(&mut nested);
-            fields.absorb(nested, strict);
-        }
-        match fields.finish(strict) {
-            Ok(()) => {}
+        let ctx = BodyContext {
+            strict,
+            ..BodyContext::default()
+        };
+        let checked = Unchecked::<EveryField>::read(map).and_then(|body| body.check(&ctx));
+        match checked {
+            Ok(_) => {}
             Err(AppError::Validation(errors)) => {
                 for (name, messages) in errors {
                     // Unknown names are cut to 64 characters; nested ones carry their parent.

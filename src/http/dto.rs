@@ -1,16 +1,16 @@
 //! Response bodies of the `/v1` API (the wire form of the service's types: camelCase,
-//! RFC 3339 times, and their OpenAPI schema), and the parsing of request fields shared by
-//! several routes.
+//! RFC 3339 times, and their OpenAPI schema), and the request fields shared by several
+//! routes.
 
-use secrecy::SecretString;
-use serde::Serialize;
+use garde::Validate;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::Fields;
+use super::body::{BodyContext, Field, Optional, Text};
 use crate::clock::rfc3339;
-use crate::domain::second_factor::SecondFactorCode;
 use crate::domain::validate;
+use crate::error::AppError;
 use crate::service::accounts::{Account, Identifier};
 use crate::service::devices::{self, DeviceInput};
 use crate::service::sessions::IssuedTokens;
@@ -278,123 +278,86 @@ impl From<events::SecurityEvent> for SecurityEvent {
     }
 }
 
-// Length limits on every string field: generous for real input, small enough that
+// Length limits on the free-text fields: generous for real input, small enough that
 // nothing is ever hashed, stored or logged at attacker-chosen size.
-pub const MAX_PASSWORD: usize = validate::PASSWORD_MAX_BYTES;
-pub const MAX_TOKEN: usize = 512;
-pub const MAX_CODE: usize = 32;
-pub const MAX_DEVICE_FIELD: usize = 200;
-pub const MAX_FINGERPRINT: usize = 512;
+const MAX_TOKEN: usize = 512;
+const MAX_DEVICE_FIELD: usize = 200;
+const MAX_CLAIMED_IP: usize = 64;
+const MAX_LOGIN_NAME: usize = validate::EMAIL_MAX + 10;
 
-/// Reads `email` or `userName` (exactly one is needed) for the login routes.
-pub fn identifier(f: &mut Fields) -> Option<Identifier> {
-    let email = f.optional_string("email", validate::EMAIL_MAX + 10);
-    let user_name = f.optional_string("userName", validate::USER_NAME_MAX + 10);
-    match (email, user_name) {
-        (Some(email), _) => Some(Identifier::Email(validate::email_key(&email))),
-        (None, Some(name)) => Some(Identifier::UserName(name.trim().to_owned())),
-        (None, None) => {
-            f.error("email", "email or userName is required");
-            None
-        }
+/// A token sent back to us (refresh, device, temporary): opaque, at most 512 characters.
+pub type Token = Text<MAX_TOKEN>;
+
+/// An email or user name given to sign in with: looked up, not checked as new input.
+pub type LoginName = Text<MAX_LOGIN_NAME>;
+
+/// Rule of the login bodies: `email` or `userName` is needed (reported on `email`).
+pub fn identifier_rule(
+    email: &Optional<LoginName>,
+    user_name: &Optional<LoginName>,
+) -> garde::Result {
+    if email.get().is_none() && user_name.get().is_none() {
+        return Err(garde::Error::new("email or userName is required"));
+    }
+    Ok(())
+}
+
+/// The account a login names: by `email` when given, else by `userName`.
+pub fn identifier(
+    email: Optional<LoginName>,
+    user_name: Optional<LoginName>,
+) -> Result<Identifier, AppError> {
+    match (email.into_option(), user_name.into_option()) {
+        (Some(email), _) => Ok(Identifier::Email(validate::email_key(&email.0))),
+        (None, Some(name)) => Ok(Identifier::UserName(name.trimmed())),
+        (None, None) => Err(AppError::internal("a request field was read unchecked")),
     }
 }
 
-/// A password field: present, a string, at most 1024 bytes. Its content is never echoed.
-pub fn password(fields: &mut Fields, name: &str) -> Option<SecretString> {
-    // Characters are at most 4 bytes: refuse absurd input early, then apply the byte limit.
-    let value = fields.required_string(name, MAX_PASSWORD * 4)?;
-    if value.len() > MAX_PASSWORD {
-        fields.error(name, "must be at most 1024 bytes");
-        return None;
-    }
-    Some(SecretString::from(value))
-}
-
-/// An optional password field (a re-authentication), with the same limits.
-pub fn optional_password(fields: &mut Fields, name: &str) -> Option<SecretString> {
-    let value = fields.optional_string(name, MAX_PASSWORD * 4)?;
-    if value.len() > MAX_PASSWORD {
-        fields.error(name, "must be at most 1024 bytes");
-        return None;
-    }
-    Some(SecretString::from(value))
-}
-
-/// A required `code`: a 6-digit TOTP code or a backup code.
-pub fn code(fields: &mut Fields, name: &str) -> Option<SecondFactorCode> {
-    let raw = fields.required_string(name, MAX_CODE)?;
-    parse_code(fields, name, &raw)
-}
-
-pub fn optional_code(fields: &mut Fields, name: &str) -> Option<SecondFactorCode> {
-    let raw = fields.optional_string(name, MAX_CODE)?;
-    parse_code(fields, name, &raw)
-}
-
-fn parse_code(fields: &mut Fields, name: &str, raw: &str) -> Option<SecondFactorCode> {
-    let parsed = SecondFactorCode::parse(raw);
-    if parsed.is_none() {
-        fields.error(name, "must be 6 digits or a backup code");
-    }
-    parsed
-}
-
-/// A 6-digit TOTP code only (enrolment confirms the authenticator, not a backup code).
-pub fn totp_code(fields: &mut Fields, name: &str) -> Option<String> {
-    match code(fields, name)? {
-        SecondFactorCode::Totp(digits) => Some(digits),
-        SecondFactorCode::Backup(_) => {
-            fields.error(name, "must be 6 digits");
-            None
-        }
-    }
-}
-
-/// `TrustedDeviceInput`: what [`device_input`] reads.
-#[derive(ToSchema)]
+// `ipAddress` is read (so its length and type are checked like any field, and `/v1`
+// still refuses unknown ones) and dropped: whatever a client writes there (the SalesOS
+// document's own example is `"string"`) neither refuses the request nor becomes the
+// device's recorded address.
+/// A device to trust: descriptions kept as sent, and the fingerprint a later login must
+/// present with the device token.
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 pub struct TrustedDeviceInput {
-    #[schema(max_length = 200, example = "Ann laptop")]
-    pub device_name: String,
-    #[schema(max_length = 200, example = "desktop")]
-    pub device_type: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 200, example = "Ann laptop")]
+    pub device_name: Field<Text<MAX_DEVICE_FIELD>>,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 200, example = "desktop")]
+    pub device_type: Field<Text<MAX_DEVICE_FIELD>>,
     /// Free text describing the browser, stored as sent.
-    #[schema(max_length = 200, example = "Firefox 128 on Linux")]
-    pub browser_info: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 200, example = "Firefox 128 on Linux")]
+    pub browser_info: Optional<Text<MAX_DEVICE_FIELD>>,
     /// Accepted for compatibility and ignored: the device is recorded with the address
     /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
-    #[schema(max_length = 64, example = "203.0.113.7")]
-    pub ip_address: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 64, example = "203.0.113.7")]
+    pub ip_address: Optional<Text<MAX_CLAIMED_IP>>,
     /// Free text describing where the device is, stored as sent.
-    #[schema(max_length = 200, example = "Berlin")]
-    pub location: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 200, example = "Berlin")]
+    pub location: Optional<Text<MAX_DEVICE_FIELD>>,
     /// Identifies the device; a later login must present the same one with the device token.
-    #[schema(max_length = 512, example = "fp-1f2e3d")]
-    pub device_fingerprint: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "fp-1f2e3d")]
+    pub device_fingerprint: Field<Token>,
 }
 
-/// Longest `ipAddress` read (and dropped) from a `TrustedDeviceInput`.
-pub const MAX_CLAIMED_IP: usize = 64;
-
-/// `TrustedDeviceInput`. `browserInfo` and `location` are descriptions kept as sent;
-/// `ipAddress` is read (so its length and type are checked like any field, and `/v1`
-/// still refuses unknown ones) and dropped: whatever a client writes there (the SalesOS
-/// document's own example is `"string"`) neither refuses the request nor becomes the
-/// device's recorded address.
-pub fn device_input(fields: &mut Fields) -> Option<DeviceInput> {
-    let device_name = fields.required_string("deviceName", MAX_DEVICE_FIELD);
-    let device_type = fields.required_string("deviceType", MAX_DEVICE_FIELD);
-    let device_fingerprint = fields.required_string("deviceFingerprint", MAX_FINGERPRINT);
-    let browser_info = fields.optional_string("browserInfo", MAX_DEVICE_FIELD);
-    let _claimed_ip = fields.optional_string("ipAddress", MAX_CLAIMED_IP);
-    let location = fields.optional_string("location", MAX_DEVICE_FIELD);
-    Some(DeviceInput {
-        device_name: device_name?.trim().to_owned(),
-        device_type: device_type?.trim().to_owned(),
-        device_fingerprint: device_fingerprint?,
-        browser_info,
-        location,
-    })
+impl TrustedDeviceInput {
+    /// The device as the service records it (names trimmed, the claimed address dropped).
+    pub fn into_input(self) -> Result<DeviceInput, AppError> {
+        Ok(DeviceInput {
+            device_name: self.device_name.into_valid()?.trimmed(),
+            device_type: self.device_type.into_valid()?.trimmed(),
+            device_fingerprint: self.device_fingerprint.into_valid()?.0,
+            browser_info: self.browser_info.into_option().map(|t| t.0),
+            location: self.location.into_option().map(|t| t.0),
+        })
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP: the router, the layers every request passes through, and the handlers of both
 //! API surfaces. Handlers never touch SQL; they parse, call a service, and answer.
 
+pub mod body;
 pub mod compat;
 pub mod conn;
 pub mod dto;

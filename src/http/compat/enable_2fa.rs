@@ -6,16 +6,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use garde::Validate;
 use secrecy::SecretString;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::CompatError;
-use super::extract::{CompatAuth, CompatJson, Enable2fa, Operation};
-use super::{BearerProblem, LENIENT, ResultEnvelope, result};
-use crate::error::AppError;
-use crate::http::dto;
+use super::extract::{CompatAuth, CompatBody, Enable2fa, Operation};
+use super::{BearerProblem, ResultEnvelope, result};
+use crate::domain::validate;
+use crate::http::body::{BodyContext, Code, Field, Flag, Optional, Text};
 use crate::http::extract::Client;
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
@@ -32,27 +34,42 @@ const MAX_EMAIL: usize = 300;
 /// Sapfiai's own minimum for a password field.
 const MIN_PASSWORD_CHARS: usize = 6;
 
+/// Sapfiai's rule for a password field: at least 6 characters.
+fn password_long_enough(password: &Field<Text<{ validate::PASSWORD_MAX_BYTES }>>) -> garde::Result {
+    match password.get() {
+        Some(p) if p.0.chars().count() < MIN_PASSWORD_CHARS => Err(garde::Error::new(format!(
+            "must be at least {MIN_PASSWORD_CHARS} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Body of `POST /authentication/enable-2fa`. Unknown fields are ignored.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct Enable2faRequest {
     /// The caller's own email.
-    #[schema(format = Email, max_length = 300, example = "ada@example.com")]
-    email: String,
-    #[schema(format = Password, min_length = 6, max_length = 1024, example = "correct horse battery staple")]
-    password: String,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Email, max_length = 300, example = "ada@example.com")]
+    email: Field<Text<MAX_EMAIL>>,
+    #[garde(dive, custom(|p, _| password_long_enough(p)))]
+    #[schema(value_type = String, format = Password, min_length = 6, max_length = 1024, example = "correct horse battery staple")]
+    password: Field<Text<{ validate::PASSWORD_MAX_BYTES }>>,
     /// true turns two-factor authentication on (needs a confirmed authenticator); false
     /// turns it off and keeps the authenticator.
-    #[schema(example = false)]
-    enable: bool,
+    #[garde(dive)]
+    #[schema(value_type = bool, example = false)]
+    enable: Field<Flag>,
     /// A TOTP or backup code: turning it off needs a second factor from the last 10 minutes.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         max_length = 32,
         pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
-    code: Option<String>,
+    code: Optional<Code>,
 }
 
 /// Sapfiai's switch for two-factor authentication.
@@ -82,32 +99,12 @@ async fn enable_2fa(
     _limit: RateLimit,
     Client(ctx): Client,
     CompatAuth(principal): CompatAuth,
-    CompatJson(mut f, _): CompatJson<Enable2fa>,
+    CompatBody(body, _): CompatBody<Enable2fa, Enable2faRequest>,
 ) -> Result<Response, CompatError> {
-    let email = f.required_string("email", MAX_EMAIL);
-    let password = f.required_string("password", dto::MAX_PASSWORD);
-    let enable = f.required_bool("enable");
-    let code = dto::optional_code(&mut f, "code");
-    let mut problems: Vec<String> = Vec::new();
-    if let Some(p) = &password
-        && p.chars().count() < MIN_PASSWORD_CHARS
-    {
-        problems.push("Password must be at least 6 characters.".into());
-    }
-    if let Err(AppError::Validation(fields)) = f.finish(LENIENT) {
-        problems.extend(
-            fields
-                .iter()
-                .flat_map(|(k, v)| v.iter().map(move |m| format!("{k} {m}"))),
-        );
-    }
-    let (Some(email), Some(password), Some(enable)) = (email, password, enable) else {
-        return Err(CompatError::invalid_fields(problems));
-    };
-    if !problems.is_empty() {
-        return Err(CompatError::invalid_fields(problems));
-    }
-    let password = SecretString::from(password);
+    let email = body.email.into_valid().map_err(Enable2fa::fail)?.0;
+    let password = SecretString::from(body.password.into_valid().map_err(Enable2fa::fail)?.0);
+    let enable = body.enable.into_valid().map_err(Enable2fa::fail)?.0;
+    let code = body.code.into_option().map(Code::into_inner);
     two_factor::set_enabled(&state, principal, &email, password, enable, code, ctx)
         .await
         .map_err(Enable2fa::fail)?;

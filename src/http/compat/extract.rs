@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 use super::error::CompatError;
-use crate::error::AppError;
-use crate::http::extract::{Fields, JsonBody, bearer_token};
+use crate::error::{AppError, FieldErrors};
+use crate::http::body::{BodyContext, RequestBody, Unchecked};
+use crate::http::extract::{bearer_token, json_object};
 use crate::http::problem::status_of;
 use crate::http::ratelimit::limit_account_write;
 use crate::service::{Principal, sessions};
@@ -23,6 +24,11 @@ pub trait Operation {
     /// A body that cannot be read: too large, not JSON, not an object.
     fn reject_body(error: AppError) -> CompatError {
         Self::fail(error)
+    }
+
+    /// Fields that are missing or wrong.
+    fn invalid(fields: FieldErrors) -> CompatError {
+        Self::fail(AppError::Validation(fields))
     }
 }
 
@@ -126,6 +132,15 @@ impl Operation for Enable2fa {
         }
     }
 
+    fn invalid(fields: FieldErrors) -> CompatError {
+        CompatError::invalid_fields(
+            fields
+                .iter()
+                .flat_map(|(k, v)| v.iter().map(move |m| format!("{k} {m}")))
+                .collect(),
+        )
+    }
+
     fn reject_body(error: AppError) -> CompatError {
         CompatError::Result {
             status: status_of(&error),
@@ -137,18 +152,27 @@ impl Operation for Enable2fa {
     }
 }
 
-/// A required JSON object body, read field by field; a body that cannot be read is
-/// answered in `O`'s envelope.
-pub struct CompatJson<O>(pub Fields, pub PhantomData<fn() -> O>);
+/// A required JSON body read into `T` and checked, unknown fields dropped; a body that
+/// cannot be read is answered in `O`'s envelope.
+pub struct CompatBody<O, T>(pub T, pub PhantomData<fn() -> O>);
 
-impl<O: Operation, S: Send + Sync> FromRequest<S> for CompatJson<O> {
+impl<O: Operation, T: RequestBody> FromRequest<AppState> for CompatBody<O, T> {
     type Rejection = CompatError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match JsonBody::from_request(req, state).await {
-            Ok(JsonBody(fields)) => Ok(CompatJson(fields, PhantomData)),
-            Err(error) => Err(O::reject_body(error)),
-        }
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let map = json_object(req, false).await.map_err(O::reject_body)?;
+        let ctx = BodyContext {
+            strict: false,
+            issuer: state.config.issuer.clone(),
+            account_words: Vec::new(),
+        };
+        let body = Unchecked::<T>::read(map)
+            .and_then(|body| body.check(&ctx))
+            .map_err(|error| match error {
+                AppError::Validation(fields) => O::invalid(fields),
+                other => O::fail(other),
+            })?;
+        Ok(CompatBody(body, PhantomData))
     }
 }
 

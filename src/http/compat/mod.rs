@@ -25,9 +25,6 @@ use crate::service::accounts::Account;
 use crate::service::sessions::IssuedTokens;
 use crate::state::AppState;
 
-/// Unknown fields are ignored here.
-const LENIENT: bool = false;
-
 /// The `/authentication` routes, each registered with its OpenAPI description. The order
 /// is the document's order.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -4,17 +4,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use garde::Validate;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::CompatError;
-use super::extract::{CompatJson, Login, Operation, RefreshToken, Verify2fa};
-use super::{
-    EnvelopeBodyErrors, EnvelopeUnavailable, FailureEnvelope, LENIENT, SignInEnvelope, signed_in,
-};
+use super::extract::{CompatBody, Login, Operation, RefreshToken, Verify2fa};
+use super::{EnvelopeBodyErrors, EnvelopeUnavailable, FailureEnvelope, SignInEnvelope, signed_in};
 use crate::domain::second_factor::SecondFactorCode;
-use crate::error::AppError;
+use crate::http::body::{BodyContext, ExactTotpCode, Field, Optional, Password};
 use crate::http::dto;
 use crate::http::extract::Client;
 use crate::http::problem::Problem;
@@ -33,16 +33,19 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// Body of `POST /authentication/login`: `email` or `userName`, and `password`. Unknown
 /// fields are ignored.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct CompatLoginRequest {
-    #[schema(format = Email, max_length = 264, example = "ada@example.com")]
-    email: Option<String>,
-    #[schema(max_length = 264)]
-    user_name: Option<String>,
-    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
-    password: String,
+    #[garde(dive, custom(|_, _| dto::identifier_rule(&self.email, &self.user_name)))]
+    #[schema(value_type = Option<String>, format = Email, max_length = 264, example = "ada@example.com")]
+    email: Optional<dto::LoginName>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 264)]
+    user_name: Optional<dto::LoginName>,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: Field<Password>,
 }
 
 /// Sapfiai's login: signs in, or answers `requires2FA: true` with a temporary token.
@@ -65,17 +68,15 @@ async fn login(
     State(state): State<AppState>,
     _limit: RateLimit,
     Client(ctx): Client,
-    CompatJson(mut f, _): CompatJson<Login>,
+    CompatBody(body, _): CompatBody<Login, CompatLoginRequest>,
 ) -> Result<Response, CompatError> {
-    let identifier = dto::identifier(&mut f);
-    let password = dto::password(&mut f, "password");
-    f.finish(LENIENT).map_err(Login::fail)?;
-    let (Some(identifier), Some(password)) = (identifier, password) else {
-        return Err(Login::fail(AppError::internal("validated fields missing")));
-    };
     let login = accounts::Login {
-        identifier,
-        password,
+        identifier: dto::identifier(body.email, body.user_name).map_err(Login::fail)?,
+        password: body
+            .password
+            .into_valid()
+            .map_err(Login::fail)?
+            .into_secret(),
         device_token: None,
         device_fingerprint: None,
     };
@@ -99,16 +100,18 @@ async fn login(
 }
 
 /// Body of `POST /authentication/verify-2fa`. Unknown fields are ignored.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct CompatVerifyRequest {
     /// Exactly 6 digits (backup codes are accepted on `/v1/auth/2fa/verify`).
-    #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
-    code: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
+    code: Field<ExactTotpCode>,
     /// The temporary token from a login that answered `requires2FA: true`.
-    #[schema(max_length = 512, example = "q8Jx0tN3...")]
-    token: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "q8Jx0tN3...")]
+    token: Field<dto::Token>,
 }
 
 /// Sapfiai's second step: the temporary token and a 6-digit code.
@@ -134,25 +137,14 @@ async fn verify_2fa(
     State(state): State<AppState>,
     _limit: RateLimit,
     Client(ctx): Client,
-    CompatJson(mut f, _): CompatJson<Verify2fa>,
+    CompatBody(body, _): CompatBody<Verify2fa, CompatVerifyRequest>,
 ) -> Result<Response, CompatError> {
-    let code = f.required_string("code", dto::MAX_CODE);
-    let token = f.required_string("token", dto::MAX_TOKEN);
-    let code = code.and_then(|c| {
-        let exact = c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit());
-        if !exact {
-            f.error("code", "must be exactly 6 digits");
-        }
-        exact.then_some(c)
-    });
-    if f.has_errors() {
-        f.finish(LENIENT).map_err(Verify2fa::fail)?;
-    }
-    let (Some(code), Some(token)) = (code, token) else {
-        return Err(Verify2fa::fail(AppError::internal(
-            "validated fields missing",
-        )));
-    };
+    let code = body
+        .code
+        .into_valid()
+        .map_err(Verify2fa::fail)?
+        .into_string();
+    let token = body.token.into_valid().map_err(Verify2fa::fail)?.0;
     let verified = two_factor::verify_login(&state, token, SecondFactorCode::Totp(code), None, ctx)
         .await
         .map_err(Verify2fa::fail)?;
@@ -165,12 +157,13 @@ async fn verify_2fa(
 }
 
 /// Body of `POST /authentication/refresh-token`. Unknown fields are ignored.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct CompatRefreshRequest {
-    #[schema(max_length = 512, example = "m2Vb7c...")]
-    refresh_token: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "m2Vb7c...")]
+    refresh_token: Field<dto::Token>,
 }
 
 /// Sapfiai's refresh: a new pair; the refresh token sent is retired.
@@ -193,15 +186,13 @@ async fn refresh_token(
     State(state): State<AppState>,
     _limit: RateLimit,
     Client(ctx): Client,
-    CompatJson(mut f, _): CompatJson<RefreshToken>,
+    CompatBody(body, _): CompatBody<RefreshToken, CompatRefreshRequest>,
 ) -> Result<Response, CompatError> {
-    let token = f.required_string("refreshToken", dto::MAX_TOKEN);
-    f.finish(LENIENT).map_err(RefreshToken::fail)?;
-    let Some(token) = token else {
-        return Err(RefreshToken::fail(AppError::internal(
-            "validated fields missing",
-        )));
-    };
+    let token = body
+        .refresh_token
+        .into_valid()
+        .map_err(RefreshToken::fail)?
+        .0;
     let (tokens, user) = sessions::refresh(&state, token, ctx)
         .await
         .map_err(RefreshToken::fail)?;

@@ -10,12 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::STRICT;
 use crate::clock::rfc3339;
 use crate::domain::validate;
 use crate::error::AppError;
+use crate::http::body::{
+    self, BodyContext, Email, Field, Optional, Password, PhoneNumber, UserName,
+};
 use crate::http::dto::{self, Tokens, User};
-use crate::http::extract::{Auth, Client, JsonBody, OptionalJsonBody};
+use crate::http::extract::{Auth, Body, Client, OptionalBody, UncheckedBody, strict_context};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
@@ -24,6 +26,7 @@ use crate::http::responses::{
 use crate::service::accounts::{self, LoginOutcome, Registration};
 use crate::service::{events, sessions};
 use crate::state::AppState;
+use garde::Validate;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,33 +40,39 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Body of `POST /v1/auth/register`, as [`register`] reads it.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct RegisterRequest {
-    #[schema(format = Email, max_length = 254, example = "ann@example.com")]
-    email: String,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Email, max_length = 254, example = "ann@example.com")]
+    email: Field<Email>,
     /// At least 8 characters (after NFKC), at most 1024 bytes; anything else is allowed, but
     /// not a commonly used or breached password, nor one built on the email, the user name
     /// or the service's name.
-    #[schema(format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
-    password: String,
+    #[garde(dive, custom(|p, ctx| body::new_password_rule(p, self.email.get(), self.user_name.get(), ctx)))]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024, example = "correct horse battery staple")]
+    password: Field<Password>,
     /// 3 to 254 of letters, digits and `. _ - +`, and not a UUID (a user name must not be
     /// mistaken for an email or an account id); defaults to the email.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         min_length = 3,
         max_length = 254,
         pattern = "^[A-Za-z0-9._+-]+$",
         example = "ann"
     )]
-    user_name: Option<String>,
+    user_name: Optional<UserName>,
     /// Digits with `+ - ( ) .` and spaces; at least 5 digits.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         max_length = 32,
         pattern = "^[0-9+() .-]+$",
         example = "+1 555 010 9999"
     )]
-    phone_number: Option<String>,
+    phone_number: Optional<PhoneNumber>,
 }
 
 /// Creates an account.
@@ -85,59 +94,18 @@ struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     _limit: RateLimit,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<RegisterRequest>,
 ) -> Result<Response, AppError> {
-    let email = f
-        .required_string("email", validate::EMAIL_MAX + 10)
-        .and_then(|e| match validate::email(&e) {
-            Ok(v) => Some(v),
-            Err(msg) => {
-                f.error("email", msg);
-                None
-            }
-        });
-    let password = dto::password(&mut f, "password");
-    let user_name = f
-        .optional_string("userName", validate::USER_NAME_MAX + 10)
-        .and_then(|n| match validate::user_name(&n) {
-            Ok(v) => Some(v),
-            Err(msg) => {
-                f.error("userName", msg);
-                None
-            }
-        });
-    let phone_number = f
-        .optional_string("phoneNumber", validate::PHONE_MAX + 10)
-        .and_then(|p| match validate::phone_number(&p) {
-            Ok(v) => Some(v),
-            Err(msg) => {
-                f.error("phoneNumber", msg);
-                None
-            }
-        });
-    if let (Some(p), Some(email)) = (&password, &email) {
-        let context = validate::password_context(email, user_name.as_deref(), &state.config.issuer);
-        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
-        {
-            f.error("password", msg);
-        }
-    } else if let Some(p) = &password
-        && let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &[])
-    {
-        // The email is wrong too: still say what is wrong with the password.
-        f.error("password", msg);
-    }
-    f.finish(STRICT)?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
     let user = accounts::register(
         &state,
         Registration {
-            email,
-            password,
-            user_name,
-            phone_number,
+            email: body.email.into_valid()?.into_string(),
+            password: body.password.into_valid()?.into_secret(),
+            user_name: body.user_name.into_option().map(UserName::into_string),
+            phone_number: body
+                .phone_number
+                .into_option()
+                .map(PhoneNumber::into_string),
         },
     )
     .await?;
@@ -146,23 +114,28 @@ async fn register(
 
 /// Body of `POST /v1/auth/login`, as [`login`] reads it. One of `email` and `userName` is
 /// required.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct LoginRequest {
     /// The account's email (or give `userName`).
-    #[schema(format = Email, max_length = 264, example = "ann@example.com")]
-    email: Option<String>,
+    #[garde(dive, custom(|_, _| dto::identifier_rule(&self.email, &self.user_name)))]
+    #[schema(value_type = Option<String>, format = Email, max_length = 264, example = "ann@example.com")]
+    email: Optional<dto::LoginName>,
     /// The account's user name (or give `email`).
-    #[schema(max_length = 264, example = "ann")]
-    user_name: Option<String>,
-    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
-    password: String,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 264, example = "ann")]
+    user_name: Optional<dto::LoginName>,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: Field<Password>,
     /// A trusted device's token: with its `deviceFingerprint`, skips the second factor.
-    #[schema(max_length = 512)]
-    device_token: Option<String>,
-    #[schema(max_length = 512, example = "fp-1f2e3d")]
-    device_fingerprint: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 512)]
+    device_token: Optional<dto::Token>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 512, example = "fp-1f2e3d")]
+    device_fingerprint: Optional<dto::Token>,
 }
 
 /// A login that is complete: the tokens, and `requires2FA: false`.
@@ -220,23 +193,15 @@ async fn login(
     State(state): State<AppState>,
     _limit: RateLimit,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<LoginRequest>,
 ) -> Result<Json<LoginResult>, AppError> {
-    let identifier = dto::identifier(&mut f);
-    let password = dto::password(&mut f, "password");
-    let device_token = f.optional_string("deviceToken", dto::MAX_TOKEN);
-    let device_fingerprint = f.optional_string("deviceFingerprint", dto::MAX_FINGERPRINT);
-    f.finish(STRICT)?;
-    let (Some(identifier), Some(password)) = (identifier, password) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
     let outcome = accounts::login(
         &state,
         accounts::Login {
-            identifier,
-            password,
-            device_token,
-            device_fingerprint,
+            identifier: dto::identifier(body.email, body.user_name)?,
+            password: body.password.into_valid()?.into_secret(),
+            device_token: body.device_token.into_option().map(|t| t.0),
+            device_fingerprint: body.device_fingerprint.into_option().map(|t| t.0),
         },
         ctx,
     )
@@ -258,12 +223,13 @@ async fn login(
 }
 
 /// Body of `POST /v1/auth/refresh`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct RefreshRequest {
-    #[schema(max_length = 512, example = "m2Vb7cQx...")]
-    refresh_token: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "m2Vb7cQx...")]
+    refresh_token: Field<dto::Token>,
 }
 
 /// Rotates a refresh token: a new pair; the one sent is retired. A retired token sent again
@@ -286,23 +252,22 @@ async fn refresh(
     State(state): State<AppState>,
     _limit: RateLimit,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<RefreshRequest>,
 ) -> Result<Json<Tokens>, AppError> {
-    let token = f.required_string("refreshToken", dto::MAX_TOKEN);
-    f.finish(STRICT)?;
-    let token = token.ok_or_else(|| AppError::internal("validated fields missing"))?;
+    let token = body.refresh_token.into_valid()?.0;
     let (tokens, user) = sessions::refresh(&state, token, ctx).await?;
     Ok(Json(Tokens::new(tokens, &user)))
 }
 
 /// Body of `POST /v1/auth/logout` (optional, as is the body itself).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct LogoutRequest {
     /// The session's refresh token; the session of the access token is ended either way.
-    #[schema(max_length = 512)]
-    refresh_token: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 512)]
+    refresh_token: Optional<dto::Token>,
 }
 
 /// Ends the caller's session.
@@ -325,10 +290,9 @@ async fn logout(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalJsonBody(mut f): OptionalJsonBody,
+    OptionalBody(body): OptionalBody<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {
-    let token = f.optional_string("refreshToken", dto::MAX_TOKEN);
-    f.finish(STRICT)?;
+    let token = body.refresh_token.into_option().map(|t| t.0);
     sessions::logout(&state, principal, token, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -348,16 +312,18 @@ async fn me(State(state): State<AppState>, Auth(principal): Auth) -> Result<Json
 }
 
 /// Body of `POST /v1/auth/password`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct ChangePasswordRequest {
-    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
-    current_password: String,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Password, max_length = 1024, example = "correct horse battery staple")]
+    current_password: Field<Password>,
     /// At least 8 characters (after NFKC), at most 1024 bytes; not a commonly used or
     /// breached password, nor one built on the email, the user name or the service's name.
-    #[schema(format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
-    new_password: String,
+    #[garde(dive, custom(|p, ctx| body::new_password_rule(p, None, None, ctx)))]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
+    new_password: Field<Password>,
 }
 
 /// Changes the password; revokes every other session and every trusted device.
@@ -380,23 +346,21 @@ async fn change_password(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    UncheckedBody(body): UncheckedBody<ChangePasswordRequest>,
 ) -> Result<StatusCode, AppError> {
-    let current = dto::password(&mut f, "currentPassword");
-    let new = dto::password(&mut f, "newPassword");
-    if let Some(p) = &new {
-        let user = accounts::reload(&state, principal.user_id).await?;
-        let context =
-            validate::password_context(&user.email, Some(&user.user_name), &state.config.issuer);
-        if let Err(msg) = validate::new_password(secrecy::ExposeSecret::expose_secret(p), &context)
-        {
-            f.error("newPassword", msg);
-        }
-    }
-    f.finish(STRICT)?;
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(AppError::internal("validated fields missing"));
+    // The new password must not be built on the account's own email or user name.
+    let user = accounts::reload(&state, principal.user_id).await?;
+    let rules = BodyContext {
+        account_words: validate::password_context(
+            &user.email,
+            Some(&user.user_name),
+            &state.config.issuer,
+        ),
+        ..strict_context(&state)
     };
+    let body = body.check(&rules)?;
+    let current = body.current_password.into_valid()?.into_secret();
+    let new = body.new_password.into_valid()?.into_secret();
     accounts::change_password(&state, principal, current, new, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

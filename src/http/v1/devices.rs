@@ -5,16 +5,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use garde::Validate;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{STRICT, SensitiveChangeErrors};
+use super::SensitiveChangeErrors;
 use crate::error::AppError;
+use crate::http::body::{BodyContext, Code, Field, Optional, Text};
 use crate::http::dto;
-use crate::http::extract::{Auth, Client, JsonBody};
+use crate::http::extract::{Auth, Body, Client};
 use crate::http::problem::Problem;
 use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
 use crate::service::devices;
@@ -44,33 +46,41 @@ async fn list_devices(
 }
 
 /// Body of `POST /v1/auth/2fa/trusted-devices`: a `TrustedDeviceInput` and an optional code.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct AddDeviceRequest {
-    #[schema(max_length = 200, example = "Ann laptop")]
-    device_name: String,
-    #[schema(max_length = 200, example = "desktop")]
-    device_type: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 200, example = "Ann laptop")]
+    device_name: Field<Text<200>>,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 200, example = "desktop")]
+    device_type: Field<Text<200>>,
     /// Free text describing the browser, stored as sent.
-    #[schema(max_length = 200, example = "Firefox 128 on Linux")]
-    browser_info: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 200, example = "Firefox 128 on Linux")]
+    browser_info: Optional<Text<200>>,
     /// Accepted for compatibility and ignored: the device is recorded with the address
     /// the request comes from (see `TrustedDevice.ipAddress`). Any text, not checked.
-    #[schema(max_length = 64, example = "203.0.113.7")]
-    ip_address: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 64, example = "203.0.113.7")]
+    ip_address: Optional<Text<64>>,
     /// Free text describing where the device is, stored as sent.
-    #[schema(max_length = 200, example = "Berlin")]
-    location: Option<String>,
-    #[schema(max_length = 512, example = "fp-1f2e3d")]
-    device_fingerprint: String,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 200, example = "Berlin")]
+    location: Optional<Text<200>>,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "fp-1f2e3d")]
+    device_fingerprint: Field<dto::Token>,
     /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         max_length = 32,
         pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
-    code: Option<String>,
+    code: Optional<Code>,
 }
 
 /// A newly trusted device and its `deviceToken`, shown this once.
@@ -102,12 +112,18 @@ async fn add_device(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<AddDeviceRequest>,
 ) -> Result<Response, AppError> {
-    let input = dto::device_input(&mut f);
-    let code = dto::optional_code(&mut f, "code");
-    f.finish(STRICT)?;
-    let input = input.ok_or_else(|| AppError::internal("validated fields missing"))?;
+    let code = body.code.into_option().map(Code::into_inner);
+    let input = dto::TrustedDeviceInput {
+        device_name: body.device_name,
+        device_type: body.device_type,
+        browser_info: body.browser_info,
+        ip_address: body.ip_address,
+        location: body.location,
+        device_fingerprint: body.device_fingerprint,
+    }
+    .into_input()?;
     let (device, token) = devices::add(&state, principal, input, code, ctx).await?;
     Ok((
         StatusCode::CREATED,

@@ -11,9 +11,6 @@ use utoipa_axum::router::OpenApiRouter;
 use super::problem::Problem;
 use crate::state::AppState;
 
-/// `/v1` refuses unknown fields.
-const STRICT: bool = true;
-
 /// The `/v1` routes, each registered with its OpenAPI description. The order is the
 /// document's order.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -5,16 +5,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use garde::Validate;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{STRICT, SensitiveChangeErrors};
+use super::SensitiveChangeErrors;
 use crate::clock::rfc3339;
 use crate::error::AppError;
+use crate::http::body::{BodyContext, Code, Field, Nested, Optional, Password, TotpCode};
 use crate::http::dto::{self, Tokens, TrustedDeviceInput};
-use crate::http::extract::{Auth, Bearer, Client, JsonBody, OptionalJsonBody, bearer_token};
+use crate::http::extract::{Auth, Bearer, Body, Client, OptionalBody, bearer_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
@@ -49,14 +51,15 @@ async fn status(
 }
 
 /// Body of `POST /v1/auth/2fa/setup`; the body may be left out or be `{}`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct SetupRequest {
     /// The account's password, when the sign-in is older than `fresh_second_factor_secs`:
     /// enrolment needs a recent authentication.
-    #[schema(max_length = 1024, format = Password)]
-    password: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 1024, format = Password)]
+    password: Optional<Password>,
 }
 
 /// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
@@ -85,10 +88,9 @@ async fn setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalJsonBody(mut f): OptionalJsonBody,
+    OptionalBody(body): OptionalBody<SetupRequest>,
 ) -> Result<Json<dto::Setup>, AppError> {
-    let password = dto::optional_password(&mut f, "password");
-    f.finish(STRICT)?;
+    let password = body.password.into_option().map(Password::into_secret);
     Ok(Json(
         two_factor::setup(&state, principal, password, ctx)
             .await?
@@ -97,16 +99,18 @@ async fn setup(
 }
 
 /// Body of `POST /v1/auth/2fa/verify-setup`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct VerifySetupRequest {
     /// A 6-digit code from the pending secret (spaces are ignored).
-    #[schema(max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
-    code: String,
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 32, pattern = "^[0-9]{6}$", example = "123456")]
+    code: Field<TotpCode>,
     /// The account's password, when the sign-in is older than `fresh_second_factor_secs`.
-    #[schema(max_length = 1024, format = Password)]
-    password: Option<String>,
+    #[garde(dive)]
+    #[schema(value_type = Option<String>, max_length = 1024, format = Password)]
+    password: Optional<Password>,
 }
 
 /// Two-factor authentication is on; the backup codes are shown this once.
@@ -143,12 +147,10 @@ async fn verify_setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<VerifySetupRequest>,
 ) -> Result<Response, AppError> {
-    let code = dto::totp_code(&mut f, "code");
-    let password = dto::optional_password(&mut f, "password");
-    f.finish(STRICT)?;
-    let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
+    let code = body.code.into_valid()?.into_string();
+    let password = body.password.into_option().map(Password::into_secret);
     let codes = two_factor::verify_setup(&state, principal, code, password, ctx).await?;
     Ok(Json(TwoFactorEnabled {
         enabled: true,
@@ -158,19 +160,23 @@ async fn verify_setup(
 }
 
 /// Body of `POST /v1/auth/2fa/verify`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct VerifyRequest {
     /// A 6-digit TOTP code or a backup code (`xxxxx-xxxxx`, case and dash insensitive).
+    #[garde(dive)]
     #[schema(
+        value_type = String,
         max_length = 32,
         pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
-    code: String,
+    code: Field<Code>,
     /// Remember this device: later logins from it skip the second factor.
-    trust_device: Option<TrustedDeviceInput>,
+    #[garde(dive)]
+    #[schema(value_type = Option<TrustedDeviceInput>)]
+    trust_device: Optional<Nested<TrustedDeviceInput>>,
 }
 
 /// Signed in after the second factor; with `deviceToken` (shown once) and `trustedDevice`
@@ -209,19 +215,16 @@ async fn verify(
     _limit: RateLimit,
     Client(ctx): Client,
     headers: HeaderMap,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<VerifyRequest>,
 ) -> Result<Response, AppError> {
     let challenge = bearer_token(&headers).map(str::to_owned);
-    let code = dto::code(&mut f, "code");
-    let trust = f.optional_object("trustDevice").map(|mut nested| {
-        let input = dto::device_input(&mut nested);
-        f.absorb(nested, STRICT);
-        input
-    });
-    f.finish(STRICT)?;
     let challenge = challenge.ok_or(AppError::InvalidTwoFactorToken)?;
-    let code = code.ok_or_else(|| AppError::internal("validated fields missing"))?;
-    let trust = trust.flatten();
+    let code = body.code.into_valid()?.into_inner();
+    let trust = body
+        .trust_device
+        .into_option()
+        .map(|nested| nested.into_inner().into_input())
+        .transpose()?;
     let verified = two_factor::verify_login(&state, challenge, code, trust, ctx).await?;
     let (device_token, trusted_device) = match verified.device {
         Some((device, token)) => (Some(token), Some(device.into())),
@@ -236,19 +239,22 @@ async fn verify(
 }
 
 /// Body of `POST /v1/auth/2fa/disable`.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct DisableRequest {
-    #[schema(format = Password, max_length = 1024, example = "correct horse battery staple")]
-    password: String,
+    #[garde(dive)]
+    #[schema(value_type = String, format = Password, max_length = 1024, example = "correct horse battery staple")]
+    password: Field<Password>,
     /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         max_length = 32,
         pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
-    code: Option<String>,
+    code: Optional<Code>,
 }
 
 /// `{enabled: false}`.
@@ -279,12 +285,10 @@ async fn disable(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    JsonBody(mut f): JsonBody,
+    Body(body): Body<DisableRequest>,
 ) -> Result<Response, AppError> {
-    let password = dto::password(&mut f, "password");
-    let code = dto::optional_code(&mut f, "code");
-    f.finish(STRICT)?;
-    let password = password.ok_or_else(|| AppError::internal("validated fields missing"))?;
+    let password = body.password.into_valid()?.into_secret();
+    let code = body.code.into_option().map(Code::into_inner);
     two_factor::disable(&state, principal, password, code, ctx).await?;
     Ok(Json(TwoFactorDisabled { enabled: false }).into_response())
 }
@@ -310,17 +314,19 @@ async fn backup_codes(
 }
 
 /// Body of `POST /v1/auth/2fa/regenerate-backup-codes` (optional, as is the body itself).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema, Validate)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[garde(context(BodyContext))]
 struct RegenerateRequest {
     /// A TOTP or backup code, when the access token's second factor is not fresh.
+    #[garde(dive)]
     #[schema(
+        value_type = Option<String>,
         max_length = 32,
         pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
-    code: Option<String>,
+    code: Optional<Code>,
 }
 
 /// New backup codes, shown this once; the old ones stop working.
@@ -353,10 +359,9 @@ async fn regenerate_backup_codes(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalJsonBody(mut f): OptionalJsonBody,
+    OptionalBody(body): OptionalBody<RegenerateRequest>,
 ) -> Result<Response, AppError> {
-    let code = dto::optional_code(&mut f, "code");
-    f.finish(STRICT)?;
+    let code = body.code.into_option().map(Code::into_inner);
     let (codes, at) = two_factor::regenerate_backup_codes(&state, principal, code, ctx).await?;
     Ok(Json(NewBackupCodes {
         backup_codes: codes,
