@@ -202,21 +202,14 @@ impl Db {
         let (applied, embedded) = match self {
             Db::Sqlite { read, .. } => (
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(read).await,
-                SQLITE_MIGRATIONS
-                    .iter()
-                    .map(|m| m.version)
-                    .max()
-                    .unwrap_or(0),
+                &SQLITE_MIGRATIONS,
             ),
             Db::Postgres(pool) => (
                 sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
-                POSTGRES_MIGRATIONS
-                    .iter()
-                    .map(|m| m.version)
-                    .max()
-                    .unwrap_or(0),
+                &POSTGRES_MIGRATIONS,
             ),
         };
+        let embedded = embedded.iter().map(|m| m.version).max().unwrap_or(0);
         matches!(applied, Ok(v) if v == embedded)
     }
 

@@ -9,6 +9,7 @@
 //! `serde` itself knows the struct by): `/v1` refuses them, `/authentication` drops them.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use garde::Validate;
 use garde::error::{Error, Path, Report};
@@ -363,11 +364,18 @@ impl FieldValue for Flag {
     }
 }
 
-/// A new account's email: checked and normalised by [`validate::email`].
-#[derive(Debug)]
-pub struct Email(String);
+/// A text field with a rule of its own: a length bound, then a check from
+/// [`validate`] that may also normalise the value.
+pub trait TextRule {
+    const MAX: usize;
+    fn check(raw: &str) -> Result<String, &'static str>;
+}
 
-impl Email {
+/// A text field that passed its rule `R`.
+#[derive(Debug)]
+pub struct Checked<R>(String, PhantomData<R>);
+
+impl<R> Checked<R> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -377,60 +385,53 @@ impl Email {
     }
 }
 
-impl FieldValue for Email {
+impl<R: TextRule> FieldValue for Checked<R> {
     fn read(value: Value) -> Result<Option<Self>, Message> {
-        let Some(raw) = text(value, validate::EMAIL_MAX + 10)? else {
+        let Some(raw) = text(value, R::MAX)? else {
             return Ok(None);
         };
-        validate::email(&raw)
-            .map(|e| Some(Email(e)))
+        R::check(&raw)
+            .map(|v| Some(Checked(v, PhantomData)))
             .map_err(Cow::Borrowed)
     }
 }
 
-/// A new account's user name: checked by [`validate::user_name`].
+/// A new account's email, normalised by [`validate::email`].
+pub type Email = Checked<EmailRule>;
+
 #[derive(Debug)]
-pub struct UserName(String);
+pub struct EmailRule;
 
-impl UserName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
+impl TextRule for EmailRule {
+    const MAX: usize = validate::EMAIL_MAX + 10;
+    fn check(raw: &str) -> Result<String, &'static str> {
+        validate::email(raw)
     }
 }
 
-impl FieldValue for UserName {
-    fn read(value: Value) -> Result<Option<Self>, Message> {
-        let Some(raw) = text(value, validate::USER_NAME_MAX + 10)? else {
-            return Ok(None);
-        };
-        validate::user_name(&raw)
-            .map(|n| Some(UserName(n)))
-            .map_err(Cow::Borrowed)
-    }
-}
+/// A new account's user name, checked by [`validate::user_name`].
+pub type UserName = Checked<UserNameRule>;
 
-/// A phone number: checked by [`validate::phone_number`].
 #[derive(Debug)]
-pub struct PhoneNumber(String);
+pub struct UserNameRule;
 
-impl PhoneNumber {
-    pub fn into_string(self) -> String {
-        self.0
+impl TextRule for UserNameRule {
+    const MAX: usize = validate::USER_NAME_MAX + 10;
+    fn check(raw: &str) -> Result<String, &'static str> {
+        validate::user_name(raw)
     }
 }
 
-impl FieldValue for PhoneNumber {
-    fn read(value: Value) -> Result<Option<Self>, Message> {
-        let Some(raw) = text(value, validate::PHONE_MAX + 10)? else {
-            return Ok(None);
-        };
-        validate::phone_number(&raw)
-            .map(|p| Some(PhoneNumber(p)))
-            .map_err(Cow::Borrowed)
+/// A phone number, checked by [`validate::phone_number`].
+pub type PhoneNumber = Checked<PhoneNumberRule>;
+
+#[derive(Debug)]
+pub struct PhoneNumberRule;
+
+impl TextRule for PhoneNumberRule {
+    const MAX: usize = validate::PHONE_MAX + 10;
+    fn check(raw: &str) -> Result<String, &'static str> {
+        validate::phone_number(raw)
     }
 }
 

@@ -84,32 +84,21 @@ pub fn strict_context(state: &AppState) -> BodyContext {
     }
 }
 
-/// A required `/v1` JSON body, read into `T` and checked.
-pub struct Body<T>(pub T);
+/// A `/v1` JSON body read into `T` and checked. With `OPTIONAL`, the body may be left
+/// out entirely (no body, no content type, or `null`) and then reads as `{}`.
+pub struct Body<T, const OPTIONAL: bool = false>(pub T);
 
-impl<T: RequestBody> FromRequest<AppState> for Body<T> {
+/// A `/v1` JSON body that may be left out.
+pub type OptionalBody<T> = Body<T, true>;
+
+impl<T: RequestBody, const OPTIONAL: bool> FromRequest<AppState> for Body<T, OPTIONAL> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let map = json_object(req, false).await?;
+        let map = json_object(req, OPTIONAL).await?;
         Unchecked::read(map)?
             .check(&strict_context(state))
             .map(Body)
-    }
-}
-
-/// A `/v1` JSON body that may be left out entirely (no body, no content type, or `null`),
-/// read into `T` and checked.
-pub struct OptionalBody<T>(pub T);
-
-impl<T: RequestBody> FromRequest<AppState> for OptionalBody<T> {
-    type Rejection = AppError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let map = json_object(req, true).await?;
-        Unchecked::read(map)?
-            .check(&strict_context(state))
-            .map(OptionalBody)
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::sync::OnceLock;
 
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -147,21 +147,7 @@ const DOCS_JS: &str = include_str!("docs/docs.js");
 const DOCS_CSS: &str = include_str!("docs/docs.css");
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(DOCS_CSP),
-            ),
-            (
-                HeaderName::from_static("permissions-policy"),
-                HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
-            ),
-        ],
-        body,
-    )
-        .into_response()
+    super::web::embedded_file(content_type, DOCS_CSP, body)
 }
 
 /// Interactive API documentation, served from the binary: it reads `/openapi.json` and

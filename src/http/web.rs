@@ -73,12 +73,23 @@ pub fn router() -> Router<AppState> {
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
+    embedded_file(content_type, PAGE_CSP, body)
+}
+
+/// A file embedded in the binary, served with its own content security policy and no
+/// access to the camera, microphone, location or payments (the account page and the API
+/// documentation).
+pub(super) fn embedded_file(
+    content_type: &'static str,
+    csp: &'static str,
+    body: &'static str,
+) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CSP),
+                HeaderValue::from_static(csp),
             ),
             (
                 HeaderName::from_static("permissions-policy"),

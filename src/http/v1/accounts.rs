@@ -290,7 +290,7 @@ async fn logout(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalBody(body): OptionalBody<LogoutRequest>,
+    Body(body): OptionalBody<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {
     let token = body.refresh_token.into_option().map(|t| t.0);
     sessions::logout(&state, principal, token, ctx).await?;

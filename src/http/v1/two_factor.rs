@@ -88,7 +88,7 @@ async fn setup(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalBody(body): OptionalBody<SetupRequest>,
+    Body(body): OptionalBody<SetupRequest>,
 ) -> Result<Json<dto::Setup>, AppError> {
     let password = body.password.into_option().map(Password::into_secret);
     Ok(Json(
@@ -359,7 +359,7 @@ async fn regenerate_backup_codes(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Client(ctx): Client,
-    OptionalBody(body): OptionalBody<RegenerateRequest>,
+    Body(body): OptionalBody<RegenerateRequest>,
 ) -> Result<Response, AppError> {
     let code = body.code.into_option().map(Code::into_inner);
     let (codes, at) = two_factor::regenerate_backup_codes(&state, principal, code, ctx).await?;
