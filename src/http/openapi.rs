@@ -26,6 +26,10 @@ use crate::state::AppState;
 pub const BEARER: &str = "bearerAuth";
 /// Name of the security scheme for the `twoFactorToken` of `POST /v1/auth/2fa/verify`.
 pub const TWO_FACTOR_BEARER: &str = "twoFactorToken";
+/// Name of the security scheme for the `enrollmentToken` of a login that must enrol first.
+pub const ENROLLMENT_BEARER: &str = "enrollmentToken";
+/// Name of the security scheme for admin API keys on `/admin/v1`.
+pub const ADMIN_BEARER: &str = "adminApiKey";
 /// Name of the security scheme for `metrics_bearer_token` on `GET /metrics`.
 pub const METRICS_BEARER: &str = "metricsToken";
 
@@ -48,6 +52,7 @@ as the API it reproduces did. Request bodies are at most 64 KiB.",
         (name = "accounts", description = "Accounts, sessions and tokens (`/v1/auth`)."),
         (name = "two-factor", description = "TOTP two-factor authentication, backup codes and trusted devices (`/v1/auth/2fa`, SalesOS)."),
         (name = "sapfiai", description = "The Sapfiai compatibility surface (`/authentication`): Sapfiai's envelopes, field for field."),
+        (name = "admin", description = "The admin API (`/admin/v1`), for the backend of the product Tessera protects: accounts, their locks, sessions, events and devices. Authenticated by admin API keys (`tessera admin api-keys create`); served on `admin_listen` when it is set, else on the public listener, where it answers 404 while no key exists."),
         (name = "operations", description = "Health, readiness, public keys and metrics."),
         (name = "documentation", description = "This document and the interactive docs page."),
     )
@@ -75,6 +80,24 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("The `twoFactorToken` from a login that answered `requires2FA: true`: opaque, 5 minutes, single use."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ENROLLMENT_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `enrollmentToken` from a login that answered `requiresEnrollment: true`: opaque, 10 minutes; allows TOTP enrolment (`setup`, `verify-setup`) only."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ADMIN_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An admin API key (`tsk_...`) made with `tessera admin api-keys create`, with the scope the route names (`users:read`, `users:write`, or `admin` for both)."))
                     .build(),
             ),
         );
