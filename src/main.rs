@@ -139,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(metrics) = app.metrics_addr() {
                 println!("Metrics on http://{metrics}/metrics");
             }
+            if let Some(admin) = app.admin_addr() {
+                println!("Admin API on http://{admin}/admin/v1");
+            }
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Admin { operator, command } => {

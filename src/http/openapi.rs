@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::problem::Problem;
-use super::{compat, ops, v1};
+use super::{admin, compat, ops, v1};
 use crate::state::AppState;
 
 /// Name of the security scheme for access tokens.
@@ -113,9 +113,16 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every documented route: the `/v1` API, the compatibility surface, the operational routes
-/// and the documentation itself. The router serves exactly these (plus static pages).
+/// Every documented route: the `/v1` API, the compatibility surface, the admin API, the
+/// operational routes and the documentation itself. The routers serve exactly these (plus
+/// static pages).
 pub fn api_router() -> OpenApiRouter<AppState> {
+    public_api_router().merge(admin::router())
+}
+
+/// Every documented route but the admin API: what the public listener serves when the
+/// admin API has a listener of its own (`admin_listen`).
+pub fn public_api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1::router())
         .merge(compat::router())

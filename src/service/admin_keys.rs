@@ -161,19 +161,25 @@ pub async fn any_live(state: &AppState) -> Result<bool, AppError> {
     Ok(db::admin_keys::any_live(&mut conn).await?)
 }
 
-/// The live key a bearer names, or `InvalidApiKey`.
+/// The live key a bearer names. Without one: `NotFound` while no key is live at all (the
+/// admin API is off, and looks like any unknown path), else `InvalidApiKey`.
 pub async fn authenticate(
     state: &AppState,
     bearer: Option<&str>,
     ctx: RequestContext,
 ) -> Result<AdminCaller, AppError> {
-    let Some(bearer) = bearer.filter(|b| b.starts_with(KEY_PREFIX)) else {
-        return Err(AppError::InvalidApiKey);
-    };
     let mut conn = state.db.read().await?;
-    let key = db::admin_keys::find_live(&mut conn, &crypto::token_hash(bearer))
-        .await?
-        .ok_or(AppError::InvalidApiKey)?;
+    let found = match bearer.filter(|b| b.starts_with(KEY_PREFIX)) {
+        Some(bearer) => db::admin_keys::find_live(&mut conn, &crypto::token_hash(bearer)).await?,
+        None => None,
+    };
+    let Some(key) = found else {
+        return Err(if db::admin_keys::any_live(&mut conn).await? {
+            AppError::InvalidApiKey
+        } else {
+            AppError::NotFound
+        });
+    };
     Ok(AdminCaller {
         key: key.into(),
         ctx,
