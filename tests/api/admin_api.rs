@@ -565,6 +565,34 @@ async fn an_account_created_without_a_password_sets_it_with_its_link_once() {
     assert_eq!(set.status, 204, "{}", set.text);
     let login = app.login("bea@example.com", PASSWORD).await;
     assert_eq!(login.status, 200, "{}", login.text);
+    // Her log: created by the key, a login that failed before she had a password, then the
+    // password set from her own address.
+    let events = app
+        .get(
+            "/v1/auth/security-events",
+            Some(login.body["accessToken"].as_str().unwrap()),
+        )
+        .await;
+    let kinds: Vec<&str> = events
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "login_succeeded",
+            "password_set",
+            "login_failed",
+            "account_created"
+        ]
+    );
+    let created_event = &events.body[3];
+    assert_eq!(created_event["details"]["apiKeyName"], "backend");
+    assert_eq!(created_event["details"]["withPassword"], false);
+    assert_eq!(events.body[1]["ipAddress"], "127.0.0.1");
     let again = app
         .post(
             "/v1/auth/set-password",
@@ -932,6 +960,10 @@ async fn require_all_makes_a_v1_login_enrol_before_it_signs_in() {
     let access = done.body["accessToken"].as_str().unwrap();
     let me = app.get("/v1/auth/me", Some(access)).await;
     assert_eq!(me.status, 200, "{}", me.text);
+    let events = app.get("/v1/auth/security-events", Some(access)).await;
+    assert_eq!(events.body[0]["type"], "login_succeeded", "{}", events.text);
+    assert_eq!(events.body[0]["details"]["method"], "enrolment");
+    assert_eq!(events.body[1]["type"], "two_factor_enabled");
     // A full session: the second factor is fresh, so a sensitive change needs no code.
     let codes = app
         .post(

@@ -143,7 +143,7 @@ struct EnabledAndSignedIn {
 #[serde(untagged)]
 enum VerifySetupResult {
     Enabled(TwoFactorEnabled),
-    EnabledAndSignedIn(EnabledAndSignedIn),
+    EnabledAndSignedIn(Box<EnabledAndSignedIn>),
 }
 
 /// Confirms the pending secret with a code, turns two-factor authentication on and returns
@@ -187,11 +187,11 @@ async fn verify_setup(
         }
         Enroller::EnrolmentToken(token) => {
             let done = two_factor::verify_setup_by_enrolment(&state, token, code, ctx).await?;
-            VerifySetupResult::EnabledAndSignedIn(EnabledAndSignedIn {
+            VerifySetupResult::EnabledAndSignedIn(Box::new(EnabledAndSignedIn {
                 enabled: true,
                 backup_codes: done.backup_codes,
                 tokens: Tokens::new(done.tokens, &done.user),
-            })
+            }))
         }
     };
     Ok(Json(result).into_response())
