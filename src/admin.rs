@@ -176,7 +176,7 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
         "not locked".into()
     };
     Ok(format!(
-        "id:                  {}\nemail:               {}\nuser name:           {}\nphone:               {}\ncreated:             {}\nlast login:          {}\n2FA:                 {}\n2FA enabled at:      {}\nsetup pending:       {}\nbackup codes left:   {}\ntrusted devices:     {}\nsecond factor:       {} ({} consecutive failures{})\npassword failures:   {} this hour\n",
+        "id:                  {}\nemail:               {}\nuser name:           {}\nphone:               {}\ncreated:             {}\nlast login:          {}\n2FA:                 {}\n2FA enabled at:      {}\nsetup pending:       {}\nbackup codes left:   {}\ntrusted devices:     {}\nsecond factor:       {} ({} consecutive failures{})\npassword failures:   {} this hour\nsessions:            {}\n2FA required:        {}\ndisabled:            {}\n",
         user.id,
         user.email,
         user.user_name,
@@ -198,6 +198,12 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             ""
         },
         details.password_failures,
+        details.sessions,
+        details.second_factor_required,
+        details
+            .disabled_at
+            .map(|at| format!("since {}", rfc3339(at)))
+            .unwrap_or_else(|| "no".into()),
     ))
 }
 

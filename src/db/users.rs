@@ -277,12 +277,23 @@ pub async fn unlock(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
     run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
 }
 
+/// An account with how many live sessions it has, as an operator lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListedUser {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub live_sessions: i64,
+}
+
+/// Accounts whose email or user name contains `search`, oldest first, with their live
+/// session counts, in one round trip.
 pub async fn list(
     conn: &mut Conn,
     search: Option<&str>,
     limit: i64,
     offset: i64,
-) -> Result<Vec<UserRow>, sqlx::Error> {
+    now: i64,
+) -> Result<Vec<ListedUser>, sqlx::Error> {
     // `\` escapes the pattern characters, so a search for `_` or `%` finds those.
     let escaped = search
         .unwrap_or("")
@@ -292,11 +303,13 @@ pub async fn list(
         .replace('_', "\\_");
     let pattern = format!("%{escaped}%");
     let sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE email LIKE $1 ESCAPE '\\' OR user_name_key LIKE $1 ESCAPE '\\' \
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id \
+           AND s.revoked_at IS NULL AND s.expires_at > $4) AS live_sessions \
+         FROM users WHERE email LIKE $1 ESCAPE '\\' OR user_name_key LIKE $1 ESCAPE '\\' \
          ORDER BY created_at, email, id LIMIT $2 OFFSET $3"
     );
-    run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(&pattern).bind(limit)
-        .bind(offset).fetch_all(&mut *e).await)
+    run!(conn, e => sqlx::query_as::<_, ListedUser>(sqlx::AssertSqlSafe(sql.as_str())).bind(&pattern).bind(limit)
+        .bind(offset).bind(now).fetch_all(&mut *e).await)
 }
 
 /// Disables (`at`) or enables (`None`) the account; true when it changed.

@@ -103,13 +103,18 @@ pub async fn list_accounts(
 ) -> Result<Vec<AccountDetails>, AppError> {
     let now = state.now();
     let mut conn = state.db.read().await?;
-    let rows = db::users::list(&mut conn, search, limit.clamp(1, 10_000), offset.max(0)).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let sessions = db::sessions::count_live(&mut conn, row.id, now).await?;
-        out.push(details_of(row, sessions));
-    }
-    Ok(out)
+    let rows = db::users::list(
+        &mut conn,
+        search,
+        limit.clamp(1, 10_000),
+        offset.max(0),
+        now,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| details_of(r.user, r.live_sessions))
+        .collect())
 }
 
 fn details_of(row: db::users::UserRow, sessions: i64) -> AccountDetails {
