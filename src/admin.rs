@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::clock::rfc3339;
 use crate::domain::validate;
 use crate::error::AppError;
-use crate::service::accounts::{self, Account, CreatedBy, Registration};
+use crate::service::accounts::{self, Account, Registration};
+use crate::service::admin_keys::{self, Scope};
 use crate::service::{self, two_factor};
 use crate::state::AppState;
 
@@ -61,6 +62,14 @@ impl Operator {
 
     fn details(&self) -> serde_json::Value {
         serde_json::json!({"operator": self.0})
+    }
+
+    /// The operator as the service's actor: the command line's context, named.
+    fn actor(&self) -> service::operator::Actor {
+        service::operator::Actor {
+            ctx: service::operator::context(),
+            details: self.details(),
+        }
     }
 }
 
@@ -129,7 +138,11 @@ pub async fn list_users(
     search: Option<&str>,
     limit: i64,
 ) -> Result<String, AdminError> {
-    let users = service::operator::list_accounts(state, search, limit).await?;
+    let users: Vec<Account> = service::operator::list_accounts(state, search, limit, 0)
+        .await?
+        .into_iter()
+        .map(|d| d.account)
+        .collect();
     let mut out = format!(
         "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
         "ID", "EMAIL", "USER NAME", "2FA", "CREATED"
@@ -163,7 +176,7 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
         "not locked".into()
     };
     Ok(format!(
-        "id:                  {}\nemail:               {}\nuser name:           {}\nphone:               {}\ncreated:             {}\nlast login:          {}\n2FA:                 {}\n2FA enabled at:      {}\nsetup pending:       {}\nbackup codes left:   {}\ntrusted devices:     {}\nsecond factor:       {} ({} consecutive failures{})\npassword failures:   {} this hour\n",
+        "id:                  {}\nemail:               {}\nuser name:           {}\nphone:               {}\ncreated:             {}\nlast login:          {}\n2FA:                 {}\n2FA enabled at:      {}\nsetup pending:       {}\nbackup codes left:   {}\ntrusted devices:     {}\nsecond factor:       {} ({} consecutive failures{})\npassword failures:   {} this hour\nsessions:            {}\n2FA required:        {}\ndisabled:            {}\n",
         user.id,
         user.email,
         user.user_name,
@@ -185,6 +198,12 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             ""
         },
         details.password_failures,
+        details.sessions,
+        details.second_factor_required,
+        details
+            .disabled_at
+            .map(|at| format!("since {}", rfc3339(at)))
+            .unwrap_or_else(|| "no".into()),
     ))
 }
 
@@ -194,7 +213,7 @@ pub async fn reset_two_factor(
     operator: &Operator,
 ) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    two_factor::admin_reset(state, user.id, operator.details()).await?;
+    two_factor::admin_reset(state, user.id, operator.actor()).await?;
     Ok(format!(
         "Two-factor authentication reset for {}: secret, backup codes and trusted devices deleted, every session revoked.\n",
         user.email
@@ -207,7 +226,7 @@ pub async fn unlock(
     operator: &Operator,
 ) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    service::operator::unlock(state, user.id, operator.details()).await?;
+    service::operator::unlock(state, user.id, operator.actor()).await?;
     Ok(format!(
         "Unlocked {}: password and second-factor counters cleared.\n",
         user.email
@@ -222,7 +241,7 @@ pub async fn revoke_sessions(
     operator: &Operator,
 ) -> Result<String, AdminError> {
     let user = find_user(state, who).await?;
-    let revoked = service::operator::revoke_sessions(state, user.id, operator.details()).await?;
+    let revoked = service::operator::revoke_sessions(state, user.id, operator.actor()).await?;
     Ok(format!(
         "Revoked {revoked} session(s) of {}, with its trusted devices and pending sign-ins.\n",
         user.email
@@ -257,10 +276,7 @@ pub async fn create_user(
             user_name,
             phone_number,
         },
-        Some(CreatedBy {
-            ctx: service::operator::context(),
-            details: operator.details(),
-        }),
+        Some(operator.actor()),
     )
     .await
     .map_err(|e| match e {
@@ -270,4 +286,87 @@ pub async fn create_user(
         other => AdminError::App(other),
     })?;
     Ok(format!("Created {} ({}).\n", user.email, user.id))
+}
+
+/// `tessera admin api-keys create`: makes an admin API key and shows it, once.
+pub async fn create_api_key(
+    state: &AppState,
+    name: &str,
+    scopes: &[String],
+) -> Result<String, AdminError> {
+    let parsed: Vec<Scope> = if scopes.is_empty() {
+        vec![Scope::Admin]
+    } else {
+        scopes
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| {
+                Scope::parse(s).ok_or_else(|| {
+                    AdminError::Invalid(format!(
+                        "unknown scope {s:?}; the scopes are {}",
+                        Scope::ALL.map(Scope::name).join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let (key, record) = admin_keys::create(state, name, &parsed)
+        .await
+        .map_err(|e| match e {
+            AppError::Validation(fields) => AdminError::Invalid(
+                fields
+                    .iter()
+                    .flat_map(|(f, m)| m.iter().map(move |m| format!("{f} {m}")))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            other => AdminError::App(other),
+        })?;
+    Ok(format!(
+        "Created admin API key {} ({}) with scopes {}.\nKey (shown only now; store it safely):\n{key}\n",
+        record.name,
+        record.id,
+        record
+            .scopes
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ))
+}
+
+/// `tessera admin api-keys list`: every key, live or revoked (never the keys themselves).
+pub async fn list_api_keys(state: &AppState) -> Result<String, AdminError> {
+    let keys = admin_keys::list(state).await?;
+    let mut out = format!(
+        "{:<36}  {:<24}  {:<28}  {:<20}  {}\n",
+        "ID", "NAME", "SCOPES", "CREATED", "REVOKED"
+    );
+    for k in &keys {
+        out.push_str(&format!(
+            "{:<36}  {:<24}  {:<28}  {:<20}  {}\n",
+            k.id,
+            k.name,
+            k.scopes
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(" "),
+            rfc3339(k.created_at),
+            k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+        ));
+    }
+    out.push_str(&format!("{} key(s)\n", keys.len()));
+    Ok(out)
+}
+
+/// `tessera admin api-keys revoke ID|NAME`: revokes the key with that id, or every live
+/// key with that name.
+pub async fn revoke_api_key(state: &AppState, which: &str) -> Result<String, AdminError> {
+    match admin_keys::revoke(state, which).await? {
+        0 => Err(AdminError::Invalid(format!(
+            "no live admin API key is named or has the id {which:?}"
+        ))),
+        n => Ok(format!("Revoked {n} admin API key(s).\n")),
+    }
 }

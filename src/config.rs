@@ -69,6 +69,16 @@ fn settings_from_env(
     Ok(settings)
 }
 
+/// `require_second_factor`: which accounts must have a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondFactorPolicy {
+    /// Only the accounts an operator marked (`second_factor_required`).
+    Off,
+    /// Every account.
+    All,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -169,6 +179,16 @@ pub struct Config {
     /// `Authorization: Bearer <this token>` (at least 16 characters). Unset: the public
     /// `/metrics` answers 404.
     pub metrics_bearer_token: Option<SecretString>,
+    /// A second address (such as `127.0.0.1:9090`) that serves the admin API (`/admin/v1`)
+    /// instead of the public listener, so it need not be reachable from outside; empty: the
+    /// admin API is on `listen` (answering 404 while no admin API key exists).
+    pub admin_listen: Option<String>,
+    /// Which accounts must have a second factor: `off` (only those an operator marked
+    /// through the admin API) or `all`. A password login of such an account without one
+    /// answers `requiresEnrollment: true` with a token that allows only TOTP enrolment.
+    pub require_second_factor: SecondFactorPolicy,
+    /// How long the set-password link of an account created without a password is valid.
+    pub set_password_token_ttl_secs: i64,
     /// PEM certificate chain (leaf first) for native TLS on `listen`; with `tls_key_file`.
     /// Unset: plain HTTP (put a TLS-terminating proxy in front).
     pub tls_cert_file: Option<PathBuf>,
@@ -228,6 +248,9 @@ impl Default for Config {
             security_event_retention_days: 365,
             metrics_listen: None,
             metrics_bearer_token: None,
+            admin_listen: None,
+            require_second_factor: SecondFactorPolicy::Off,
+            set_password_token_ttl_secs: 72 * 3600,
             tls_cert_file: None,
             tls_key_file: None,
         }
@@ -274,6 +297,7 @@ impl Config {
             })?;
         // An empty value (`TESSERA_METRICS_LISTEN=`) means "not set".
         loaded.metrics_listen = loaded.metrics_listen.filter(|a| !a.trim().is_empty());
+        loaded.admin_listen = loaded.admin_listen.filter(|a| !a.trim().is_empty());
         loaded.metrics_bearer_token = loaded
             .metrics_bearer_token
             .filter(|t| !t.expose_secret().is_empty());
@@ -319,6 +343,10 @@ impl Config {
                 .as_ref()
                 .is_none_or(|t| t.expose_secret().chars().count() >= 16),
             "metrics_bearer_token must be at least 16 characters"
+        );
+        anyhow::ensure!(
+            self.set_password_token_ttl_secs > 0,
+            "set_password_token_ttl_secs must be positive"
         );
         anyhow::ensure!(
             self.tls_cert_file.is_some() == self.tls_key_file.is_some(),

@@ -55,6 +55,17 @@ pub enum AppError {
     NoAuthenticator,
     #[error("forbidden")]
     Forbidden,
+    /// A missing, unknown or revoked admin API key.
+    #[error("invalid admin API key")]
+    InvalidApiKey,
+    /// The admin API key lacks the scope the route needs.
+    #[error("insufficient scope")]
+    InsufficientScope(&'static str),
+    /// The account was disabled by an operator.
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("invalid set-password token")]
+    InvalidSetPasswordToken,
     #[error("database unavailable")]
     Unavailable,
     #[error("request timed out")]
@@ -103,6 +114,10 @@ impl AppError {
             AppError::NoPendingSetup => "no_pending_setup",
             AppError::NoAuthenticator => "no_authenticator",
             AppError::Forbidden => "forbidden",
+            AppError::InvalidApiKey => "invalid_api_key",
+            AppError::InsufficientScope(_) => "insufficient_scope",
+            AppError::AccountDisabled => "account_disabled",
+            AppError::InvalidSetPasswordToken => "invalid_set_password_token",
             AppError::Unavailable => "service_unavailable",
             AppError::Timeout => "request_timeout",
             AppError::Internal(_) => "internal_error",

@@ -18,12 +18,14 @@
 //! - [`domain`]: pure rules with no HTTP or SQL: TOTP, backup codes, the lockout policy,
 //!   input validation.
 //! - [`db`]: the SQLite/PostgreSQL pools and every query, each written once for both.
-//! - [`service`]: the use cases (accounts, sessions, two-factor, devices, events); every
-//!   single-use or counting rule is one conditional statement in the database.
+//! - [`service`]: the use cases (accounts, sessions, two-factor, devices, events, the
+//!   operator's, admin API keys); every single-use or counting rule is one conditional
+//!   statement in the database.
 //! - [`http`]: the router, problem documents, extractors, the `/v1` API, the Sapfiai
-//!   compatibility surface and the operational routes.
+//!   compatibility surface, the admin API (`/admin/v1`) and the operational routes.
 //! - [`metrics`]: per-instance Prometheus counters and histograms.
-//! - [`admin`]: the operator commands of `tessera admin`.
+//! - [`admin`]: the operator commands of `tessera admin` (the admin API runs the same
+//!   service use cases over HTTP).
 //! - [`error`]: [`error::AppError`], the one error type every layer returns.
 #![forbid(unsafe_code)]
 

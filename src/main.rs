@@ -65,6 +65,30 @@ enum AdminCommand {
         #[arg(long)]
         phone_number: Option<String>,
     },
+    /// Keys for the admin HTTP API (`/admin/v1`).
+    #[command(name = "api-keys", subcommand)]
+    ApiKeys(ApiKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Make a key and print it, once (only its hash is stored).
+    Create {
+        /// A name to recognise the key by (the security events of its calls name it).
+        #[arg(long)]
+        name: String,
+        /// What the key may do: `users:read`, `users:write` or `admin` (both); repeat the
+        /// flag or separate with commas. Default: `admin`.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// List every key, live or revoked (never the keys themselves).
+    List,
+    /// Revoke a key by its id, or every live key with that name.
+    Revoke {
+        /// The key's id or name.
+        key: String,
+    },
 }
 
 /// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
@@ -114,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
             println!("Tessera listening on {scheme}://{}", app.local_addr());
             if let Some(metrics) = app.metrics_addr() {
                 println!("Metrics on http://{metrics}/metrics");
+            }
+            if let Some(admin) = app.admin_addr() {
+                println!("Admin API on http://{admin}/admin/v1");
             }
             app.run_until_stopped(shutdown_signal()).await
         }
@@ -167,6 +194,13 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
         AdminCommand::Unlock(user) => admin::unlock(&state, &user.into_ref(), &operator).await,
         AdminCommand::RevokeSessions(user) => {
             admin::revoke_sessions(&state, &user.into_ref(), &operator).await
+        }
+        AdminCommand::ApiKeys(ApiKeyCommand::Create { name, scopes }) => {
+            admin::create_api_key(&state, &name, &scopes).await
+        }
+        AdminCommand::ApiKeys(ApiKeyCommand::List) => admin::list_api_keys(&state).await,
+        AdminCommand::ApiKeys(ApiKeyCommand::Revoke { key }) => {
+            admin::revoke_api_key(&state, &key).await
         }
         AdminCommand::CreateUser {
             email,

@@ -51,6 +51,8 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
             &[("outcome", "success")],
             &[("outcome", "second_factor_required")],
             &[("outcome", "trusted_device")],
+            &[("outcome", "enrolment_required")],
+            &[("outcome", "account_disabled")],
             &[("outcome", "wrong_password")],
             &[("outcome", "unknown_account")],
         ],

@@ -24,6 +24,8 @@ pub struct Application {
     listener: TcpListener,
     /// The `metrics_listen` address, when configured.
     metrics_listener: Option<TcpListener>,
+    /// The `admin_listen` address, when configured.
+    admin_listener: Option<TcpListener>,
     /// The certificate in use, when the public listener speaks TLS.
     tls: Option<TlsReloader>,
     state: AppState,
@@ -54,9 +56,18 @@ impl Application {
             ),
             None => None,
         };
+        let admin_listener = match &state.config.admin_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding admin_listen {address}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
             metrics_listener,
+            admin_listener,
             tls,
             state,
         })
@@ -70,6 +81,13 @@ impl Application {
     /// Where `GET /metrics` is served for the scraper, if `metrics_listen` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// Where the admin API is served, if `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
             .as_ref()
             .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
@@ -99,6 +117,18 @@ impl Application {
             tokio::spawn(async move {
                 if let Err(err) = axum::serve(listener, metrics).await {
                     tracing::warn!(error = %err, "metrics listener stopped");
+                }
+            })
+        });
+        let admin_server = self.admin_listener.map(|listener| {
+            // Plain HTTP: the admin listener is meant for a private network or localhost.
+            let listener =
+                crate::http::conn::DeadlineListener::new(listener, patience).tap_io(|_| {});
+            let admin = crate::http::admin_router(state.clone());
+            tokio::spawn(async move {
+                let service = admin.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(err) = axum::serve(listener, service).await {
+                    tracing::warn!(error = %err, "admin listener stopped");
                 }
             })
         });
@@ -137,6 +167,9 @@ impl Application {
         pruner.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
+        }
+        if let Some(admin_server) = admin_server {
+            admin_server.abort();
         }
         state.db.close().await;
         Ok(())

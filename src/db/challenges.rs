@@ -12,6 +12,14 @@ pub struct ChallengeRow {
     pub expires_at: i64,
 }
 
+/// What a pending token stands for (the `purpose` column).
+pub const SECOND_FACTOR: &str = "second_factor";
+/// A login of an account that must have a second factor and has none: allows TOTP
+/// enrolment only, and its confirmation signs in.
+pub const ENROLMENT: &str = "enrolment";
+/// The single-use link that sets the password of an account created without one.
+pub const SET_PASSWORD: &str = "set_password";
+
 pub struct NewChallenge<'a> {
     pub hash: &'a [u8],
     pub user_id: Uuid,
@@ -27,6 +35,62 @@ pub async fn insert(conn: &mut Conn, c: &NewChallenge<'_>) -> Result<(), sqlx::E
                VALUES ($1, $2, $3, $4, $5, $6)";
     run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
         .bind(c.user_agent).execute(&mut *e).await.map(|_| ()))
+}
+
+/// Creates a pending token of another `purpose` ([`ENROLMENT`], [`SET_PASSWORD`]) only
+/// while the account's password hash is still `password_hash`.
+pub async fn insert_with_purpose(
+    conn: &mut Conn,
+    c: &NewChallenge<'_>,
+    purpose: &str,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent, purpose) \
+               SELECT $1, $2, $3, $4, $5, $6, $8 WHERE EXISTS \
+                 (SELECT 1 FROM users WHERE id = $2 AND password_hash = $7)";
+    run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
+        .bind(c.user_agent).bind(password_hash).bind(purpose)
+        .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+/// As [`reserve_attempt`], for a token of `purpose`.
+pub async fn reserve_attempt_for(
+    conn: &mut Conn,
+    hash: &[u8],
+    purpose: &str,
+    now: i64,
+    max_failures: i64,
+) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
+               WHERE token_hash = $1 AND purpose = $4 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+               RETURNING user_id, expires_at";
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).bind(purpose)
+        .fetch_optional(&mut *e).await)
+}
+
+/// The live token of `purpose` with this hash, without taking an attempt.
+pub async fn find_live(
+    conn: &mut Conn,
+    hash: &[u8],
+    purpose: &str,
+    now: i64,
+) -> Result<Option<ChallengeRow>, sqlx::Error> {
+    let sql = "SELECT user_id, expires_at FROM two_factor_challenges \
+               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2";
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(purpose)
+        .fetch_optional(&mut *e).await)
+}
+
+/// Spends a token of `purpose` that no attempt was reserved on; true for exactly one caller.
+pub async fn spend(
+    conn: &mut Conn,
+    hash: &[u8],
+    purpose: &str,
+    now: i64,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
+               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 RETURNING user_id";
+    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(purpose).fetch_optional(&mut *e).await)
 }
 
 /// Creates the pending second step only while the account's password hash is still
@@ -56,7 +120,7 @@ pub async fn reserve_attempt(
     max_failures: i64,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
     let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
-               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+               WHERE token_hash = $1 AND purpose = 'second_factor' AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
                RETURNING user_id, expires_at";
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
 }
@@ -91,7 +155,7 @@ pub async fn abandoned(
     batch: i64,
 ) -> Result<Vec<AbandonedRow>, sqlx::Error> {
     let sql = "SELECT token_hash, user_id, created_at, ip_address, user_agent FROM two_factor_challenges \
-               WHERE used_at IS NULL AND expires_at <= $1 AND abandoned_reported = FALSE LIMIT $2";
+               WHERE used_at IS NULL AND expires_at <= $1 AND abandoned_reported = FALSE AND purpose = 'second_factor' LIMIT $2";
     run!(conn, e => sqlx::query_as::<_, AbandonedRow>(sql).bind(now).bind(batch).fetch_all(&mut *e).await)
 }
 
@@ -104,6 +168,6 @@ pub async fn mark_reported(conn: &mut Conn, hash: &[u8]) -> Result<bool, sqlx::E
 /// Deletes challenges that are over and done with: used, or expired and reported.
 pub async fn prune(conn: &mut Conn, now: i64, batch: i64) -> Result<u64, sqlx::Error> {
     let sql = "DELETE FROM two_factor_challenges WHERE token_hash IN (SELECT token_hash FROM two_factor_challenges \
-               WHERE expires_at <= $1 AND (used_at IS NOT NULL OR abandoned_reported = TRUE) LIMIT $2)";
+               WHERE expires_at <= $1 AND (used_at IS NOT NULL OR abandoned_reported = TRUE OR purpose <> 'second_factor') LIMIT $2)";
     run!(conn, e => sqlx::query(sql).bind(now).bind(batch).execute(&mut *e).await.map(|r| r.rows_affected()))
 }

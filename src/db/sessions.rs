@@ -99,7 +99,7 @@ pub async fn find_active_with_user(
     let sql = format!(
         "SELECT s.auth_time AS session_auth_time, s.amr AS session_amr, s.expires_at AS session_expires_at, {} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
+         WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL",
         super::users::columns("u")
     );
     run!(conn, e => sqlx::query_as::<_, SessionWithUser>(sqlx::AssertSqlSafe(sql.as_str())).bind(id).bind(now)
@@ -139,4 +139,10 @@ pub async fn prune(conn: &mut Conn, now: i64, batch: i64) -> Result<u64, sqlx::E
     let sql = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
                WHERE expires_at <= $1 OR revoked_at <= $2 LIMIT $3)";
     run!(conn, e => sqlx::query(sql).bind(now).bind(now - 86_400).bind(batch).execute(&mut *e).await.map(|r| r.rows_affected()))
+}
+
+/// How many live sessions the user has.
+pub async fn count_live(conn: &mut Conn, user_id: Uuid, now: i64) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(user_id).bind(now).fetch_one(&mut *e).await)
 }

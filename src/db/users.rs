@@ -28,12 +28,16 @@ pub struct UserRow {
     pub sf_lockouts: i64,
     pub sf_locked_until: i64,
     pub totp_suspended: bool,
+    /// Unix seconds; `None` while the account is enabled.
+    pub disabled_at: Option<i64>,
+    /// An operator requires this account to have a second factor.
+    pub second_factor_required: bool,
 }
 
 const COLUMNS: &str = "id, email, user_name, phone_number, password_hash, created_at, last_login_at, \
      last_login_ip, two_factor_enabled, two_factor_enabled_at, backup_codes_generated_at, \
      pw_failures, pw_window_start, pw_blocked_until, sf_attempts, sf_failures, sf_lockouts, \
-     sf_locked_until, totp_suspended";
+     sf_locked_until, totp_suspended, disabled_at, second_factor_required";
 
 /// The account columns qualified by a table alias, for joins.
 pub fn columns(alias: &str) -> String {
@@ -99,9 +103,9 @@ pub async fn record_login(
     second_factor: bool,
 ) -> Result<Option<UserRow>, sqlx::Error> {
     let condition = if password_hash.is_some() {
-        "id = $1 AND password_hash = $4"
+        "id = $1 AND password_hash = $4 AND disabled_at IS NULL"
     } else {
-        "id = $1 AND $4 IS NULL"
+        "id = $1 AND $4 IS NULL AND disabled_at IS NULL"
     };
     let reset = if second_factor {
         ", sf_attempts = 0, sf_failures = 0, sf_lockouts = 0, sf_locked_until = 0, totp_suspended = FALSE"
@@ -273,16 +277,75 @@ pub async fn unlock(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
     run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
 }
 
+/// An account with how many live sessions it has, as an operator lists it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListedUser {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub live_sessions: i64,
+}
+
+/// Accounts whose email or user name contains `search`, oldest first, with their live
+/// session counts, in one round trip.
 pub async fn list(
     conn: &mut Conn,
     search: Option<&str>,
     limit: i64,
-) -> Result<Vec<UserRow>, sqlx::Error> {
-    let pattern = format!("%{}%", search.unwrap_or("").to_lowercase());
+    offset: i64,
+    now: i64,
+) -> Result<Vec<ListedUser>, sqlx::Error> {
+    // `\` escapes the pattern characters, so a search for `_` or `%` finds those.
+    let escaped = search
+        .unwrap_or("")
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%{escaped}%");
     let sql = format!(
-        "SELECT {COLUMNS} FROM users WHERE email LIKE $1 OR user_name_key LIKE $1 ORDER BY created_at, email LIMIT $2"
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM sessions s WHERE s.user_id = users.id \
+           AND s.revoked_at IS NULL AND s.expires_at > $4) AS live_sessions \
+         FROM users WHERE email LIKE $1 ESCAPE '\\' OR user_name_key LIKE $1 ESCAPE '\\' \
+         ORDER BY created_at, email, id LIMIT $2 OFFSET $3"
     );
-    run!(conn, e => sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(sql.as_str())).bind(&pattern).bind(limit).fetch_all(&mut *e).await)
+    run!(conn, e => sqlx::query_as::<_, ListedUser>(sqlx::AssertSqlSafe(sql.as_str())).bind(&pattern).bind(limit)
+        .bind(offset).bind(now).fetch_all(&mut *e).await)
+}
+
+/// Disables (`at`) or enables (`None`) the account; true when it changed.
+pub async fn set_disabled(conn: &mut Conn, id: Uuid, at: Option<i64>) -> Result<bool, sqlx::Error> {
+    let sql = match at {
+        Some(_) => "UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+        None => {
+            "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL AND $2 = 0"
+        }
+    };
+    run!(conn, e => sqlx::query(sql).bind(id).bind(at.unwrap_or(0)).execute(&mut *e).await
+        .map(|r| r.rows_affected() == 1))
+}
+
+/// Sets whether the account must have a second factor; true when it changed.
+pub async fn set_second_factor_required(
+    conn: &mut Conn,
+    id: Uuid,
+    required: bool,
+) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET second_factor_required = $2 WHERE id = $1 AND second_factor_required <> $2";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(required).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Deletes the account; everything that references it goes with it (`ON DELETE CASCADE`:
+/// sessions and their refresh tokens, secrets, backup codes, devices, pending steps,
+/// events). True when there was one.
+pub async fn delete(conn: &mut Conn, id: Uuid) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM users WHERE id = $1";
+    run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Sets a new password hash (a set-password link); true when the account exists.
+pub async fn set_password_hash(conn: &mut Conn, id: Uuid, hash: &str) -> Result<bool, sqlx::Error> {
+    let sql = "UPDATE users SET password_hash = $2 WHERE id = $1";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(hash).execute(&mut *e).await.map(|r| r.rows_affected() == 1))
 }
 
 /// What `GET /2fa/status` shows, in one round trip: status is the hottest signed-in

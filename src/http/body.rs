@@ -127,6 +127,13 @@ impl<T> Optional<T> {
     }
 }
 
+impl<T> Optional<T> {
+    /// The field as sent, when it was (a blank string counts as not sent).
+    pub fn field(&self) -> Option<&Field<T>> {
+        (!matches!(self.0, Field::Missing)).then_some(&self.0)
+    }
+}
+
 impl<'de, T: FieldValue> Deserialize<'de> for Optional<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Field::deserialize(deserializer).map(Optional)
@@ -167,6 +174,12 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, AppError> {
         _ => Err(AppError::field("body", "must be a JSON object")),
     }
 }
+
+/// The body of a route that takes none but `{}` (or no body at all).
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+#[garde(context(BodyContext))]
+pub struct NoFields {}
 
 /// A request body: a struct of fields with its `garde` rules.
 pub trait RequestBody: DeserializeOwned + Validate<Context = BodyContext> {}

@@ -147,6 +147,35 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The caller of an enrolment step (`setup`, `verify-setup`): a signed-in session (as
+/// [`Auth`]), or the `enrollmentToken` of a login that answered `requiresEnrollment: true`.
+/// An access token is a JWT (with dots); an enrolment token is opaque base64url (without),
+/// so the bearer says which it is. An enrolment token counts against the per-address limit
+/// of the unauthenticated routes.
+pub enum Enroller {
+    Session(Principal),
+    EnrolmentToken(String),
+}
+
+impl FromRequestParts<AppState> for Enroller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = required_bearer(parts)?;
+        if bearer.contains('.') {
+            return Auth::from_request_parts(parts, state)
+                .await
+                .map(|Auth(principal)| Enroller::Session(principal));
+        }
+        let token = bearer.to_owned();
+        super::ratelimit::RateLimit::from_request_parts(parts, state).await?;
+        Ok(Enroller::EnrolmentToken(token))
+    }
+}
+
 /// A caller whose access token verifies, with the session NOT yet checked: for a route
 /// whose own query checks the session in the same round trip (`status`).
 pub struct Bearer(pub Principal);

@@ -1,6 +1,7 @@
 //! HTTP: the router, the layers every request passes through, and the handlers of both
 //! API surfaces. Handlers never touch SQL; they parse, call a service, and answer.
 
+pub mod admin;
 pub mod body;
 pub mod compat;
 pub mod conn;
@@ -34,7 +35,27 @@ use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The public listener's router: every API route (the admin API too, unless it has a
+/// listener of its own, `admin_listen`), the account page, and the layers every request
+/// passes through.
 pub fn router(state: AppState) -> Router {
+    // Every API route comes with its OpenAPI description (see `openapi`).
+    let api = if state.config.admin_listen.is_some() {
+        openapi::public_api_router()
+    } else {
+        openapi::api_router()
+    };
+    let (api, _) = api.split_for_parts();
+    with_layers(Router::new().merge(api).merge(web::router()), state)
+}
+
+/// The `admin_listen` listener's router: the admin API only, with the same layers.
+pub fn admin_router(state: AppState) -> Router {
+    let (api, _) = admin::router().split_for_parts();
+    with_layers(Router::new().merge(api), state)
+}
+
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
     let limiter = Arc::new(ratelimit::RateLimiter::new(
         state.config.rate_limit_per_minute,
@@ -46,11 +67,7 @@ pub fn router(state: AppState) -> Router {
         state.config.account_write_burst,
         state.clock.clone(),
     ));
-    // Every API route comes with its OpenAPI description (see `openapi`).
-    let (api, _) = openapi::api_router().split_for_parts();
-    Router::new()
-        .merge(api)
-        .merge(web::router())
+    routes
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         // Inside the problem-document net, so a timed-out request gets a 408 problem document.

@@ -19,13 +19,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::problem::Problem;
-use super::{compat, ops, v1};
+use super::{admin, compat, ops, v1};
 use crate::state::AppState;
 
 /// Name of the security scheme for access tokens.
 pub const BEARER: &str = "bearerAuth";
 /// Name of the security scheme for the `twoFactorToken` of `POST /v1/auth/2fa/verify`.
 pub const TWO_FACTOR_BEARER: &str = "twoFactorToken";
+/// Name of the security scheme for the `enrollmentToken` of a login that must enrol first.
+pub const ENROLLMENT_BEARER: &str = "enrollmentToken";
+/// Name of the security scheme for admin API keys on `/admin/v1`.
+pub const ADMIN_BEARER: &str = "adminApiKey";
 /// Name of the security scheme for `metrics_bearer_token` on `GET /metrics`.
 pub const METRICS_BEARER: &str = "metricsToken";
 
@@ -48,6 +52,7 @@ as the API it reproduces did. Request bodies are at most 64 KiB.",
         (name = "accounts", description = "Accounts, sessions and tokens (`/v1/auth`)."),
         (name = "two-factor", description = "TOTP two-factor authentication, backup codes and trusted devices (`/v1/auth/2fa`, SalesOS)."),
         (name = "sapfiai", description = "The Sapfiai compatibility surface (`/authentication`): Sapfiai's envelopes, field for field."),
+        (name = "admin", description = "The admin API (`/admin/v1`), for the backend of the product Tessera protects: accounts, their locks, sessions, events and devices. Authenticated by admin API keys (`tessera admin api-keys create`); served on `admin_listen` when it is set, else on the public listener, where it answers 404 while no key exists."),
         (name = "operations", description = "Health, readiness, public keys and metrics."),
         (name = "documentation", description = "This document and the interactive docs page."),
     )
@@ -79,6 +84,24 @@ impl Modify for SecuritySchemes {
             ),
         );
         components.add_security_scheme(
+            ENROLLMENT_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `enrollmentToken` from a login that answered `requiresEnrollment: true`: opaque, 10 minutes; allows TOTP enrolment (`setup`, `verify-setup`) only."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            ADMIN_BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An admin API key (`tsk_...`) made with `tessera admin api-keys create`, with the scope the route names (`users:read`, `users:write`, or `admin` for both)."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             METRICS_BEARER,
             SecurityScheme::Http(
                 HttpBuilder::new()
@@ -90,9 +113,16 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every documented route: the `/v1` API, the compatibility surface, the operational routes
-/// and the documentation itself. The router serves exactly these (plus static pages).
+/// Every documented route: the `/v1` API, the compatibility surface, the admin API, the
+/// operational routes and the documentation itself. The routers serve exactly these (plus
+/// static pages).
 pub fn api_router() -> OpenApiRouter<AppState> {
+    public_api_router().merge(admin::router())
+}
+
+/// Every documented route but the admin API: what the public listener serves when the
+/// admin API has a listener of its own (`admin_listen`).
+pub fn public_api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1::router())
         .merge(compat::router())

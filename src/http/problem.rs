@@ -57,13 +57,17 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::Unauthenticated
         | AppError::InvalidRefreshToken
         | AppError::InvalidTwoFactorToken
-        | AppError::InvalidCode => StatusCode::UNAUTHORIZED,
+        | AppError::InvalidCode
+        | AppError::InvalidApiKey
+        | AppError::InvalidSetPasswordToken => StatusCode::UNAUTHORIZED,
         AppError::SecondFactorLocked { .. } | AppError::RateLimited { .. } => {
             StatusCode::TOO_MANY_REQUESTS
         }
         AppError::TotpSuspended
         | AppError::ReauthenticationRequired
         | AppError::Forbidden
+        | AppError::InsufficientScope(_)
+        | AppError::AccountDisabled
         | AppError::RegistrationClosed => StatusCode::FORBIDDEN,
         AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -110,6 +114,13 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
         AppError::NoPendingSetup => ("No pending setup", "Start with POST /v1/auth/2fa/setup; a setup expires if not confirmed.".into()),
         AppError::NoAuthenticator => ("No authenticator", "This account has no confirmed authenticator; set one up first.".into()),
         AppError::Forbidden => ("Forbidden", "You may not do this.".into()),
+        AppError::InvalidApiKey => ("Invalid admin API key", "A valid admin API key is required: `Authorization: Bearer <key>`.".into()),
+        AppError::InsufficientScope(scope) => ("Insufficient scope", format!("This admin API key lacks the `{scope}` scope.")),
+        AppError::AccountDisabled => ("Account disabled", "This account has been disabled by an administrator.".into()),
+        AppError::InvalidSetPasswordToken => (
+            "Invalid set-password token",
+            "The set-password token is unknown, expired or already used. Ask an administrator for a new one.".into(),
+        ),
         AppError::Unavailable => ("Service unavailable", "The database is unreachable; try again shortly.".into()),
         AppError::Timeout => ("Request timeout", "The request took too long.".into()),
         AppError::Internal(_) => ("Internal error", "Something went wrong on our side.".into()),
@@ -153,7 +164,7 @@ pub fn problem_response(err: &AppError) -> Response {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
-        AppError::Unauthenticated => {
+        AppError::Unauthenticated | AppError::InvalidApiKey => {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

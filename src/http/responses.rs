@@ -150,3 +150,40 @@ impl IntoResponses for Unauthorized {
         group(vec![("401", response)])
     }
 }
+
+/// What every admin API route may answer for its key: 401 for a missing, unknown or
+/// revoked key, 403 for a key without the route's scope, 404 while no key exists at all
+/// (the admin API is off) or for an unknown account.
+pub struct AdminErrors;
+
+impl IntoResponses for AdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let mut unauthorized = problem_response(
+            "The admin API key is missing, unknown or revoked (`invalid_api_key`).",
+        );
+        unauthorized.headers.insert(
+            "WWW-Authenticate".to_owned(),
+            RefOr::T(
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .description(Some("`Bearer`"))
+                    .build(),
+            ),
+        );
+        group(vec![
+            ("401", unauthorized),
+            (
+                "403",
+                problem_response(
+                    "The key lacks the scope this route needs (`insufficient_scope`).",
+                ),
+            ),
+            (
+                "404",
+                problem_response(
+                    "No such account, or the admin API is off because no admin API key exists (`not_found`).",
+                ),
+            ),
+        ])
+    }
+}

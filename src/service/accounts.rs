@@ -61,12 +61,9 @@ pub async fn register(state: &AppState, input: Registration) -> Result<Account, 
     create_user(state, input, None).await
 }
 
-/// Who created an account on someone's behalf (the admin CLI): recorded as an
+/// Who created an account on someone's behalf (the admin CLI or API): recorded as an
 /// `account_created` event in the transaction that creates it.
-pub struct CreatedBy {
-    pub ctx: RequestContext,
-    pub details: serde_json::Value,
-}
+pub type CreatedBy = super::operator::Actor;
 
 /// Creates an account whatever the registration setting (the admin CLI uses this too).
 #[tracing::instrument(skip_all)]
@@ -77,9 +74,49 @@ pub async fn create_user(
 ) -> Result<Account, AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
-        create_user_unit(state, input, created_by)
+        create_user_unit(state, input, created_by, false)
             .await
-            .map(Account::from)
+            .map(|(user, _)| Account::from(user))
+    })
+    .await
+}
+
+/// An account made without a password, and the single-use link token that sets one.
+pub struct CreatedWithLink {
+    pub account: Account,
+    /// Shown once; only its hash is stored.
+    pub set_password_token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Creates an account with no usable password (the hash of 256 random bits nobody ever
+/// sees, so a login tries it like any other and always fails) and a set-password token
+/// valid for `set_password_token_ttl_secs`, in one transaction.
+#[tracing::instrument(skip_all)]
+pub async fn create_user_without_password(
+    state: &AppState,
+    email: String,
+    user_name: Option<String>,
+    phone_number: Option<String>,
+    created_by: CreatedBy,
+) -> Result<CreatedWithLink, AppError> {
+    let input = Registration {
+        email,
+        password: SecretString::from(crypto::random_token()),
+        user_name,
+        phone_number,
+    };
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let (user, link) = create_user_unit(state, input, Some(created_by), true).await?;
+        let (set_password_token, expires_at) =
+            link.ok_or_else(|| AppError::internal("set-password link missing"))?;
+        Ok(CreatedWithLink {
+            account: user.into(),
+            set_password_token,
+            expires_at,
+        })
     })
     .await
 }
@@ -88,7 +125,8 @@ async fn create_user_unit(
     state: &AppState,
     input: Registration,
     created_by: Option<CreatedBy>,
-) -> Result<UserRow, AppError> {
+    with_link: bool,
+) -> Result<(UserRow, Option<(String, i64)>), AppError> {
     let password_hash = state.hasher.hash(&input.password).await?;
     let user_name = input.user_name.unwrap_or_else(|| input.email.clone());
     let user_name_key = validate::user_name_key(&user_name);
@@ -108,19 +146,43 @@ async fn create_user_unit(
     .await;
     match inserted {
         Ok(user) => {
+            let mut link = None;
             if let Some(by) = created_by {
+                let mut details = by.details;
+                if with_link && let Some(object) = details.as_object_mut() {
+                    object.insert("withPassword".into(), false.into());
+                }
                 events::record(
                     &mut tx,
                     user.created_at,
                     user.id,
                     events::ACCOUNT_CREATED,
                     Some(&by.ctx),
-                    by.details,
+                    details,
                 )
                 .await?;
+                if with_link {
+                    let token = crypto::random_token();
+                    let expires_at = user.created_at + state.config.set_password_token_ttl_secs;
+                    db::challenges::insert_with_purpose(
+                        &mut tx,
+                        &db::challenges::NewChallenge {
+                            hash: &crypto::token_hash(&token),
+                            user_id: user.id,
+                            now: user.created_at,
+                            expires_at,
+                            ip: &by.ctx.ip,
+                            user_agent: by.ctx.user_agent.as_deref(),
+                        },
+                        db::challenges::SET_PASSWORD,
+                        &user.password_hash,
+                    )
+                    .await?;
+                    link = Some((token, expires_at));
+                }
             }
             tx.commit().await?;
-            Ok(user)
+            Ok((user, link))
         }
         Err(err) if db::is_unique_violation(&err) => {
             // Tell which field clashes, as the registering user needs to know. The failed
@@ -157,6 +219,16 @@ pub enum LoginOutcome {
     SignedIn(IssuedTokens, Box<Account>),
     /// The password was right; the second factor is next.
     SecondFactorRequired { token: String, expires_at: i64 },
+    /// The password was right, but the account must have a second factor and has none:
+    /// `token` allows TOTP enrolment only, and confirming it signs in.
+    EnrolmentRequired { token: String, expires_at: i64 },
+}
+
+/// Whether the account must have a second factor: by `require_second_factor = "all"`,
+/// or because an operator marked it.
+fn second_factor_required(state: &AppState, user: &UserRow) -> bool {
+    state.config.require_second_factor == crate::config::SecondFactorPolicy::All
+        || user.second_factor_required
 }
 
 /// The password step. Wrong password, unknown account and a throttled account all answer
@@ -231,7 +303,42 @@ async fn login_unit(
         return Err(AppError::InvalidCredentials);
     }
 
+    if user.disabled_at.is_some() {
+        // Told only after the right password: nobody else learns the account exists.
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "account_disabled")]);
+        return Err(AppError::AccountDisabled);
+    }
+
     let mut tx = state.db.begin().await?;
+    if !user.two_factor_enabled && second_factor_required(state, &user) {
+        let token = crypto::random_token();
+        // As long as a pending setup lives: the enrolment is a setup and its confirmation.
+        let expires_at = now + state.config.totp_setup_ttl_secs;
+        let created = db::challenges::insert_with_purpose(
+            &mut tx,
+            &db::challenges::NewChallenge {
+                hash: &crypto::token_hash(&token),
+                user_id: user.id,
+                now,
+                expires_at,
+                ip: &ctx.ip,
+                user_agent: ctx.user_agent.as_deref(),
+            },
+            db::challenges::ENROLMENT,
+            &user.password_hash,
+        )
+        .await?;
+        if !created {
+            return Err(AppError::InvalidCredentials);
+        }
+        tx.commit().await?;
+        state
+            .metrics
+            .increment("tessera_logins_total", &[("outcome", "enrolment_required")]);
+        return Ok(LoginOutcome::EnrolmentRequired { token, expires_at });
+    }
     if !user.two_factor_enabled {
         let amr = vec![amr::PASSWORD.into()];
         let details = serde_json::json!({"method": "password"});
@@ -514,6 +621,58 @@ pub async fn change_password(
             Some(&ctx),
         )
         .await?;
+        tx.commit().await
+    })
+    .await
+}
+
+/// Sets the password of an account created without one, with its single-use link token.
+/// The new password is checked like a registration's (`Validation` on `newPassword`);
+/// the token is spent, the event recorded and anything granted before ended, in one
+/// transaction that runs to its end.
+#[tracing::instrument(skip_all)]
+pub async fn set_password_with_link(
+    state: &AppState,
+    token: String,
+    new_password: SecretString,
+    ctx: RequestContext,
+) -> Result<(), AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let hash = crypto::token_hash(&token);
+        let mut conn = state.db.read().await?;
+        let user_id =
+            db::challenges::find_live(&mut conn, &hash, db::challenges::SET_PASSWORD, state.now())
+                .await?
+                .ok_or(AppError::InvalidSetPasswordToken)?
+                .user_id;
+        let user = db::users::find_by_id(&mut conn, user_id)
+            .await?
+            .ok_or(AppError::InvalidSetPasswordToken)?;
+        drop(conn);
+        let words =
+            validate::password_context(&user.email, Some(&user.user_name), &state.config.issuer);
+        validate::new_password(secrecy::ExposeSecret::expose_secret(&new_password), &words)
+            .map_err(|msg| AppError::field("newPassword", msg))?;
+        let new_hash = state.hasher.hash(&new_password).await?;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        if db::challenges::spend(&mut tx, &hash, db::challenges::SET_PASSWORD, now).await?
+            != Some(user_id)
+        {
+            return Err(AppError::InvalidSetPasswordToken);
+        }
+        db::users::set_password_hash(&mut tx, user_id, &new_hash).await?;
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::PASSWORD_SET,
+            Some(&ctx),
+            serde_json::json!({}),
+        )
+        .await?;
+        sessions::revoke_granted(&mut tx, now, user_id, None, "password_set", Some(&ctx)).await?;
         tx.commit().await
     })
     .await

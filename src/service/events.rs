@@ -30,6 +30,17 @@ pub const LOGGED_OUT: &str = "logged_out";
 pub const ACCOUNT_UNLOCKED: &str = "account_unlocked";
 /// An operator created the account (`tessera admin create-user`).
 pub const ACCOUNT_CREATED: &str = "account_created";
+/// An operator read the account, its events or its devices through the admin API
+/// (`details.viewed`).
+pub const ACCOUNT_VIEWED: &str = "account_viewed";
+/// An operator disabled the account: it cannot sign in or refresh.
+pub const ACCOUNT_DISABLED: &str = "account_disabled";
+/// An operator enabled the account again.
+pub const ACCOUNT_ENABLED: &str = "account_enabled";
+/// An operator required (or stopped requiring) a second factor of the account.
+pub const SECOND_FACTOR_REQUIREMENT_CHANGED: &str = "second_factor_requirement_changed";
+/// The password of an account created without one was set with its set-password link.
+pub const PASSWORD_SET: &str = "password_set";
 
 /// Event types that anyone can cause over and over for one account: guessing its password
 /// or codes from outside, or repeating a request of the owner's own. Past

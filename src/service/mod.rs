@@ -3,6 +3,8 @@
 //! behaviour by calling the same function.
 
 pub mod accounts;
+pub mod admin_api;
+pub mod admin_keys;
 pub mod devices;
 pub mod events;
 pub mod maintenance;

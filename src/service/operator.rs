@@ -1,11 +1,13 @@
-//! The operator's use cases (`tessera admin`): finding and listing accounts, reading their
-//! throttle state, unlocking them and signing them out everywhere. The CLI formats what
-//! these return; it never touches the database itself.
+//! The operator's use cases, shared by the command line (`tessera admin`) and the admin
+//! HTTP API (`/admin/v1`): finding and listing accounts, reading their throttle state,
+//! unlocking, disabling, enabling and deleting them, requiring a second factor, and
+//! signing them out everywhere. Callers format what these return; they never touch the
+//! database themselves.
 
 use uuid::Uuid;
 
 use super::accounts::Account;
-use super::{RequestContext, devices, events};
+use super::{RequestContext, events, sessions};
 use crate::db;
 use crate::domain::validate;
 use crate::error::AppError;
@@ -19,18 +21,48 @@ pub fn context() -> RequestContext {
     }
 }
 
-/// An account with the throttle state an operator needs to see (and never a user: the
-/// counters would tell a guesser how close they are to a limit).
+/// Who acts on an account: where the request came from, and what the security events it
+/// writes say about who it was (`{"operator": name}` from the command line,
+/// `{"apiKeyId", "apiKeyName"}` from the admin API).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub ctx: RequestContext,
+    pub details: serde_json::Value,
+}
+
+impl Actor {
+    /// The event details: who acted, with `extra` fields.
+    fn details_with(&self, extra: serde_json::Value) -> serde_json::Value {
+        let mut details = self.details.clone();
+        if let (Some(into), Some(from)) = (details.as_object_mut(), extra.as_object()) {
+            for (k, v) in from {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+        details
+    }
+}
+
+/// An account with the state an operator needs to see (and never a user: the counters
+/// would tell a guesser how close they are to a limit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountDetails {
     pub account: Account,
     /// Wrong passwords in the current hour's window.
     pub password_failures: i64,
+    /// Unix seconds; in the past when the password step is not delayed.
+    pub password_blocked_until: i64,
     /// Consecutive wrong second-factor codes.
     pub second_factor_failures: i64,
     /// Unix seconds; in the past when not locked.
     pub second_factor_locked_until: i64,
     pub totp_suspended: bool,
+    /// Unix seconds; `None` while enabled.
+    pub disabled_at: Option<i64>,
+    /// An operator marked the account as needing a second factor.
+    pub second_factor_required: bool,
+    /// Live sessions.
+    pub sessions: i64,
 }
 
 pub async fn find_by_id(state: &AppState, id: Uuid) -> Result<Option<Account>, AppError> {
@@ -60,82 +92,239 @@ pub async fn find_by_user_name(state: &AppState, name: &str) -> Result<Option<Ac
     )
 }
 
-/// Accounts whose email or user name contains `search`, at most `limit` (1 to 10 000).
+/// Accounts whose email or user name contains `search`, at most `limit` (1 to 10 000)
+/// after skipping `offset`, oldest first.
 #[tracing::instrument(skip_all)]
 pub async fn list_accounts(
     state: &AppState,
     search: Option<&str>,
     limit: i64,
-) -> Result<Vec<Account>, AppError> {
+    offset: i64,
+) -> Result<Vec<AccountDetails>, AppError> {
+    let now = state.now();
     let mut conn = state.db.read().await?;
-    let rows = db::users::list(&mut conn, search, limit.clamp(1, 10_000)).await?;
-    Ok(rows.into_iter().map(Account::from).collect())
+    let rows = db::users::list(
+        &mut conn,
+        search,
+        limit.clamp(1, 10_000),
+        offset.max(0),
+        now,
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| details_of(r.user, r.live_sessions))
+        .collect())
 }
 
+fn details_of(row: db::users::UserRow, sessions: i64) -> AccountDetails {
+    AccountDetails {
+        password_failures: row.pw_failures,
+        password_blocked_until: row.pw_blocked_until,
+        second_factor_failures: row.sf_failures,
+        second_factor_locked_until: row.sf_locked_until,
+        totp_suspended: row.totp_suspended,
+        disabled_at: row.disabled_at,
+        second_factor_required: row.second_factor_required,
+        sessions,
+        account: row.into(),
+    }
+}
+
+/// One account with its state; `NotFound` if there is none.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn details(state: &AppState, user_id: Uuid) -> Result<AccountDetails, AppError> {
+    let now = state.now();
     let mut conn = state.db.read().await?;
     let row = db::users::find_by_id(&mut conn, user_id)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(AccountDetails {
-        password_failures: row.pw_failures,
-        second_factor_failures: row.sf_failures,
-        second_factor_locked_until: row.sf_locked_until,
-        totp_suspended: row.totp_suspended,
-        account: row.into(),
-    })
+    let sessions = db::sessions::count_live(&mut conn, user_id, now).await?;
+    Ok(details_of(row, sessions))
 }
 
-/// Clears the password and second-factor counters, recorded with `details` (the operator).
+/// Records that `actor` looked at `what` of the account (the admin API's reads), so the
+/// owner and an auditor can see who read it. `NotFound` if there is no such account.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-pub async fn unlock(
+pub async fn record_viewed(
     state: &AppState,
     user_id: Uuid,
-    details: serde_json::Value,
+    what: &'static str,
+    actor: Actor,
 ) -> Result<(), AppError> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    db::users::unlock(&mut tx, user_id).await?;
-    events::record(
-        &mut tx,
-        now,
-        user_id,
-        events::ACCOUNT_UNLOCKED,
-        Some(&context()),
-        details,
-    )
-    .await?;
-    tx.commit().await
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        if db::users::find_by_id(&mut tx, user_id).await?.is_none() {
+            return Err(AppError::NotFound);
+        }
+        let details = actor.details_with(serde_json::json!({"viewed": what}));
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::ACCOUNT_VIEWED,
+            Some(&actor.ctx),
+            details,
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
 }
 
-/// Revokes every session and records it, with `details` (the operator), even when there
-/// was none: the event is the record that an operator signed the user out. Returns how
-/// many sessions were live.
+/// The account must exist, inside the change's transaction.
+async fn require_account(tx: &mut db::Conn, user_id: Uuid) -> Result<db::users::UserRow, AppError> {
+    db::users::find_by_id(tx, user_id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Clears the password and second-factor counters, recorded with the actor.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn unlock(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(), AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        require_account(&mut tx, user_id).await?;
+        db::users::unlock(&mut tx, user_id).await?;
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::ACCOUNT_UNLOCKED,
+            Some(&actor.ctx),
+            actor.details,
+        )
+        .await?;
+        tx.commit().await
+    })
+    .await
+}
+
+/// Revokes every session and records it, with the actor, even when there was none: the
+/// event is the record that an operator signed the user out. Returns how many sessions
+/// were live.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn revoke_sessions(
     state: &AppState,
     user_id: Uuid,
-    mut details: serde_json::Value,
+    actor: Actor,
 ) -> Result<u64, AppError> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    // Everything granted under the account's credentials goes: sessions, trusted devices
-    // and pending second steps.
-    db::challenges::delete_for_user(&mut tx, user_id).await?;
-    devices::revoke_all(&mut tx, now, user_id, "admin", Some(&context())).await?;
-    let revoked = db::sessions::revoke_all_for_user(&mut tx, user_id, None, now).await?;
-    details["count"] = revoked.into();
-    details["reason"] = "admin".into();
-    events::record(
-        &mut tx,
-        now,
-        user_id,
-        events::SESSIONS_REVOKED,
-        Some(&context()),
-        details,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(revoked)
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        require_account(&mut tx, user_id).await?;
+        // Everything granted under the account's credentials goes: sessions, trusted devices
+        // and pending second steps.
+        db::challenges::delete_for_user(&mut tx, user_id).await?;
+        super::devices::revoke_all(&mut tx, now, user_id, "admin", Some(&actor.ctx)).await?;
+        let revoked = db::sessions::revoke_all_for_user(&mut tx, user_id, None, now).await?;
+        let details = actor.details_with(serde_json::json!({"count": revoked, "reason": "admin"}));
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::SESSIONS_REVOKED,
+            Some(&actor.ctx),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    })
+    .await
+}
+
+/// Disables (`disabled`) or enables the account. A disabled account cannot sign in or
+/// refresh: disabling revokes every session, trusted device and pending step in the same
+/// transaction. Recorded only when it changed; true then.
+#[tracing::instrument(skip_all, fields(user_id = %user_id, disabled = disabled))]
+pub async fn set_disabled(
+    state: &AppState,
+    user_id: Uuid,
+    disabled: bool,
+    actor: Actor,
+) -> Result<bool, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        require_account(&mut tx, user_id).await?;
+        let changed = db::users::set_disabled(&mut tx, user_id, disabled.then_some(now)).await?;
+        if !changed {
+            return Ok(false);
+        }
+        let kind = if disabled {
+            sessions::revoke_granted(
+                &mut tx,
+                now,
+                user_id,
+                None,
+                "account_disabled",
+                Some(&actor.ctx),
+            )
+            .await?;
+            events::ACCOUNT_DISABLED
+        } else {
+            events::ACCOUNT_ENABLED
+        };
+        events::record(&mut tx, now, user_id, kind, Some(&actor.ctx), actor.details).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Marks the account as needing a second factor (or not). Recorded when it changed.
+#[tracing::instrument(skip_all, fields(user_id = %user_id, required = required))]
+pub async fn set_second_factor_required(
+    state: &AppState,
+    user_id: Uuid,
+    required: bool,
+    actor: Actor,
+) -> Result<bool, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        require_account(&mut tx, user_id).await?;
+        if !db::users::set_second_factor_required(&mut tx, user_id, required).await? {
+            return Ok(false);
+        }
+        let details = actor.details_with(serde_json::json!({"required": required}));
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::SECOND_FACTOR_REQUIREMENT_CHANGED,
+            Some(&actor.ctx),
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Deletes the account and everything it owns (sessions, refresh tokens, secret, backup
+/// codes, trusted devices, pending steps, security events) in one statement. Nothing is
+/// left to record the deletion on, so it is logged with the actor instead.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn delete_account(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(), AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let mut tx = state.db.begin().await?;
+        if !db::users::delete(&mut tx, user_id).await? {
+            return Err(AppError::NotFound);
+        }
+        tx.commit().await?;
+        tracing::info!(user_id = %user_id, by = %actor.details, ip = %actor.ctx.ip, "account deleted");
+        Ok(())
+    })
+    .await
 }

@@ -143,26 +143,143 @@ pub async fn setup(
         let state = &task_state;
         let now = state.now();
         let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
-        let secret = totp::generate_secret();
-        let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
-        let expires_at = now + state.config.totp_setup_ttl_secs;
+        new_pending_setup(state, user, now).await
+    })
+    .await
+}
+
+/// Makes and stores a new pending secret for `user`, and its QR code.
+async fn new_pending_setup(state: &AppState, user: UserRow, now: i64) -> Result<Setup, AppError> {
+    let secret = totp::generate_secret();
+    let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
+    let expires_at = now + state.config.totp_setup_ttl_secs;
+    let mut tx = state.db.begin().await?;
+    db::totp::put_pending(&mut tx, user.id, &sealed, expires_at).await?;
+    tx.commit().await?;
+    let secret_b32 = totp::base32(&secret);
+    let issuer = state.config.issuer.clone();
+    let otpauth_url = totp::otpauth_url(&issuer, &user.email, &secret_b32);
+    let qr_code = crate::domain::qr::png_data_uri(&otpauth_url)?;
+    Ok(Setup {
+        secret: secret_b32,
+        otpauth_url,
+        qr_code,
+        issuer,
+        account_name: user.email,
+        algorithm: totp::Algorithm::Sha1.name(),
+        digits: totp::DIGITS,
+        period: totp::PERIOD,
+        expires_at,
+    })
+}
+
+/// The account an enrolment token (from a login that answered `requiresEnrollment`)
+/// names, while the token is live and the account still has no second factor.
+async fn enrolment_user(state: &AppState, token: &str) -> Result<UserRow, AppError> {
+    let now = state.now();
+    let mut conn = state.db.read().await?;
+    let challenge = db::challenges::find_live(
+        &mut conn,
+        &crypto::token_hash(token),
+        db::challenges::ENROLMENT,
+        now,
+    )
+    .await?
+    .ok_or(AppError::Unauthenticated)?;
+    let user = db::users::find_by_id(&mut conn, challenge.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if user.disabled_at.is_some() {
+        return Err(AppError::AccountDisabled);
+    }
+    if user.two_factor_enabled {
+        return Err(AppError::TwoFactorAlreadyEnabled);
+    }
+    Ok(user)
+}
+
+/// `setup` for a login that must enrol first: the enrolment token stands for the
+/// recent authentication (its password was checked moments ago).
+#[tracing::instrument(skip_all)]
+pub async fn setup_by_enrolment(state: &AppState, token: String) -> Result<Setup, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let user = enrolment_user(state, &token).await?;
+        new_pending_setup(state, user, state.now()).await
+    })
+    .await
+}
+
+/// Enrolment completed by a login that had to enrol: 2FA is on, and the account signed in.
+pub struct EnrolledSignIn {
+    pub backup_codes: Vec<String>,
+    pub tokens: IssuedTokens,
+    pub user: Account,
+}
+
+/// `verify-setup` for a login that must enrol first: confirms the pending secret, turns
+/// 2FA on, spends the enrolment token and signs in (with `otp` in `amr`, as a code was
+/// just checked), all in one transaction that runs to its end. A wrong code is counted
+/// against the token, which dies after `two_factor_token_max_failures` of them.
+#[tracing::instrument(skip_all)]
+pub async fn verify_setup_by_enrolment(
+    state: &AppState,
+    token: String,
+    code: String,
+    ctx: RequestContext,
+) -> Result<EnrolledSignIn, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let hash = crypto::token_hash(&token);
+        let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        db::totp::put_pending(&mut tx, user.id, &sealed, expires_at).await?;
+        let user_id = db::challenges::reserve_attempt_for(
+            &mut tx,
+            &hash,
+            db::challenges::ENROLMENT,
+            now,
+            state.config.two_factor_token_max_failures,
+        )
+        .await?
+        .ok_or(AppError::Unauthenticated)?
+        .user_id;
+        let pending = db::totp::find(&mut tx, user_id)
+            .await?
+            .and_then(|t| {
+                t.pending_secret_enc
+                    .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
+            })
+            .ok_or(AppError::NoPendingSetup)?;
+        let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &pending)?;
+        let Some(step) =
+            Totp::standard(&secret).matching_step(&code, now, state.config.totp_skew_steps)
+        else {
+            // The token's attempt stays taken.
+            tx.commit().await?;
+            return Err(AppError::InvalidCode);
+        };
+        if !db::totp::confirm_pending(&mut tx, user_id, &pending, step, now).await? {
+            return Err(AppError::NoPendingSetup);
+        }
+        if !db::users::enable_two_factor(&mut tx, user_id, now).await? {
+            return Err(AppError::TwoFactorAlreadyEnabled);
+        }
+        db::backup_codes::replace_all(&mut tx, user_id, &hashes, now).await?;
+        record_enabled(&mut tx, now, user_id, &ctx).await?;
+        if !db::challenges::consume(&mut tx, &hash, now).await? {
+            return Err(AppError::Unauthenticated);
+        }
+        let details = serde_json::json!({"method": "enrolment", "secondFactor": "totp"});
+        let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
+        let signed_in =
+            accounts::sign_in_in(state, &mut tx, user_id, amr, details, None, None, &ctx).await?;
         tx.commit().await?;
-        let secret_b32 = totp::base32(&secret);
-        let issuer = state.config.issuer.clone();
-        let otpauth_url = totp::otpauth_url(&issuer, &user.email, &secret_b32);
-        let qr_code = crate::domain::qr::png_data_uri(&otpauth_url)?;
-        Ok(Setup {
-            secret: secret_b32,
-            otpauth_url,
-            qr_code,
-            issuer,
-            account_name: user.email,
-            algorithm: totp::Algorithm::Sha1.name(),
-            digits: totp::DIGITS,
-            period: totp::PERIOD,
-            expires_at,
+        let (tokens, user) = signed_in.issue(state)?;
+        Ok(EnrolledSignIn {
+            backup_codes: codes,
+            tokens,
+            user,
         })
     })
     .await
@@ -388,19 +505,22 @@ async fn remove_second_factor(
     Ok(())
 }
 
-/// Operator reset (admin CLI): as `disable`, revoking every session. `details` (who acted)
-/// goes into the `two_factor_reset` event.
+/// Operator reset (admin CLI and API): as `disable`, revoking every session. Who acted
+/// goes into the `two_factor_reset` event. `NotFound` if there is no such account.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn admin_reset(
     state: &AppState,
     user_id: Uuid,
-    details: serde_json::Value,
+    actor: super::operator::Actor,
 ) -> Result<(), AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
-        let ctx = super::operator::context();
+        let ctx = actor.ctx;
         let mut tx = state.db.begin().await?;
+        if db::users::find_by_id(&mut tx, user_id).await?.is_none() {
+            return Err(AppError::NotFound);
+        }
         remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
         events::record(
             &mut tx,
@@ -408,7 +528,7 @@ pub async fn admin_reset(
             user_id,
             events::TWO_FACTOR_RESET,
             Some(&ctx),
-            details,
+            actor.details,
         )
         .await?;
         tx.commit().await

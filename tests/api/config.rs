@@ -147,3 +147,32 @@ async fn the_binary_refuses_to_start_with_a_typo() {
         );
     }
 }
+
+#[test]
+fn require_second_factor_and_admin_listen_are_read_from_the_environment() {
+    use tessera::config::SecondFactorPolicy;
+    let defaults = Config::load_from(None, env(&[])).unwrap();
+    assert_eq!(defaults.require_second_factor, SecondFactorPolicy::Off);
+    assert_eq!(defaults.admin_listen, None);
+    let config = Config::load_from(
+        None,
+        env(&[
+            ("TESSERA_REQUIRE_SECOND_FACTOR", "all"),
+            ("TESSERA_ADMIN_LISTEN", "127.0.0.1:9090"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.require_second_factor, SecondFactorPolicy::All);
+    assert_eq!(config.admin_listen.as_deref(), Some("127.0.0.1:9090"));
+    let off = Config::load_from(None, env(&[("TESSERA_REQUIRE_SECOND_FACTOR", "off")])).unwrap();
+    assert_eq!(off.require_second_factor, SecondFactorPolicy::Off);
+    let empty = Config::load_from(None, env(&[("TESSERA_ADMIN_LISTEN", "")])).unwrap();
+    assert_eq!(empty.admin_listen, None, "empty means not set");
+    let err = Config::load_from(None, env(&[("TESSERA_REQUIRE_SECOND_FACTOR", "sometimes")]))
+        .expect_err("only off or all");
+    let text = error_text(err);
+    assert!(
+        text.contains("sometimes") || text.contains("variant"),
+        "{text}"
+    );
+}

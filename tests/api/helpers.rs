@@ -44,6 +44,8 @@ pub struct TestApp {
     pub address: String,
     /// `http://host:port` of the `metrics_listen` address, when the test configured one.
     pub metrics_address: Option<String>,
+    /// `http://host:port` of the `admin_listen` address, when the test configured one.
+    pub admin_address: Option<String>,
     /// The certificate handle when the test configured native TLS (`address` is then
     /// `https://...`, and `client` does not trust the test's certificate: build one that does).
     pub tls: Option<tessera::http::tls::TlsReloader>,
@@ -141,6 +143,7 @@ impl TestApp {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let address = format!("{scheme}://{}", app.local_addr());
         let metrics_address = app.metrics_addr().map(|a| format!("http://{a}"));
+        let admin_address = app.admin_addr().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -157,6 +160,7 @@ impl TestApp {
         Self {
             address,
             metrics_address,
+            admin_address,
             tls,
             client,
             clock,
@@ -175,6 +179,9 @@ impl TestApp {
         config.listen = "127.0.0.1:0".into();
         if config.metrics_listen.is_some() {
             config.metrics_listen = Some("127.0.0.1:0".into());
+        }
+        if config.admin_listen.is_some() {
+            config.admin_listen = Some("127.0.0.1:0".into());
         }
         Self::start(config, self.data_dir.clone(), self.clock.clone()).await
     }
@@ -200,6 +207,20 @@ impl TestApp {
             .as_ref()
             .expect("the test configured metrics_listen");
         self.send(self.client.get(format!("{base}/metrics"))).await
+    }
+
+    /// Makes an admin API key with these scopes (`users:read`, `users:write`, `admin`), as
+    /// `tessera admin api-keys create` does; returns the key.
+    pub async fn admin_key(&self, name: &str, scopes: &[&str]) -> String {
+        use tessera::service::admin_keys::{self, Scope};
+        let scopes: Vec<Scope> = scopes
+            .iter()
+            .map(|s| Scope::parse(s).expect("a known scope"))
+            .collect();
+        admin_keys::create(&self.state, name, &scopes)
+            .await
+            .expect("admin key created")
+            .0
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,6 +2,7 @@
 //! server over HTTP.
 
 mod accounts;
+mod admin_api;
 mod at_rest;
 mod burst;
 mod cancellation;

@@ -532,6 +532,8 @@ async fn every_documented_operation_is_served_and_answers_only_documented_status
         config.metrics_bearer_token = Some("a-metrics-token-for-the-test".to_owned().into());
     })
     .await;
+    // The admin API is served once a key exists.
+    app.admin_key("openapi", &["admin"]).await;
     let doc = document(&app).await;
     let mut checked = 0;
     for (path, method, op) in operations(&doc) {
@@ -754,8 +756,20 @@ fn string_of(schema: &Value, len: usize) -> String {
     }
 }
 
-/// The body of an operation, with `fields` set, and its bearer.
-async fn send_body(app: &TestApp, path: &str, body: &Value, bearer: &str) -> TestResponse {
+/// The body of an operation, with `fields` set, and its bearer: an admin API key on
+/// `/admin/v1` (with any path parameter filled in), else `bearer`.
+async fn send_body(
+    app: &TestApp,
+    path: &str,
+    body: &Value,
+    bearer: &str,
+    admin_key: &str,
+) -> TestResponse {
+    if path.starts_with("/admin/") {
+        return app
+            .post(&fill_path(path), body.clone(), Some(admin_key))
+            .await;
+    }
     app.post(path, body.clone(), Some(bearer)).await
 }
 
@@ -775,6 +789,7 @@ fn request_schema<'a>(doc: &'a Value, op: &'a Value) -> Option<&'a Value> {
 #[tokio::test]
 async fn request_schemas_say_exactly_what_the_handlers_accept() {
     let app = TestApp::spawn().await;
+    let admin_key = app.admin_key("openapi", &["admin"]).await;
     let doc = document(&app).await;
     let mut checked_fields = 0;
     for (path, method, op) in operations(&doc) {
@@ -795,11 +810,11 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
             .filter_map(Value::as_str)
             .map(str::to_owned)
             .collect();
-        let strict = path.starts_with("/v1/");
+        let strict = path.starts_with("/v1/") || path.starts_with("/admin/");
         assert_eq!(
             schema["additionalProperties"] == json!(false),
             strict,
-            "{path}: /v1 refuses unknown fields, /authentication ignores them"
+            "{path}: /v1 and /admin refuse unknown fields, /authentication ignores them"
         );
 
         // Every documented field is known to the handler; an undocumented one is not (on /v1).
@@ -812,6 +827,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
             &path,
             &Value::Object(with_unknown),
             &user.access_token,
+            &admin_key,
         )
         .await;
         for name in properties.keys() {
@@ -857,6 +873,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
                 &path,
                 &Value::Object(body.clone()),
                 &user.access_token,
+                &admin_key,
             )
             .await;
             assert!(
@@ -866,7 +883,14 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
                 too_long.text
             );
             body.insert(name.clone(), json!(string_of(prop, max)));
-            let longest = send_body(&app, &path, &Value::Object(body), &user.access_token).await;
+            let longest = send_body(
+                &app,
+                &path,
+                &Value::Object(body),
+                &user.access_token,
+                &admin_key,
+            )
+            .await;
             let length_complaints: Vec<String> = field_errors(&longest, name)
                 .into_iter()
                 .filter(|m| m.contains("at most") || m.contains(" to "))
@@ -880,7 +904,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
 
         // An empty object: exactly the required fields are reported missing.
         let user = app.signed_in_user().await;
-        let empty = send_body(&app, &path, &json!({}), &user.access_token).await;
+        let empty = send_body(&app, &path, &json!({}), &user.access_token, &admin_key).await;
         let missing: BTreeSet<String> = properties
             .keys()
             .filter(|name| {
@@ -904,6 +928,7 @@ async fn documented_examples_of_request_bodies_pass_validation() {
     // Every required field has an example, and the example body (as the docs page builds
     // it) passes validation: whatever the answer, it is not a complaint about a field.
     let app = TestApp::spawn().await;
+    let admin_key = app.admin_key("openapi", &["admin"]).await;
     let doc = document(&app).await;
     let mut complaints = BTreeMap::new();
     for (path, _, op) in operations(&doc) {
@@ -927,7 +952,14 @@ async fn documented_examples_of_request_bodies_pass_validation() {
                 ),
             }
         }
-        let response = send_body(&app, &path, &Value::Object(body), &user.access_token).await;
+        let response = send_body(
+            &app,
+            &path,
+            &Value::Object(body),
+            &user.access_token,
+            &admin_key,
+        )
+        .await;
         if response.status == 400 {
             complaints.insert(path, response.text);
         }

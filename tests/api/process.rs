@@ -815,3 +815,49 @@ async fn admin_commands_record_events_naming_the_operator() {
         .expect("a two_factor_reset event");
     assert_eq!(details, &json!({"operator": "erin"}));
 }
+
+#[tokio::test]
+async fn admin_api_keys_are_made_listed_and_revoked_by_the_binary() {
+    let app = TestApp::spawn().await;
+    let (code, out, err) = admin(
+        &app,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "backend",
+            "--scope",
+            "users:read",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("tsk_"))
+        .unwrap_or_else(|| panic!("the key is printed: {out}"))
+        .to_owned();
+    let listed = app.get("/admin/v1/users", Some(&key)).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let (code, out, _) = admin(&app, &["api-keys", "list"], None).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("backend") && out.contains("users:read") && !out.contains(&key),
+        "{out}"
+    );
+    let (code, _, err) = admin(
+        &app,
+        &["api-keys", "create", "--name", "x", "--scope", "users:all"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown scope"), "{err}");
+    let (code, out, err) = admin(&app, &["api-keys", "revoke", "backend"], None).await;
+    assert_eq!(code, 0, "{out}{err}");
+    // No live key is left: the admin API is off.
+    app.get("/admin/v1/users", Some(&key))
+        .await
+        .assert_problem(404, "not_found");
+}

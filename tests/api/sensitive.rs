@@ -584,7 +584,11 @@ async fn admin_reset_revokes_devices_and_all_sessions() {
     let g = grant_everything(&app).await;
     let user_id = uuid::Uuid::parse_str(&g.enrolled.user.id).unwrap();
 
-    tessera::service::two_factor::admin_reset(&app.state, user_id, serde_json::json!({}))
+    let actor = tessera::service::operator::Actor {
+        ctx: tessera::service::operator::context(),
+        details: serde_json::json!({}),
+    };
+    tessera::service::two_factor::admin_reset(&app.state, user_id, actor)
         .await
         .expect("admin reset");
 

@@ -96,6 +96,7 @@ fn failed(err: AppError, message: &str) -> Response {
         AppError::InvalidTwoFactorToken => vec!["Invalid or expired two-factor token".into()],
         AppError::InvalidCredentials => vec!["Invalid email or password".into()],
         AppError::InvalidRefreshToken => vec!["Invalid or expired refresh token".into()],
+        AppError::AccountDisabled => vec!["This account has been disabled".into()],
         AppError::SecondFactorLocked { retry_after_secs } => {
             vec![format!(
                 "Too many failed attempts. Try again in {retry_after_secs} seconds."

@@ -76,6 +76,11 @@ struct SignInEnvelope {
     /// Present on `login` only.
     #[serde(rename = "requires2FA", skip_serializing_if = "Option::is_none")]
     requires_2fa: Option<bool>,
+    /// Present (true) on a login of an account that must have a second factor and has
+    /// none: `token` is then an enrolment token for `POST /v1/auth/2fa/setup` and
+    /// `POST /v1/auth/2fa/verify-setup` (as bearer), whose confirmation signs in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires_enrollment: Option<bool>,
     /// The access token (a JWT), or the temporary token while `requires2FA` is true.
     #[schema(example = "eyJhbGciOiJFZERTQSIs...")]
     token: String,
@@ -124,6 +129,7 @@ pub(super) fn signed_in(
     Json(SignInEnvelope {
         success: true,
         requires_2fa: with_requires_2fa.then_some(false),
+        requires_enrollment: None,
         token: tokens.access_token,
         refresh_token: Some(tokens.refresh_token),
         refresh_token_expiry: Some(rfc3339(tokens.refresh_token_expires_at)),

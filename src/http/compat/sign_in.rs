@@ -56,9 +56,10 @@ struct CompatLoginRequest {
     tag = "sapfiai",
     request_body = CompatLoginRequest,
     responses(
-        (status = 200, description = "Signed in, or `requires2FA: true`.", body = SignInEnvelope),
+        (status = 200, description = "Signed in, or `requires2FA: true`; with `requiresEnrollment: true` too, `token` is an enrolment token for `/v1/auth/2fa/setup` and `verify-setup`.", body = SignInEnvelope),
         (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
         (status = 401, description = "Wrong email, user name or password.", body = FailureEnvelope),
+        (status = 403, description = "The right password of an account an administrator disabled.", body = FailureEnvelope),
         EnvelopeBodyErrors,
         RateLimited,
         EnvelopeUnavailable,
@@ -88,11 +89,24 @@ async fn login(
         LoginOutcome::SecondFactorRequired { token, .. } => Json(SignInEnvelope {
             success: true,
             requires_2fa: Some(true),
+            requires_enrollment: None,
             token,
             refresh_token: None,
             refresh_token_expiry: None,
             user: None,
             message: "Two-factor authentication required".to_owned(),
+            errors: None,
+        })
+        .into_response(),
+        LoginOutcome::EnrolmentRequired { token, .. } => Json(SignInEnvelope {
+            success: true,
+            requires_2fa: Some(true),
+            requires_enrollment: Some(true),
+            token,
+            refresh_token: None,
+            refresh_token_expiry: None,
+            user: None,
+            message: "Two-factor enrolment required".to_owned(),
             errors: None,
         })
         .into_response(),

@@ -265,7 +265,7 @@
           json = null;
         }
         parts.push(el("pre", { text: shown || "(empty body)" }));
-        const token = json && (json.accessToken || json.twoFactorToken || (json.success && json.token));
+        const token = json && (json.accessToken || json.twoFactorToken || json.enrollmentToken || (json.success && json.token));
         if (typeof token === "string") {
           const use = el("button", { type: "button", class: "secondary", text: "Use this token as the bearer" });
           use.addEventListener("click", () => setBearer(token));

@@ -36,6 +36,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(set_password))
         .routes(routes!(security_events))
 }
 
@@ -166,12 +167,34 @@ struct SecondFactorRequired {
     methods: Vec<&'static str>,
 }
 
+/// A login of an account that must have a second factor and has none: enrol an
+/// authenticator with `POST /v1/auth/2fa/setup` and `POST /v1/auth/2fa/verify-setup`, with
+/// the `enrollmentToken` as bearer; the confirmation signs in.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EnrollmentRequired {
+    /// Always true here: not signed in yet.
+    #[serde(rename = "requires2FA")]
+    requires_2fa: bool,
+    /// Always true here.
+    requires_enrollment: bool,
+    /// Opaque, valid for `totp_setup_ttl_secs` (10 minutes); allows TOTP enrolment only.
+    #[schema(example = "Zt4pW1sQ...")]
+    enrollment_token: String,
+    #[schema(format = DateTime)]
+    enrollment_token_expiry: String,
+    /// Second factors that may be enrolled: `totp`.
+    #[schema(example = json!(["totp"]))]
+    methods: Vec<&'static str>,
+}
+
 /// `LoginResult`.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 enum LoginResult {
     SignedIn(SignedIn),
     SecondFactorRequired(SecondFactorRequired),
+    EnrollmentRequired(EnrollmentRequired),
 }
 
 /// Checks a password: signs in, or asks for the second factor.
@@ -182,9 +205,10 @@ enum LoginResult {
     tag = "accounts",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in, or `requires2FA: true` with a `twoFactorToken`.", body = LoginResult),
+        (status = 200, description = "Signed in; or `requires2FA: true` with a `twoFactorToken`; or, for an account that must have a second factor and has none, `requiresEnrollment: true` with an `enrollmentToken`.", body = LoginResult),
         BodyErrors,
         (status = 401, description = "Unknown account, wrong password or throttled account: all `invalid_credentials`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The right password of an account an administrator disabled (`account_disabled`).", body = Problem, content_type = "application/problem+json"),
         RateLimited,
         Unavailable,
     )
@@ -217,6 +241,15 @@ async fn login(
                 two_factor_token: token,
                 two_factor_token_expiry: rfc3339(expires_at),
                 methods: vec!["totp", "backup_code"],
+            })
+        }
+        LoginOutcome::EnrolmentRequired { token, expires_at } => {
+            LoginResult::EnrollmentRequired(EnrollmentRequired {
+                requires_2fa: true,
+                requires_enrollment: true,
+                enrollment_token: token,
+                enrollment_token_expiry: rfc3339(expires_at),
+                methods: vec!["totp"],
             })
         }
     }))
@@ -362,6 +395,50 @@ async fn change_password(
     let current = body.current_password.into_valid()?.into_secret();
     let new = body.new_password.into_valid()?.into_secret();
     accounts::change_password(&state, principal, current, new, ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /v1/auth/set-password`.
+#[derive(Deserialize, ToSchema, Validate)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[garde(context(BodyContext))]
+struct SetPasswordRequest {
+    /// The `setPasswordToken` an administrator received when creating the account without
+    /// a password (single use).
+    #[garde(dive)]
+    #[schema(value_type = String, max_length = 512, example = "Xb3kq9...")]
+    token: Field<dto::Token>,
+    /// At least 8 characters (after NFKC), at most 1024 bytes; not a commonly used or
+    /// breached password, nor one built on the email, the user name or the service's name.
+    #[garde(dive, custom(|p, ctx| body::new_password_rule(p, None, None, ctx)))]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024, example = "staple battery horse correct")]
+    new_password: Field<Password>,
+}
+
+/// Sets the password of an account created without one, with its single-use link token.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/set-password",
+    operation_id = "set_password",
+    tag = "accounts",
+    request_body = SetPasswordRequest,
+    responses(
+        (status = 204, description = "The password is set; sign in with it."),
+        BodyErrors,
+        (status = 401, description = "Unknown, expired or used token (`invalid_set_password_token`).", body = Problem, content_type = "application/problem+json"),
+        RateLimited,
+        Unavailable,
+    )
+)]
+async fn set_password(
+    State(state): State<AppState>,
+    _limit: RateLimit,
+    Client(ctx): Client,
+    Body(body): Body<SetPasswordRequest>,
+) -> Result<StatusCode, AppError> {
+    let token = body.token.into_valid()?.0;
+    let new = body.new_password.into_valid()?.into_secret();
+    accounts::set_password_with_link(&state, token, new, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::http::body::{BodyContext, Code, Field, Nested, Optional, Password, TotpCode};
 use crate::http::dto::{self, Tokens, TrustedDeviceInput};
-use crate::http::extract::{Auth, Bearer, Body, Client, OptionalBody, bearer_token};
+use crate::http::extract::{Auth, Bearer, Body, Client, Enroller, OptionalBody, bearer_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
@@ -64,7 +64,8 @@ struct SetupRequest {
 
 /// Starts enrolment: a new pending secret (replacing an unconfirmed one) and its QR code.
 /// Needs a recent authentication: a sign-in at most `fresh_second_factor_secs` ago, or the
-/// `password`. The body may be left out; many clients send `{}` with every POST, so one is
+/// `password`; or, for an account that must enrol before it may sign in, the
+/// `enrollmentToken` of its login as bearer. The body may be left out; many clients send `{}` with every POST, so one is
 /// read (all of it, so the connection stays usable) and, like every `/v1` body, may hold no
 /// unknown field.
 #[utoipa::path(
@@ -72,7 +73,7 @@ struct SetupRequest {
     path = "/v1/auth/2fa/setup",
     operation_id = "two_factor_setup",
     tag = "two-factor",
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("enrollmentToken" = [])),
     request_body(content = Option<SetupRequest>, description = "May be left out, or `{}`.", content_type = "application/json"),
     responses(
         (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = dto::Setup),
@@ -86,16 +87,16 @@ struct SetupRequest {
 )]
 async fn setup(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    enroller: Enroller,
     Client(ctx): Client,
     Body(body): OptionalBody<SetupRequest>,
 ) -> Result<Json<dto::Setup>, AppError> {
     let password = body.password.into_option().map(Password::into_secret);
-    Ok(Json(
-        two_factor::setup(&state, principal, password, ctx)
-            .await?
-            .into(),
-    ))
+    let setup = match enroller {
+        Enroller::Session(principal) => two_factor::setup(&state, principal, password, ctx).await?,
+        Enroller::EnrolmentToken(token) => two_factor::setup_by_enrolment(&state, token).await?,
+    };
+    Ok(Json(setup.into()))
 }
 
 /// Body of `POST /v1/auth/2fa/verify-setup`.
@@ -124,17 +125,42 @@ struct TwoFactorEnabled {
     backup_codes: Vec<String>,
 }
 
+/// Two-factor authentication is on after an enrolment a login required: the backup codes
+/// (shown this once) and the signed-in session.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EnabledAndSignedIn {
+    /// Always true.
+    enabled: bool,
+    /// 10 single-use codes, `xxxxx-xxxxx`.
+    #[schema(example = json!(["7kq2m-x9d4p", "..."]))]
+    backup_codes: Vec<String>,
+    #[serde(flatten)]
+    tokens: Tokens,
+}
+
+/// What `verify-setup` answers: the backup codes; after an enrolment a login required,
+/// the tokens of the sign-in too.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum VerifySetupResult {
+    Enabled(TwoFactorEnabled),
+    EnabledAndSignedIn(Box<EnabledAndSignedIn>),
+}
+
 /// Confirms the pending secret with a code, turns two-factor authentication on and returns
-/// the backup codes once. Needs a recent authentication, as `setup` does.
+/// the backup codes once. Needs a recent authentication, as `setup` does. With the
+/// `enrollmentToken` of a login that answered `requiresEnrollment: true` as bearer, it also
+/// completes that sign-in: the answer carries the tokens.
 #[utoipa::path(
     post,
     path = "/v1/auth/2fa/verify-setup",
     operation_id = "two_factor_verify_setup",
     tag = "two-factor",
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("enrollmentToken" = [])),
     request_body = VerifySetupRequest,
     responses(
-        (status = 200, description = "On, with the backup codes.", body = TwoFactorEnabled),
+        (status = 200, description = "On, with the backup codes; with an `enrollmentToken` as bearer, signed in too (the tokens beside them).", body = VerifySetupResult),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`), a wrong code (`invalid_code`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
@@ -145,18 +171,30 @@ struct TwoFactorEnabled {
 )]
 async fn verify_setup(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    enroller: Enroller,
     Client(ctx): Client,
     Body(body): Body<VerifySetupRequest>,
 ) -> Result<Response, AppError> {
     let code = body.code.into_valid()?.into_string();
     let password = body.password.into_option().map(Password::into_secret);
-    let codes = two_factor::verify_setup(&state, principal, code, password, ctx).await?;
-    Ok(Json(TwoFactorEnabled {
-        enabled: true,
-        backup_codes: codes,
-    })
-    .into_response())
+    let result = match enroller {
+        Enroller::Session(principal) => {
+            let codes = two_factor::verify_setup(&state, principal, code, password, ctx).await?;
+            VerifySetupResult::Enabled(TwoFactorEnabled {
+                enabled: true,
+                backup_codes: codes,
+            })
+        }
+        Enroller::EnrolmentToken(token) => {
+            let done = two_factor::verify_setup_by_enrolment(&state, token, code, ctx).await?;
+            VerifySetupResult::EnabledAndSignedIn(Box::new(EnabledAndSignedIn {
+                enabled: true,
+                backup_codes: done.backup_codes,
+                tokens: Tokens::new(done.tokens, &done.user),
+            }))
+        }
+    };
+    Ok(Json(result).into_response())
 }
 
 /// Body of `POST /v1/auth/2fa/verify`.

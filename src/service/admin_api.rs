@@ -1,0 +1,197 @@
+//! The admin HTTP API's use cases (`/admin/v1`): each checks the calling key's scope, then
+//! runs the operator use case the command line runs too ([`super::operator`],
+//! [`super::two_factor::admin_reset`], [`super::accounts::create_user`]), recorded in the
+//! account's security events with the key that acted. Reads of one account are recorded
+//! too (`account_viewed`), so an owner can see that an operator looked.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use super::accounts::{self, Account, Registration};
+use super::admin_keys::{AdminCaller, Scope};
+use super::devices::TrustedDevice;
+use super::events::{self, SecurityEvent};
+use super::operator::{self, AccountDetails, Actor};
+use super::two_factor::{self, TwoFactorStatus};
+use crate::error::AppError;
+use crate::state::AppState;
+
+fn actor(caller: &AdminCaller) -> Actor {
+    Actor {
+        ctx: caller.ctx.clone(),
+        details: caller.details(),
+    }
+}
+
+/// Accounts whose email or user name contains `search`, oldest first. No single account
+/// to record it on: the call is logged with its key.
+#[tracing::instrument(skip_all)]
+pub async fn list_users(
+    state: &AppState,
+    caller: &AdminCaller,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AccountDetails>, AppError> {
+    caller.require(Scope::UsersRead)?;
+    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, "admin API: accounts listed");
+    operator::list_accounts(state, search, limit.clamp(1, 100), offset).await
+}
+
+/// One account: its state and its second factor; recorded as viewed.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn get_user(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<(AccountDetails, TwoFactorStatus), AppError> {
+    caller.require(Scope::UsersRead)?;
+    operator::record_viewed(state, user_id, "account", actor(caller)).await?;
+    let details = operator::details(state, user_id).await?;
+    let status = two_factor::status_for_admin(state, user_id)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    Ok((details, status))
+}
+
+/// One page of the account's security events, newest first; recorded as viewed first (so
+/// the page shows that too).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn security_events(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<SecurityEvent>, AppError> {
+    caller.require(Scope::UsersRead)?;
+    operator::record_viewed(state, user_id, "security_events", actor(caller)).await?;
+    events::list(state, user_id, limit, offset).await
+}
+
+/// The account's live trusted devices; recorded as viewed.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn trusted_devices(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<Vec<TrustedDevice>, AppError> {
+    caller.require(Scope::UsersRead)?;
+    operator::record_viewed(state, user_id, "trusted_devices", actor(caller)).await?;
+    super::devices::list(state, user_id).await
+}
+
+/// A new account, checked by the caller as a registration is. Without a password, it has
+/// a single-use set-password link token instead.
+pub struct NewAccount {
+    pub email: String,
+    pub user_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+/// The created account, and its set-password token (and expiry) when it has no password.
+pub struct Created {
+    pub account: Account,
+    pub set_password: Option<(String, i64)>,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create_user(
+    state: &AppState,
+    caller: &AdminCaller,
+    input: NewAccount,
+) -> Result<Created, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    match input.password {
+        Some(password) => {
+            let account = accounts::create_user(
+                state,
+                Registration {
+                    email: input.email,
+                    password,
+                    user_name: input.user_name,
+                    phone_number: input.phone_number,
+                },
+                Some(actor(caller)),
+            )
+            .await?;
+            Ok(Created {
+                account,
+                set_password: None,
+            })
+        }
+        None => {
+            let created = accounts::create_user_without_password(
+                state,
+                input.email,
+                input.user_name,
+                input.phone_number,
+                actor(caller),
+            )
+            .await?;
+            Ok(Created {
+                account: created.account,
+                set_password: Some((created.set_password_token, created.expires_at)),
+            })
+        }
+    }
+}
+
+/// Disables or enables the account (see [`operator::set_disabled`]).
+pub async fn set_disabled(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+    disabled: bool,
+) -> Result<bool, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    operator::set_disabled(state, user_id, disabled, actor(caller)).await
+}
+
+/// Deletes the account and everything it owns.
+pub async fn delete_user(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    caller.require(Scope::UsersWrite)?;
+    operator::delete_account(state, user_id, actor(caller)).await
+}
+
+/// Turns the second factor off: secret, backup codes, devices and sessions go.
+pub async fn reset_two_factor(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    caller.require(Scope::UsersWrite)?;
+    two_factor::admin_reset(state, user_id, actor(caller)).await
+}
+
+/// Clears the password throttle, second-factor lock and TOTP suspension.
+pub async fn unlock(state: &AppState, caller: &AdminCaller, user_id: Uuid) -> Result<(), AppError> {
+    caller.require(Scope::UsersWrite)?;
+    operator::unlock(state, user_id, actor(caller)).await
+}
+
+/// Revokes every session (with devices and pending steps); how many sessions were live.
+pub async fn revoke_sessions(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<u64, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    operator::revoke_sessions(state, user_id, actor(caller)).await
+}
+
+/// Requires (or stops requiring) a second factor of the account.
+pub async fn set_second_factor_required(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+    required: bool,
+) -> Result<bool, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    operator::set_second_factor_required(state, user_id, required, actor(caller)).await
+}
