@@ -30,6 +30,11 @@ pub const LOGGED_OUT: &str = "logged_out";
 pub const ACCOUNT_UNLOCKED: &str = "account_unlocked";
 /// An operator created the account (`tessera admin create-user`).
 pub const ACCOUNT_CREATED: &str = "account_created";
+/// The authenticator's learned clock drift (in steps) changed: by a sign-in whose code was
+/// off the centre of the window, or by an operator's resync (`details.reason`).
+pub const TOTP_DRIFT_CHANGED: &str = "totp_drift_changed";
+/// An operator imported an authenticator (`tessera admin import-totp`).
+pub const TOTP_IMPORTED: &str = "totp_imported";
 
 /// Event types that anyone can cause over and over for one account: guessing its password
 /// or codes from outside, or repeating a request of the owner's own. Past
