@@ -190,14 +190,19 @@ impl Totp {
 /// the code of `s + 1` (two consecutive codes, as RFC 6238 section 6 resynchronisation
 /// asks for), nearest the current step first. `None` when there is no such step or more
 /// than one (which two codes cannot decide between).
-pub fn resync_step(totp: &Totp, first: &str, second: &str, now: i64, window_secs: i64) -> Option<i64> {
+pub fn resync_step(
+    totp: &Totp,
+    first: &str,
+    second: &str,
+    now: i64,
+    window_secs: i64,
+) -> Option<i64> {
     let current = totp.step_at(now);
     let reach = window_secs / totp.period;
     let keyed = KeyedMac::new(&totp.secret, totp.algorithm);
     let code = |step: i64| {
         let mut buffer = [0u8; MAX_DIGITS];
-        let bytes = write_digits(keyed.truncated(step as u64), totp.digits, &mut buffer).to_vec();
-        bytes
+        write_digits(keyed.truncated(step as u64), totp.digits, &mut buffer).to_vec()
     };
     let mut found = Vec::new();
     let mut previous = code(current - reach);
@@ -493,11 +498,18 @@ mod tests {
         let step = totp.step_at(now);
         for offset in 4..=6 {
             let code = totp.code_for_step(step + offset);
-            assert_eq!(totp.matching_step_around(&code, now, 5, 1), Some(step + offset));
+            assert_eq!(
+                totp.matching_step_around(&code, now, 5, 1),
+                Some(step + offset)
+            );
         }
         for offset in [0, 3, 7] {
             let code = totp.code_for_step(step + offset);
-            assert_eq!(totp.matching_step_around(&code, now, 5, 1), None, "offset {offset}");
+            assert_eq!(
+                totp.matching_step_around(&code, now, 5, 1),
+                None,
+                "offset {offset}"
+            );
         }
         assert_eq!(learned_drift(step + 1, step, 10), 1);
         assert_eq!(learned_drift(step - 12, step, 10), -10);
@@ -533,25 +545,42 @@ mod tests {
         let plain = parse_otpauth(&format!("otpauth://totp/x?secret={}", base32(SEED20))).unwrap();
         assert_eq!(plain.params, Params::default());
         for (bad, why) in [
-            (format!("otpauth://hotp/x?secret={secret}&counter=1"), "HOTP"),
+            (
+                format!("otpauth://hotp/x?secret={secret}&counter=1"),
+                "HOTP",
+            ),
             ("otpauth://totp/x?issuer=a".to_owned(), "no secret"),
-            (format!("otpauth://totp/x?secret={secret}&digits=7"), "digits"),
-            (format!("otpauth://totp/x?secret={secret}&period=45"), "period"),
-            (format!("otpauth://totp/x?secret={secret}&algorithm=MD5"), "algorithm"),
+            (
+                format!("otpauth://totp/x?secret={secret}&digits=7"),
+                "digits",
+            ),
+            (
+                format!("otpauth://totp/x?secret={secret}&period=45"),
+                "period",
+            ),
+            (
+                format!("otpauth://totp/x?secret={secret}&algorithm=MD5"),
+                "algorithm",
+            ),
             ("otpauth://totp/x?secret=GEZDGNBV".to_owned(), "80 bits"),
             ("otpauth://totp/x?secret=!!!!".to_owned(), "base32"),
             ("https://example.com/?secret=GEZDGNBV".to_owned(), "scheme"),
         ] {
             let err = parse_otpauth(&bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
-            assert!(!err.contains(&secret), "the refusal never quotes the secret");
+            assert!(
+                !err.contains(&secret),
+                "the refusal never quotes the secret"
+            );
         }
     }
 
     #[test]
     fn secrets_are_read_leniently() {
         assert_eq!(
-            parse_secret("gezd gnbv-gy3t qojq gezd gnbv gy3t qojq====").unwrap().as_slice(),
+            parse_secret("gezd gnbv-gy3t qojq gezd gnbv gy3t qojq====")
+                .unwrap()
+                .as_slice(),
             SEED20
         );
         assert!(parse_secret("").is_err());

@@ -3,6 +3,7 @@
 //! behaviour by calling the same function.
 
 pub mod accounts;
+pub mod authenticators;
 pub mod devices;
 pub mod events;
 pub mod maintenance;

@@ -155,8 +155,7 @@ async fn check_totp(
     let totp = Totp::with_params(&secret, params);
     let max_drift = state.config.totp_max_drift_steps;
     let drift = credential.drift.clamp(-max_drift, max_drift);
-    let Some(step) =
-        totp.matching_step_around(digits, now, drift, state.config.totp_skew_steps)
+    let Some(step) = totp.matching_step_around(digits, now, drift, state.config.totp_skew_steps)
     else {
         return Ok(false);
     };

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod at_rest;
+mod authenticators;
 mod burst;
 mod cancellation;
 mod compat;
