@@ -588,3 +588,65 @@ pub async fn resync_totp(
         user.email, resynced.drift, resynced.previous
     ))
 }
+
+/// `keys rotate`: a new current signing key for every instance sharing the database (the
+/// prepared one, if any); with `prepare`, only a key published ahead of use.
+pub async fn rotate_keys(state: &AppState, prepare: bool) -> Result<String, AdminError> {
+    use crate::service::signing_keys;
+    if prepare {
+        let (kid, new) = signing_keys::prepare(state).await?;
+        return Ok(if new {
+            format!(
+                "Prepared signing key {kid}: published in the JWKS now, signing from the next `tessera admin keys rotate`.\n"
+            )
+        } else {
+            format!(
+                "Signing key {kid} is prepared already; `tessera admin keys rotate` makes it current.\n"
+            )
+        });
+    }
+    let rotation = signing_keys::rotate(state).await?;
+    let grace = signing_keys::retired_grace_secs(&state.config);
+    Ok(format!(
+        "Signing key {} is current{}. Retired: {}; still published and accepted for {grace} s (until the last token they signed has expired). Other instances pick the new key up within {} s.\n",
+        rotation.kid,
+        if rotation.was_prepared {
+            " (it was prepared ahead)"
+        } else {
+            ""
+        },
+        if rotation.retired.is_empty() {
+            "none".to_owned()
+        } else {
+            rotation.retired.join(", ")
+        },
+        state.config.signing_key_refresh_secs,
+    ))
+}
+
+/// `keys list`: every signing key with its state.
+pub async fn list_keys(state: &AppState) -> Result<String, AdminError> {
+    use crate::service::signing_keys::{self, KeyState};
+    let keys = signing_keys::list(state).await?;
+    let mut out = format!(
+        "{:<16}  {:<20}  {:<20}  {}\n",
+        "KID", "CREATED", "ACTIVATED", "STATE"
+    );
+    for key in &keys {
+        let what = match key.state {
+            KeyState::Current => "current".to_owned(),
+            KeyState::Prepared => "prepared (published, not signing yet)".to_owned(),
+            KeyState::Retired { published_until } => {
+                format!("retired, published until {}", rfc3339(published_until))
+            }
+            KeyState::Expired => "retired, no longer published".to_owned(),
+        };
+        out.push_str(&format!(
+            "{:<16}  {:<20}  {:<20}  {what}\n",
+            key.kid,
+            rfc3339(key.created_at),
+            key.activated_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+        ));
+    }
+    Ok(out)
+}

@@ -78,6 +78,11 @@ enum AdminCommand {
         /// The code that follows it.
         code2: String,
     },
+    /// Access-token signing keys: rotate them without signing anyone out, or list them.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Create a user (works with registration closed). The password is asked for without
     /// echo on a terminal, else read as one line from stdin.
     CreateUser {
@@ -88,6 +93,20 @@ enum AdminCommand {
         #[arg(long)]
         phone_number: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new current signing key for every instance sharing the database (the
+    /// prepared key, if there is one). Tokens signed before stay valid until they expire.
+    Rotate {
+        /// Only prepare the next key: published in the JWKS now, signing from the next
+        /// rotation (so verifiers that cache the JWKS know it before it is used).
+        #[arg(long)]
+        prepare: bool,
+    },
+    /// List the signing keys and their state.
+    List,
 }
 
 /// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
@@ -191,6 +210,12 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
         AdminCommand::RevokeSessions(user) => {
             admin::revoke_sessions(&state, &user.into_ref(), &operator).await
         }
+        AdminCommand::Keys {
+            command: KeysCommand::Rotate { prepare },
+        } => admin::rotate_keys(&state, prepare).await,
+        AdminCommand::Keys {
+            command: KeysCommand::List,
+        } => admin::list_keys(&state).await,
         AdminCommand::ImportTotp {
             file,
             format,

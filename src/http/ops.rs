@@ -99,7 +99,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.signer.jwks()),
+        Json(state.signer.jwks(state.now())),
     )
         .into_response()
 }

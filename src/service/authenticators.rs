@@ -98,7 +98,7 @@ pub enum ImportResult {
 ///
 /// An imported authenticator switches 2FA on (the account had it in the system it comes
 /// from) and issues no backup codes: they would be shown to the operator, not the user,
-/// who makes their own once signed in (`POST /v1/auth/2fa/backup-codes/regenerate`).
+/// who makes their own once signed in (`POST /v1/auth/2fa/regenerate-backup-codes`).
 #[tracing::instrument(skip_all, fields(lines = lines.len(), dry_run))]
 pub async fn import(
     state: &AppState,

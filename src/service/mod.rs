@@ -10,6 +10,7 @@ pub mod maintenance;
 pub mod operator;
 pub mod second_factor;
 pub mod sessions;
+pub mod signing_keys;
 pub mod two_factor;
 
 use std::future::Future;

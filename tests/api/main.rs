@@ -23,6 +23,7 @@ mod operations;
 mod outage;
 mod process;
 mod readme_compat;
+mod rotation;
 mod sensitive;
 mod smoke;
 mod tokens;
