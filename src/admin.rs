@@ -175,7 +175,17 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
         user.last_login_at
             .map(rfc3339)
             .unwrap_or_else(|| "never".into()),
-        if status.enabled { "on (totp)" } else { "off" },
+        match (status.enabled, details.authenticator) {
+            (true, Some(a)) => format!(
+                "on (totp: {}, {} digits, {} s; clock drift {:+} step(s))",
+                a.params.algorithm.name(),
+                a.params.digits,
+                a.params.period,
+                a.drift
+            ),
+            (true, None) => "on (totp)".to_owned(),
+            (false, _) => "off".to_owned(),
+        },
         status.enabled_at.map(rfc3339).unwrap_or_else(|| "-".into()),
         status.setup_pending,
         status.backup_codes_remaining,

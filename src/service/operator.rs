@@ -31,6 +31,16 @@ pub struct AccountDetails {
     /// Unix seconds; in the past when not locked.
     pub second_factor_locked_until: i64,
     pub totp_suspended: bool,
+    /// The confirmed authenticator's parameters and learned drift, if there is one.
+    pub authenticator: Option<AuthenticatorInfo>,
+}
+
+/// How an account's authenticator makes its codes, and how far its clock is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthenticatorInfo {
+    pub params: crate::domain::totp::Params,
+    /// In steps; positive when the authenticator's clock is ahead.
+    pub drift: i64,
 }
 
 pub async fn find_by_id(state: &AppState, id: Uuid) -> Result<Option<Account>, AppError> {
@@ -78,7 +88,15 @@ pub async fn details(state: &AppState, user_id: Uuid) -> Result<AccountDetails, 
     let row = db::users::find_by_id(&mut conn, user_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let authenticator = match db::totp::find(&mut conn, user_id).await? {
+        Some(credential) if credential.secret_enc.is_some() => Some(AuthenticatorInfo {
+            params: super::second_factor::stored_params(&credential)?,
+            drift: credential.drift,
+        }),
+        _ => None,
+    };
     Ok(AccountDetails {
+        authenticator,
         password_failures: row.pw_failures,
         second_factor_failures: row.sf_failures,
         second_factor_locked_until: row.sf_locked_until,

@@ -139,6 +139,13 @@ async fn rfc6238_authenticators_of_every_hash_are_imported_and_sign_in() {
         );
         app.clock.set(RFC_TIME);
     }
+    let shown = admin::show_user(&app.state, &UserRef::Email(users[1].3.email.clone()))
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("on (totp: SHA256, 8 digits, 30 s"),
+        "{shown}"
+    );
     let imported = events_of(&app, &users[0].3.access_token, "totp_imported").await;
     assert_eq!(imported.len(), 1, "one totp_imported event");
     assert_eq!(imported[0]["details"]["operator"], "test operator");
@@ -351,6 +358,8 @@ async fn an_operator_resync_relearns_an_authenticator_eight_steps_ahead() {
         .unwrap_or_else(|| panic!("a resync event: {drift:?}"));
     assert_eq!(resync["details"]["driftSteps"], 8);
     assert_eq!(resync["details"]["operator"], "test operator");
+    let shown = admin::show_user(&app.state, &who).await.unwrap();
+    assert!(shown.contains("clock drift +8 step(s)"), "{shown}");
 
     // Beyond totp_max_drift_steps (10), a resync is refused rather than learned.
     app.clock.advance(300);
