@@ -373,3 +373,38 @@ async fn an_operator_resync_relearns_an_authenticator_eight_steps_ahead() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_drift_settings_bound_learning_and_resync() {
+    let app = TestApp::spawn_with(|c| {
+        c.totp_max_drift_steps = 0;
+        c.totp_resync_window_secs = 120;
+    })
+    .await;
+    let enrolled = app.enrolled_user().await;
+    let user = &enrolled.user;
+    app.clock.advance(300);
+    // A code one step ahead is inside the window, but with no drift allowed nothing is
+    // learned: two steps ahead stays outside.
+    let response = sign_in(&app, user, &totp_code(&enrolled.secret, app.now() + 30)).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    let access = response.body["accessToken"].as_str().unwrap().to_owned();
+    assert!(
+        events_of(&app, &access, "totp_drift_changed")
+            .await
+            .is_empty()
+    );
+    app.clock.advance(300);
+    sign_in(&app, user, &totp_code(&enrolled.secret, app.now() + 60))
+        .await
+        .assert_problem(401, "invalid_code");
+    // A resync only looks 120 s (four steps) either side: seven steps ahead is not found.
+    let first = totp_code(&enrolled.secret, app.now() + 7 * 30);
+    app.clock.advance(30);
+    let second = totp_code(&enrolled.secret, app.now() + 7 * 30);
+    let who = UserRef::Email(user.email.clone());
+    let err = admin::resync_totp(&app.state, &who, &first, &second, &operator())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not consecutive"), "{err}");
+}
