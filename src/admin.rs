@@ -21,6 +21,9 @@ pub enum AdminError {
     Invalid(String),
     #[error(transparent)]
     App(#[from] AppError),
+    /// The command did part of its work: the text reports what was done and what was not.
+    #[error("{0}")]
+    Partial(String),
 }
 
 /// Who runs a command: recorded as `details.operator` in the security events it writes,
@@ -185,7 +188,17 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
         user.last_login_at
             .map(rfc3339)
             .unwrap_or_else(|| "never".into()),
-        if status.enabled { "on (totp)" } else { "off" },
+        match (status.enabled, details.authenticator) {
+            (true, Some(a)) => format!(
+                "on (totp: {}, {} digits, {} s; clock drift {:+} step(s))",
+                a.params.algorithm.name(),
+                a.params.digits,
+                a.params.period,
+                a.drift
+            ),
+            (true, None) => "on (totp)".to_owned(),
+            (false, _) => "off".to_owned(),
+        },
         status.enabled_at.map(rfc3339).unwrap_or_else(|| "-".into()),
         status.setup_pending,
         status.backup_codes_remaining,
@@ -369,4 +382,380 @@ pub async fn revoke_api_key(state: &AppState, which: &str) -> Result<String, Adm
         ))),
         n => Ok(format!("Revoked {n} admin API key(s).\n")),
     }
+}
+
+/// The file formats `import-totp` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated, with a header row naming the columns.
+    Csv,
+}
+
+/// One line of an import file, in either format. JSON lines use the camelCase names
+/// (`userName`, `lastStep`), CSV headers the snake_case ones (`user_name`, `last_step`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRecord {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default, alias = "userName")]
+    user_name: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    otpauth: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    algorithm: Option<String>,
+    #[serde(default)]
+    digits: Option<i64>,
+    #[serde(default)]
+    period: Option<i64>,
+    #[serde(default, alias = "lastStep")]
+    last_step: Option<i64>,
+}
+
+impl Drop for ImportRecord {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(s) = self.otpauth.as_mut() {
+            s.zeroize();
+        }
+        if let Some(s) = self.secret.as_mut() {
+            s.zeroize();
+        }
+    }
+}
+
+/// A field CSV left empty is absent.
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl ImportRecord {
+    fn into_line(self, line: u64) -> Result<two_factor_import::ImportLine, (String, String)> {
+        use two_factor_import::{Authenticator, ImportLine, UserKey};
+        let named: Vec<UserKey> = [
+            present(&self.user).map(|v| UserKey::Any(v.to_owned())),
+            present(&self.email).map(|v| UserKey::Email(v.to_owned())),
+            present(&self.user_name).map(|v| UserKey::UserName(v.to_owned())),
+            present(&self.id).map(|v| match Uuid::parse_str(v) {
+                Ok(id) => UserKey::Id(id),
+                Err(_) => UserKey::Any(v.to_owned()),
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let who = named
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "-".into());
+        let refuse = |reason: &str| Err((who.clone(), reason.to_owned()));
+        let user = match named.as_slice() {
+            [one] => one.clone(),
+            [] => return refuse("no account: give one of user, email, user_name or id"),
+            _ => return refuse("more than one of user, email, user_name and id"),
+        };
+        if let Some(UserKey::Any(text)) = present(&self.id).map(|_| &user)
+            && Uuid::parse_str(text).is_err()
+        {
+            return refuse("id is not a UUID");
+        }
+        let authenticator = match (present(&self.otpauth), present(&self.secret)) {
+            (Some(uri), None) => {
+                if self.algorithm.is_some() || self.digits.is_some() || self.period.is_some() {
+                    return refuse(
+                        "algorithm, digits and period go inside the otpauth URI, not beside it",
+                    );
+                }
+                Authenticator::OtpAuth(zeroize::Zeroizing::new(uri.to_owned()))
+            }
+            (None, Some(secret)) => Authenticator::Secret {
+                base32: zeroize::Zeroizing::new(secret.to_owned()),
+                algorithm: present(&self.algorithm).map(str::to_owned),
+                digits: self.digits,
+                period: self.period,
+            },
+            (None, None) => return refuse("no authenticator: give otpauth or secret"),
+            (Some(_), Some(_)) => return refuse("both otpauth and secret: give one"),
+        };
+        Ok(ImportLine {
+            line,
+            user,
+            authenticator,
+            last_step: self.last_step,
+        })
+    }
+}
+
+/// Reads an import file into lines for the service, and the lines refused while reading
+/// (as `(line, who, reason)`). The format is `format`, else `.csv` files are CSV and any
+/// other JSON lines.
+fn read_import_file(
+    text: &str,
+    format: ImportFormat,
+) -> (
+    Vec<two_factor_import::ImportLine>,
+    Vec<two_factor_import::ImportOutcome>,
+) {
+    use two_factor_import::{ImportOutcome, ImportResult};
+    let mut lines = Vec::new();
+    let mut refused = Vec::new();
+    let mut take = |line: u64, record: Result<ImportRecord, String>| {
+        let parsed = record
+            .map_err(|reason| ("-".to_owned(), reason))
+            .and_then(|r| r.into_line(line));
+        match parsed {
+            Ok(parsed) => lines.push(parsed),
+            Err((user, reason)) => refused.push(ImportOutcome {
+                line,
+                user,
+                result: ImportResult::Refused(reason),
+            }),
+        }
+    };
+    match format {
+        ImportFormat::Jsonl => {
+            for (index, raw) in text.lines().enumerate() {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                // serde_json's message names the position, never the offending value.
+                let record = serde_json::from_str::<ImportRecord>(raw)
+                    .map_err(|e| format!("not a valid JSON line: {e}"));
+                take(index as u64 + 1, record);
+            }
+        }
+        ImportFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let headers: csv::StringRecord = match reader.headers() {
+                Ok(headers) => headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                Err(_) => {
+                    take(1, Err("the header row is not valid CSV".into()));
+                    return (lines, refused);
+                }
+            };
+            let mut row = csv::StringRecord::new();
+            loop {
+                let line = reader.position().line();
+                match reader.read_record(&mut row) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(err) => {
+                        let line = err.position().map_or(line, |p| p.line());
+                        take(line, Err("not a valid CSV row".into()));
+                        // A broken row (bad quoting, a wrong field count) may not end where
+                        // it seems to: stop rather than guess.
+                        if !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                let line = row.position().map_or(line, |p| p.line());
+                let record = row
+                    .deserialize::<ImportRecord>(Some(&headers))
+                    .map_err(|e| match e.kind() {
+                        csv::ErrorKind::Deserialize { err, .. } => {
+                            format!("not a valid CSV row: {}", err.kind())
+                        }
+                        _ => "not a valid CSV row".to_owned(),
+                    });
+                take(line, record);
+                row.clear();
+            }
+        }
+    }
+    (lines, refused)
+}
+
+use crate::service::authenticators as two_factor_import;
+
+/// `import-totp`: reads `path` (JSON lines or CSV), imports each line in a transaction of
+/// its own and reports every line. Returns the report; when any line was refused, the
+/// report comes back as [`AdminError::Partial`] (the command exits non-zero).
+pub async fn import_totp(
+    state: &AppState,
+    path: &std::path::Path,
+    format: Option<ImportFormat>,
+    dry_run: bool,
+    operator: &Operator,
+) -> Result<String, AdminError> {
+    use two_factor_import::ImportResult;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| AdminError::Invalid(format!("reading {}: {e}", path.display())))?,
+    );
+    let format = format.unwrap_or_else(|| {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+        {
+            ImportFormat::Csv
+        } else {
+            ImportFormat::Jsonl
+        }
+    });
+    let (lines, mut outcomes) = read_import_file(&text, format);
+    outcomes.extend(two_factor_import::import(state, lines, dry_run, operator.details()).await?);
+    outcomes.sort_by_key(|o| o.line);
+    let mut out = String::new();
+    let mut imported = 0;
+    for outcome in &outcomes {
+        let what = match &outcome.result {
+            ImportResult::Imported {
+                user_id,
+                params,
+                enabled_two_factor,
+            } => {
+                imported += 1;
+                format!(
+                    "{} ({user_id}; {}, {} digits, {} s{})",
+                    if dry_run { "would import" } else { "imported" },
+                    params.algorithm.name(),
+                    params.digits,
+                    params.period,
+                    if *enabled_two_factor {
+                        "; 2FA switched on"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            ImportResult::Refused(reason) => format!("refused: {reason}"),
+        };
+        out.push_str(&format!(
+            "line {}: {}: {what}\n",
+            outcome.line, outcome.user
+        ));
+    }
+    let refused = outcomes.len() - imported;
+    out.push_str(&format!(
+        "{} line(s): {imported} {}, {refused} refused{}\n",
+        outcomes.len(),
+        if dry_run {
+            "would be imported"
+        } else {
+            "imported"
+        },
+        if dry_run {
+            " (dry run: nothing stored)"
+        } else {
+            ""
+        }
+    ));
+    if refused > 0 {
+        return Err(AdminError::Partial(out));
+    }
+    Ok(out)
+}
+
+/// `resync-totp`: re-learns the drift of the user's authenticator from two consecutive
+/// codes.
+pub async fn resync_totp(
+    state: &AppState,
+    who: &UserRef,
+    first: &str,
+    second: &str,
+    operator: &Operator,
+) -> Result<String, AdminError> {
+    let user = find_user(state, who).await?;
+    let resynced = two_factor_import::resync(
+        state,
+        user.id,
+        first.to_owned(),
+        second.to_owned(),
+        operator.details(),
+    )
+    .await
+    .map_err(|e| match e {
+        AppError::InvalidCode => AdminError::Invalid(
+            "the two codes are not consecutive codes of this authenticator within the resync window, or were used already".into(),
+        ),
+        AppError::NoAuthenticator => {
+            AdminError::Invalid(format!("{} has no confirmed authenticator", user.email))
+        }
+        AppError::Validation(fields) => AdminError::Invalid(
+            fields
+                .into_values()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => AdminError::App(other),
+    })?;
+    Ok(format!(
+        "Resynchronised the authenticator of {}: drift {} step(s), was {}.\n",
+        user.email, resynced.drift, resynced.previous
+    ))
+}
+
+/// `keys rotate`: a new current signing key for every instance sharing the database (the
+/// prepared one, if any); with `prepare`, only a key published ahead of use.
+pub async fn rotate_keys(state: &AppState, prepare: bool) -> Result<String, AdminError> {
+    use crate::service::signing_keys;
+    if prepare {
+        let (kid, new) = signing_keys::prepare(state).await?;
+        return Ok(if new {
+            format!(
+                "Prepared signing key {kid}: published in the JWKS now, signing from the next `tessera admin keys rotate`.\n"
+            )
+        } else {
+            format!(
+                "Signing key {kid} is prepared already; `tessera admin keys rotate` makes it current.\n"
+            )
+        });
+    }
+    let rotation = signing_keys::rotate(state).await?;
+    let grace = signing_keys::retired_grace_secs(&state.config);
+    Ok(format!(
+        "Signing key {} is current{}. Retired: {}; still published and accepted for {grace} s (until the last token they signed has expired). Other instances pick the new key up within {} s.\n",
+        rotation.kid,
+        if rotation.was_prepared {
+            " (it was prepared ahead)"
+        } else {
+            ""
+        },
+        if rotation.retired.is_empty() {
+            "none".to_owned()
+        } else {
+            rotation.retired.join(", ")
+        },
+        state.config.signing_key_refresh_secs,
+    ))
+}
+
+/// `keys list`: every signing key with its state.
+pub async fn list_keys(state: &AppState) -> Result<String, AdminError> {
+    use crate::service::signing_keys::{self, KeyState};
+    let keys = signing_keys::list(state).await?;
+    let mut out = format!(
+        "{:<16}  {:<20}  {:<20}  {}\n",
+        "KID", "CREATED", "ACTIVATED", "STATE"
+    );
+    for key in &keys {
+        let what = match key.state {
+            KeyState::Current => "current".to_owned(),
+            KeyState::Prepared => "prepared (published, not signing yet)".to_owned(),
+            KeyState::Retired { published_until } => {
+                format!("retired, published until {}", rfc3339(published_until))
+            }
+            KeyState::Expired => "retired, no longer published".to_owned(),
+        };
+        out.push_str(&format!(
+            "{:<16}  {:<20}  {:<20}  {what}\n",
+            key.kid,
+            rfc3339(key.created_at),
+            key.activated_at.map(rfc3339).unwrap_or_else(|| "-".into()),
+        ));
+    }
+    Ok(out)
 }

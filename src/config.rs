@@ -113,6 +113,16 @@ pub struct Config {
     pub totp_setup_ttl_secs: i64,
     /// Time steps accepted either side of the current one.
     pub totp_skew_steps: i64,
+    /// How far (in steps) the window may be moved to follow an authenticator's clock
+    /// drift, learned from accepted codes (RFC 6238 section 6).
+    pub totp_max_drift_steps: i64,
+    /// How far either side of now (seconds) an operator's resync looks for two
+    /// consecutive codes.
+    pub totp_resync_window_secs: i64,
+    /// How often (seconds) an instance re-reads the signing keys from the database, so a
+    /// rotation made elsewhere is picked up without a restart. A token with an unknown
+    /// key id also triggers a re-read (at most once a second).
+    pub signing_key_refresh_secs: u64,
     /// How old a second factor may be and still count as fresh for sensitive changes.
     pub fresh_second_factor_secs: i64,
     /// Seconds after a refresh token's rotation during which it may be exchanged once more
@@ -219,6 +229,9 @@ impl Default for Config {
             trusted_device_ttl_secs: 30 * 24 * 3600,
             totp_setup_ttl_secs: 10 * 60,
             totp_skew_steps: 1,
+            totp_max_drift_steps: 10,
+            totp_resync_window_secs: 10 * 60,
+            signing_key_refresh_secs: 60,
             fresh_second_factor_secs: 10 * 60,
             refresh_reuse_grace_secs: 0,
             lockout_threshold: 5,
@@ -333,6 +346,18 @@ impl Config {
         anyhow::ensure!(
             (0..=5).contains(&self.totp_skew_steps),
             "totp_skew_steps must be between 0 and 5"
+        );
+        anyhow::ensure!(
+            (0..=20).contains(&self.totp_max_drift_steps),
+            "totp_max_drift_steps must be between 0 and 20"
+        );
+        anyhow::ensure!(
+            (60..=3600).contains(&self.totp_resync_window_secs),
+            "totp_resync_window_secs must be between 60 and 3600"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.signing_key_refresh_secs),
+            "signing_key_refresh_secs must be between 1 and 3600"
         );
         anyhow::ensure!(
             self.log_format == "text" || self.log_format == "json",

@@ -116,6 +116,8 @@ pub struct SigningKeys {
     pub kid: String,
     /// The raw public key, base64url, as the JWKS `x` member.
     pub public_x: String,
+    /// The private key as PKCS#8 PEM, to seal it into the database.
+    pub pem: Zeroizing<String>,
 }
 
 impl std::fmt::Debug for SigningKeys {
@@ -229,7 +231,13 @@ pub fn signing_keys_from_pem(pem: &str) -> anyhow::Result<SigningKeys> {
         decoding,
         kid,
         public_x,
+        pem: Zeroizing::new(pem.trim().to_owned() + "\n"),
     })
+}
+
+/// A new random signing key (for a rotation).
+pub fn new_signing_keys() -> anyhow::Result<SigningKeys> {
+    signing_keys_from_pem(&generate_signing_pem()?)
 }
 
 impl KeyFiles {

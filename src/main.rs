@@ -55,6 +55,34 @@ enum AdminCommand {
     Unlock(UserArgs),
     /// Revoke every session of a user.
     RevokeSessions(UserArgs),
+    /// Import TOTP authenticators from another system: a file of JSON lines or CSV, one
+    /// account per line with an otpauth:// URI or a base32 secret (see the README). Each
+    /// line is imported whole or refused; the report names every line. Exits 2 when any
+    /// line was refused.
+    ImportTotp {
+        /// The file to read.
+        file: PathBuf,
+        /// The file's format; by default `.csv` files are CSV and others JSON lines.
+        #[arg(long, value_enum)]
+        format: Option<tessera::admin::ImportFormat>,
+        /// Check every line as for real, store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Re-learn the clock drift of a user's authenticator from two consecutive codes.
+    ResyncTotp {
+        /// An id, email or user name.
+        user: String,
+        /// A code from the authenticator.
+        code1: String,
+        /// The code that follows it.
+        code2: String,
+    },
+    /// Access-token signing keys: rotate them without signing anyone out, or list them.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Create a user (works with registration closed). The password is asked for without
     /// echo on a terminal, else read as one line from stdin.
     CreateUser {
@@ -89,6 +117,20 @@ enum ApiKeyCommand {
         /// The key's id or name.
         key: String,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new current signing key for every instance sharing the database (the
+    /// prepared key, if there is one). Tokens signed before stay valid until they expire.
+    Rotate {
+        /// Only prepare the next key: published in the JWKS now, signing from the next
+        /// rotation (so verifiers that cache the JWKS know it before it is used).
+        #[arg(long)]
+        prepare: bool,
+    },
+    /// List the signing keys and their state.
+    List,
 }
 
 /// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
@@ -161,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Runs one admin command; returns the process exit code (0 ok, 1 failed).
+/// Runs one admin command; returns the process exit code (0 ok, 1 failed, 2 done in part).
 async fn run_admin(config: Config, operator: Option<String>, command: AdminCommand) -> i32 {
     use tessera::admin;
     let operator = match admin::Operator::from_flag_or_env(operator) {
@@ -202,6 +244,27 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
         AdminCommand::ApiKeys(ApiKeyCommand::Revoke { key }) => {
             admin::revoke_api_key(&state, &key).await
         }
+        AdminCommand::Keys {
+            command: KeysCommand::Rotate { prepare },
+        } => admin::rotate_keys(&state, prepare).await,
+        AdminCommand::Keys {
+            command: KeysCommand::List,
+        } => admin::list_keys(&state).await,
+        AdminCommand::ImportTotp {
+            file,
+            format,
+            dry_run,
+        } => admin::import_totp(&state, &file, format, dry_run, &operator).await,
+        AdminCommand::ResyncTotp { user, code1, code2 } => {
+            admin::resync_totp(
+                &state,
+                &admin::UserRef::Any(user),
+                &code1,
+                &code2,
+                &operator,
+            )
+            .await
+        }
         AdminCommand::CreateUser {
             email,
             user_name,
@@ -230,6 +293,10 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
         Ok(text) => {
             print!("{text}");
             0
+        }
+        Err(admin::AdminError::Partial(text)) => {
+            print!("{text}");
+            2
         }
         Err(err) => {
             eprintln!("error: {err}");

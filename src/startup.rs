@@ -110,6 +110,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let key_reader = tokio::spawn(refresh_signing_keys_periodically(state.clone()));
         let patience = state.config.connection_idle_timeout();
         let metrics_server = self.metrics_listener.map(|listener| {
             let listener = crate::http::conn::DeadlineListener::new(listener, patience);
@@ -165,6 +166,7 @@ impl Application {
             }
         }
         pruner.abort();
+        key_reader.abort();
         if let Some(metrics_server) = metrics_server {
             metrics_server.abort();
         }
@@ -198,10 +200,14 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         config.argon2_max_concurrent(),
         metrics.clone(),
     )?;
-    let signer = TokenSigner::new(
-        keys.signing.clone(),
+    let ring = crate::service::signing_keys::bootstrap(&db, &keys, &config, clock.now())
+        .await
+        .context("reading the signing keys")?;
+    let signer = TokenSigner::with_ring(
+        ring,
         config.issuer.clone(),
         config.access_token_ttl_secs,
+        config.signing_key_refresh_secs as i64,
     );
     Ok(AppState {
         config: Arc::new(config),
@@ -256,6 +262,20 @@ async fn prune_periodically(state: AppState) {
         match maintenance::run_once(&state).await {
             Ok(report) => tracing::debug!(?report, "pruned expired rows"),
             Err(err) => tracing::warn!(error = %err, "pruning failed; will retry"),
+        }
+    }
+}
+
+/// Re-reads the signing keys every `signing_key_refresh_secs`, so a rotation made by
+/// another instance (or `tessera admin keys rotate`) is used here without a restart.
+async fn refresh_signing_keys_periodically(state: AppState) {
+    let every = Duration::from_secs(state.config.signing_key_refresh_secs.max(1));
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(err) = crate::service::signing_keys::refresh(&state).await {
+            tracing::warn!(error = %err, "re-reading the signing keys failed; will retry");
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn second_factor_code(data: &[u8]) {
     match SecondFactorCode::parse(text) {
         Some(SecondFactorCode::Totp(digits)) => {
             assert!(
-                digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()),
+                matches!(digits.len(), 6 | 8) && digits.bytes().all(|b| b.is_ascii_digit()),
                 "TOTP code {digits:?} from {text:?}"
             );
         }

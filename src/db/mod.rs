@@ -28,6 +28,7 @@ pub mod events;
 pub mod files;
 pub mod key_fingerprints;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttles;
 pub mod totp;
 pub mod users;

@@ -1,4 +1,4 @@
-//! What a user types as a second factor: a 6-digit TOTP code or a backup code.
+//! What a user types as a second factor: a 6- or 8-digit TOTP code or a backup code.
 
 use super::backup_code;
 
@@ -17,7 +17,7 @@ impl SecondFactorCode {
             return None;
         }
         let digits: String = trimmed.chars().filter(|c| *c != ' ').collect();
-        if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if matches!(digits.len(), 6 | 8) && digits.bytes().all(|b| b.is_ascii_digit()) {
             return Some(SecondFactorCode::Totp(digits));
         }
         backup_code::normalize(trimmed).map(SecondFactorCode::Backup)
@@ -45,6 +45,10 @@ mod tests {
             SecondFactorCode::parse(" 123 456 "),
             Some(SecondFactorCode::Totp("123456".into()))
         );
+        assert_eq!(
+            SecondFactorCode::parse("1234 5678"),
+            Some(SecondFactorCode::Totp("12345678".into()))
+        );
         assert!(matches!(
             SecondFactorCode::parse("abcde-fghjk"),
             Some(SecondFactorCode::Backup(_))
@@ -53,6 +57,7 @@ mod tests {
             "",
             "12345",
             "1234567",
+            "123456789",
             "abcdef",
             "１２３４５６",
             "12345a",

@@ -20,6 +20,83 @@ impl Algorithm {
             Algorithm::Sha512 => "SHA512",
         }
     }
+
+    /// `SHA1`, `SHA256` or `SHA512`, in any case (as `otpauth://` URIs write them).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "SHA1" => Some(Algorithm::Sha1),
+            "SHA256" => Some(Algorithm::Sha256),
+            "SHA512" => Some(Algorithm::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// How an authenticator makes its codes: hash, digits and period. Only the values every
+/// mainstream authenticator app supports are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: i64,
+}
+
+impl Default for Params {
+    /// What a new enrolment gets: SHA1, 6 digits, 30 seconds.
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Sha1,
+            digits: DIGITS,
+            period: PERIOD,
+        }
+    }
+}
+
+/// The digit counts an authenticator may use.
+pub const ALLOWED_DIGITS: [u32; 2] = [6, 8];
+/// The periods (seconds) an authenticator may use.
+pub const ALLOWED_PERIODS: [i64; 2] = [30, 60];
+
+impl Params {
+    /// Checks digits and period against [`ALLOWED_DIGITS`] and [`ALLOWED_PERIODS`].
+    pub fn new(algorithm: Algorithm, digits: i64, period: i64) -> Result<Self, ParamError> {
+        let digits = u32::try_from(digits)
+            .ok()
+            .filter(|d| ALLOWED_DIGITS.contains(d))
+            .ok_or(ParamError::Digits)?;
+        if !ALLOWED_PERIODS.contains(&period) {
+            return Err(ParamError::Period);
+        }
+        Ok(Self {
+            algorithm,
+            digits,
+            period,
+        })
+    }
+
+    /// From the stored columns; a row that holds anything else is refused.
+    pub fn from_stored(algorithm: &str, digits: i64, period: i64) -> Result<Self, ParamError> {
+        let algorithm = Algorithm::from_name(algorithm).ok_or(ParamError::Algorithm)?;
+        Self::new(algorithm, digits, period)
+    }
+}
+
+/// Why TOTP parameters were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamError {
+    Algorithm,
+    Digits,
+    Period,
+}
+
+impl std::fmt::Display for ParamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ParamError::Algorithm => "algorithm must be SHA1, SHA256 or SHA512",
+            ParamError::Digits => "digits must be 6 or 8",
+            ParamError::Period => "period must be 30 or 60 seconds",
+        })
+    }
 }
 
 /// What every mainstream authenticator app supports.
@@ -47,7 +124,11 @@ impl Totp {
 
     /// The profile every app understands: SHA1, 6 digits, 30 seconds.
     pub fn standard(secret: &[u8]) -> Self {
-        Self::new(secret, Algorithm::Sha1, DIGITS, PERIOD)
+        Self::with_params(secret, Params::default())
+    }
+
+    pub fn with_params(secret: &[u8], params: Params) -> Self {
+        Self::new(secret, params.algorithm, params.digits, params.period)
     }
 
     /// The time step (counter) that contains `unix_seconds`.
@@ -72,10 +153,28 @@ impl Totp {
     /// and candidates are written into a stack buffer: a check of three steps costs about
     /// twice one plain HMAC (`cargo bench --bench micro totp`).
     pub fn matching_step(&self, code: &str, unix_seconds: i64, skew: i64) -> Option<i64> {
-        let current = self.step_at(unix_seconds);
+        self.matching_step_around(code, unix_seconds, 0, skew)
+    }
+
+    /// As [`Totp::matching_step`] with the window centred on the authenticator's learned
+    /// `drift` (in steps): `now + drift ± skew`. The window is as wide as without drift.
+    pub fn matching_step_around(
+        &self,
+        code: &str,
+        unix_seconds: i64,
+        drift: i64,
+        skew: i64,
+    ) -> Option<i64> {
+        let centre = self.step_at(unix_seconds) + drift;
+        self.matching_step_in(code, centre - skew, centre + skew)
+    }
+
+    /// The step in `first..=last` whose code equals `code`, newest first, every candidate
+    /// compared in constant time.
+    fn matching_step_in(&self, code: &str, first: i64, last: i64) -> Option<i64> {
         let keyed = KeyedMac::new(&self.secret, self.algorithm);
         let mut found = None;
-        for step in (current - skew..=current + skew).rev() {
+        for step in (first..=last).rev() {
             let mut buffer = [0u8; MAX_DIGITS];
             let candidate = write_digits(keyed.truncated(step as u64), self.digits, &mut buffer);
             let equal: bool = candidate.ct_eq(code.as_bytes()).into();
@@ -85,6 +184,47 @@ impl Totp {
         }
         found
     }
+}
+
+/// The step `s` within `now ± window_secs` where `first` is the code of `s` and `second`
+/// the code of `s + 1` (two consecutive codes, as RFC 6238 section 6 resynchronisation
+/// asks for), nearest the current step first. `None` when there is no such step or more
+/// than one (which two codes cannot decide between).
+pub fn resync_step(
+    totp: &Totp,
+    first: &str,
+    second: &str,
+    now: i64,
+    window_secs: i64,
+) -> Option<i64> {
+    let current = totp.step_at(now);
+    let reach = window_secs / totp.period;
+    let keyed = KeyedMac::new(&totp.secret, totp.algorithm);
+    let code = |step: i64| {
+        let mut buffer = [0u8; MAX_DIGITS];
+        write_digits(keyed.truncated(step as u64), totp.digits, &mut buffer).to_vec()
+    };
+    let mut found = Vec::new();
+    let mut previous = code(current - reach);
+    for step in current - reach..current + reach {
+        let next = code(step + 1);
+        let a: bool = previous.ct_eq(first.as_bytes()).into();
+        let b: bool = next.ct_eq(second.as_bytes()).into();
+        if a && b {
+            found.push(step);
+        }
+        previous = next;
+    }
+    match found.as_slice() {
+        [step] => Some(*step),
+        _ => None,
+    }
+}
+
+/// The drift to remember after a code matched `matched` at `current`: its offset, within
+/// `±max`.
+pub fn learned_drift(matched: i64, current: i64, max: i64) -> i64 {
+    (matched - current).clamp(-max, max)
 }
 
 /// Most digits a code can have (10^9 is the largest power of ten below 2^31).
@@ -179,6 +319,96 @@ pub fn otpauth_url(issuer: &str, account: &str, secret_base32: &str) -> String {
     )
 }
 
+/// The shortest secret an import accepts: 80 bits, what the oldest authenticator
+/// deployments hand out (16 base32 characters). New enrolments get [`SECRET_LEN`].
+pub const MIN_IMPORTED_SECRET_LEN: usize = 10;
+/// The longest: 512 bits, a full SHA-512 block's worth of key.
+pub const MAX_IMPORTED_SECRET_LEN: usize = 64;
+
+/// A base32 secret as people and exporters write it: any case, spaces, dashes and `=`
+/// padding allowed. Refusals never quote the secret.
+pub fn parse_secret(text: &str) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        text.chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '=' | '\t'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    if cleaned.is_empty() {
+        return Err("the secret is empty");
+    }
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(cleaned.as_bytes())
+        .map(Zeroizing::new)
+        .map_err(|_| "the secret is not base32 (RFC 4648)")?;
+    if secret.len() < MIN_IMPORTED_SECRET_LEN {
+        return Err("the secret is shorter than 80 bits");
+    }
+    if secret.len() > MAX_IMPORTED_SECRET_LEN {
+        return Err("the secret is longer than 512 bits");
+    }
+    Ok(secret)
+}
+
+/// An authenticator read from an `otpauth://totp/...` URI (the Key Uri Format).
+pub struct OtpAuth {
+    pub secret: Zeroizing<Vec<u8>>,
+    pub params: Params,
+}
+
+impl std::fmt::Debug for OtpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtpAuth")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses an `otpauth://totp/LABEL?secret=...&algorithm=...&digits=...&period=...` URI:
+/// `secret` is required, the others default to SHA1, 6 and 30; `issuer`, the label and
+/// any other parameter are ignored. Refusals say what is wrong, never the secret.
+pub fn parse_otpauth(uri: &str) -> Result<OtpAuth, String> {
+    let parsed = url::Url::parse(uri.trim()).map_err(|_| "not a valid URI".to_owned())?;
+    if parsed.scheme() != "otpauth" {
+        return Err("the URI scheme is not otpauth".into());
+    }
+    match parsed.host_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("totp") => {}
+        Some("hotp") => return Err("HOTP (counter-based) authenticators are not supported".into()),
+        _ => return Err("the URI type is not totp".into()),
+    }
+    let mut secret = None;
+    let mut algorithm = None;
+    let mut digits = None;
+    let mut period = None;
+    for (name, value) in parsed.query_pairs() {
+        let slot = match name.to_ascii_lowercase().as_str() {
+            "secret" => &mut secret,
+            "algorithm" => &mut algorithm,
+            "digits" => &mut digits,
+            "period" => &mut period,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(format!("the URI has `{name}` more than once"));
+        }
+        *slot = Some(Zeroizing::new(value.into_owned()));
+    }
+    let secret = parse_secret(secret.as_deref().ok_or("the URI has no secret")?)?;
+    let algorithm = match algorithm {
+        Some(name) => Algorithm::from_name(&name).ok_or(ParamError::Algorithm.to_string())?,
+        None => Algorithm::Sha1,
+    };
+    let number = |value: Option<Zeroizing<String>>, default: i64, error: ParamError| match value {
+        Some(text) => text.trim().parse::<i64>().map_err(|_| error.to_string()),
+        None => Ok(default),
+    };
+    let digits = number(digits, i64::from(DIGITS), ParamError::Digits)?;
+    let period = number(period, PERIOD, ParamError::Period)?;
+    let params = Params::new(algorithm, digits, period).map_err(|e| e.to_string())?;
+    Ok(OtpAuth { secret, params })
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -259,6 +489,101 @@ mod tests {
             let code = totp.code_for_step(step + offset);
             assert_eq!(totp.matching_step(&code, now, 1), None, "offset {offset}");
         }
+    }
+
+    #[test]
+    fn the_window_is_centred_on_the_drift_and_keeps_its_width() {
+        let totp = Totp::standard(SEED20);
+        let now = 1_700_000_000;
+        let step = totp.step_at(now);
+        for offset in 4..=6 {
+            let code = totp.code_for_step(step + offset);
+            assert_eq!(
+                totp.matching_step_around(&code, now, 5, 1),
+                Some(step + offset)
+            );
+        }
+        for offset in [0, 3, 7] {
+            let code = totp.code_for_step(step + offset);
+            assert_eq!(
+                totp.matching_step_around(&code, now, 5, 1),
+                None,
+                "offset {offset}"
+            );
+        }
+        assert_eq!(learned_drift(step + 1, step, 10), 1);
+        assert_eq!(learned_drift(step - 12, step, 10), -10);
+    }
+
+    #[test]
+    fn resync_finds_two_consecutive_codes_within_the_window() {
+        let totp = Totp::new(SEED32, Algorithm::Sha256, 8, 30);
+        let now = 1_700_000_000;
+        let step = totp.step_at(now);
+        let (a, b) = (totp.code_for_step(step + 8), totp.code_for_step(step + 9));
+        assert_eq!(resync_step(&totp, &a, &b, now, 600), Some(step + 8));
+        // Not consecutive, reversed, or beyond the window: nothing.
+        assert_eq!(resync_step(&totp, &b, &a, now, 600), None);
+        let c = totp.code_for_step(step + 10);
+        assert_eq!(resync_step(&totp, &a, &c, now, 600), None);
+        let (far, after) = (totp.code_for_step(step + 25), totp.code_for_step(step + 26));
+        assert_eq!(resync_step(&totp, &far, &after, now, 600), None);
+    }
+
+    #[test]
+    fn otpauth_uris_are_parsed_with_their_parameters() {
+        let secret = base32(SEED32);
+        let uri = format!(
+            "otpauth://totp/Acme:ann%40example.com?secret={secret}&issuer=Acme&algorithm=sha256&digits=8&period=60"
+        );
+        let parsed = parse_otpauth(&uri).unwrap();
+        assert_eq!(parsed.secret.as_slice(), SEED32);
+        assert_eq!(
+            parsed.params,
+            Params::new(Algorithm::Sha256, 8, 60).unwrap()
+        );
+        let plain = parse_otpauth(&format!("otpauth://totp/x?secret={}", base32(SEED20))).unwrap();
+        assert_eq!(plain.params, Params::default());
+        for (bad, why) in [
+            (
+                format!("otpauth://hotp/x?secret={secret}&counter=1"),
+                "HOTP",
+            ),
+            ("otpauth://totp/x?issuer=a".to_owned(), "no secret"),
+            (
+                format!("otpauth://totp/x?secret={secret}&digits=7"),
+                "digits",
+            ),
+            (
+                format!("otpauth://totp/x?secret={secret}&period=45"),
+                "period",
+            ),
+            (
+                format!("otpauth://totp/x?secret={secret}&algorithm=MD5"),
+                "algorithm",
+            ),
+            ("otpauth://totp/x?secret=GEZDGNBV".to_owned(), "80 bits"),
+            ("otpauth://totp/x?secret=!!!!".to_owned(), "base32"),
+            ("https://example.com/?secret=GEZDGNBV".to_owned(), "scheme"),
+        ] {
+            let err = parse_otpauth(&bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(
+                !err.contains(&secret),
+                "the refusal never quotes the secret"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_read_leniently() {
+        assert_eq!(
+            parse_secret("gezd gnbv-gy3t qojq gezd gnbv gy3t qojq====")
+                .unwrap()
+                .as_slice(),
+            SEED20
+        );
+        assert!(parse_secret("").is_err());
     }
 
     #[test]

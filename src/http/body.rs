@@ -496,7 +496,7 @@ impl FieldValue for Code {
         };
         SecondFactorCode::parse(&raw)
             .map(|c| Some(Code(c)))
-            .ok_or(Cow::Borrowed("must be 6 digits or a backup code"))
+            .ok_or(Cow::Borrowed("must be 6 or 8 digits or a backup code"))
     }
 }
 

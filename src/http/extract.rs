@@ -187,7 +187,9 @@ impl FromRequestParts<AppState> for Bearer {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        sessions::verify_token(state, required_bearer(parts)?).map(Bearer)
+        sessions::verify_token(state, required_bearer(parts)?)
+            .await
+            .map(Bearer)
     }
 }
 

@@ -92,14 +92,16 @@ struct Jwk {
     alg: String,
 }
 
-/// The public keys that verify access tokens.
+/// The public keys that verify access tokens: the current signing key, a key prepared
+/// ahead of use (if any), and retired keys until the last token they signed has expired.
+/// Pick the key by the token's `kid`; refetch the set when a token names an unknown one.
 #[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "jwks", tag = "operations",
     responses((status = 200, description = "The key set.", body = JwkSet)))]
 async fn jwks(State(state): State<AppState>) -> Response {
     (
         StatusCode::OK,
         [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(state.signer.jwks()),
+        Json(state.signer.jwks(state.now())),
     )
         .into_response()
 }

@@ -41,6 +41,11 @@ pub const ACCOUNT_ENABLED: &str = "account_enabled";
 pub const SECOND_FACTOR_REQUIREMENT_CHANGED: &str = "second_factor_requirement_changed";
 /// The password of an account created without one was set with its set-password link.
 pub const PASSWORD_SET: &str = "password_set";
+/// The authenticator's learned clock drift (in steps) changed: by a sign-in whose code was
+/// off the centre of the window, or by an operator's resync (`details.reason`).
+pub const TOTP_DRIFT_CHANGED: &str = "totp_drift_changed";
+/// An operator imported an authenticator (`tessera admin import-totp`).
+pub const TOTP_IMPORTED: &str = "totp_imported";
 
 /// Event types that anyone can cause over and over for one account: guessing its password
 /// or codes from outside, or repeating a request of the owner's own. Past

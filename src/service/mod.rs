@@ -5,12 +5,14 @@
 pub mod accounts;
 pub mod admin_api;
 pub mod admin_keys;
+pub mod authenticators;
 pub mod devices;
 pub mod events;
 pub mod maintenance;
 pub mod operator;
 pub mod second_factor;
 pub mod sessions;
+pub mod signing_keys;
 pub mod two_factor;
 
 use std::future::Future;

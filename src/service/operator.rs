@@ -63,6 +63,16 @@ pub struct AccountDetails {
     pub second_factor_required: bool,
     /// Live sessions.
     pub sessions: i64,
+    /// The confirmed authenticator's parameters and learned drift, if there is one.
+    pub authenticator: Option<AuthenticatorInfo>,
+}
+
+/// How an account's authenticator makes its codes, and how far its clock is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthenticatorInfo {
+    pub params: crate::domain::totp::Params,
+    /// In steps; positive when the authenticator's clock is ahead.
+    pub drift: i64,
 }
 
 pub async fn find_by_id(state: &AppState, id: Uuid) -> Result<Option<Account>, AppError> {
@@ -127,6 +137,7 @@ fn details_of(row: db::users::UserRow, sessions: i64) -> AccountDetails {
         disabled_at: row.disabled_at,
         second_factor_required: row.second_factor_required,
         sessions,
+        authenticator: None,
         account: row.into(),
     }
 }
@@ -140,7 +151,17 @@ pub async fn details(state: &AppState, user_id: Uuid) -> Result<AccountDetails, 
         .await?
         .ok_or(AppError::NotFound)?;
     let sessions = db::sessions::count_live(&mut conn, user_id, now).await?;
-    Ok(details_of(row, sessions))
+    let authenticator = match db::totp::find(&mut conn, user_id).await? {
+        Some(credential) if credential.secret_enc.is_some() => Some(AuthenticatorInfo {
+            params: super::second_factor::stored_params(&credential)?,
+            drift: credential.drift,
+        }),
+        _ => None,
+    };
+    Ok(AccountDetails {
+        authenticator,
+        ..details_of(row, sessions)
+    })
 }
 
 /// Records that `actor` looked at `what` of the account (the admin API's reads), so the

@@ -10,7 +10,7 @@ use crate::crypto;
 use crate::db::{self, Conn};
 use crate::domain::lockout::lock_duration;
 use crate::domain::second_factor::SecondFactorCode;
-use crate::domain::totp::Totp;
+use crate::domain::totp::{self, Params, Totp};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -108,15 +108,7 @@ async fn judge(
                 );
                 return Err(AppError::TotpSuspended);
             }
-            check_totp(
-                state,
-                tx,
-                user_id,
-                attempt.totp_secret_enc.as_deref(),
-                digits,
-                now,
-            )
-            .await?
+            check_totp(state, tx, user_id, digits, now, ctx).await?
         }
         SecondFactorCode::Backup(normalized) => {
             check_backup_code(state, tx, user_id, normalized, now, ctx).await?
@@ -148,21 +140,63 @@ async fn check_totp(
     state: &AppState,
     tx: &mut Conn,
     user_id: Uuid,
-    sealed: Option<&[u8]>,
     digits: &str,
     now: i64,
+    ctx: &RequestContext,
 ) -> Result<bool, AppError> {
-    let Some(sealed) = sealed else {
+    let Some(credential) = db::totp::find(tx, user_id).await? else {
         return Ok(false);
     };
+    let Some(sealed) = credential.secret_enc.as_deref() else {
+        return Ok(false);
+    };
+    let params = stored_params(&credential)?;
     let secret = crypto::open(&state.keys.master, &totp_aad(user_id), sealed)?;
-    let Some(step) =
-        Totp::standard(&secret).matching_step(digits, now, state.config.totp_skew_steps)
+    let totp = Totp::with_params(&secret, params);
+    let max_drift = state.config.totp_max_drift_steps;
+    let drift = credential.drift.clamp(-max_drift, max_drift);
+    let Some(step) = totp.matching_step_around(digits, now, drift, state.config.totp_skew_steps)
     else {
         return Ok(false);
     };
+    let learned = totp::learned_drift(step, totp.step_at(now), max_drift);
     // The step must be later than every step accepted before: one statement decides.
-    Ok(db::totp::claim_step(tx, user_id, step).await?)
+    if !db::totp::claim_step(tx, user_id, step, learned).await? {
+        return Ok(false);
+    }
+    if learned != credential.drift {
+        record_drift(tx, now, user_id, credential.drift, learned, "sign_in", ctx).await?;
+    }
+    Ok(true)
+}
+
+/// The parameters of a stored authenticator; a row holding values this version cannot use
+/// is an internal error, not a wrong code.
+pub fn stored_params(credential: &db::totp::TotpRow) -> Result<Params, AppError> {
+    Params::from_stored(&credential.algorithm, credential.digits, credential.period)
+        .map_err(|e| AppError::internal(format!("stored TOTP parameters: {e}")))
+}
+
+/// Records that the authenticator's learned clock drift changed, and why (`sign_in`: an
+/// accepted code was off the centre of the window; `resync`: an operator re-learned it).
+pub async fn record_drift(
+    tx: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    previous: i64,
+    drift: i64,
+    reason: &str,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    events::record(
+        tx,
+        now,
+        user_id,
+        events::TOTP_DRIFT_CHANGED,
+        Some(ctx),
+        serde_json::json!({"previousSteps": previous, "driftSteps": drift, "reason": reason}),
+    )
+    .await
 }
 
 /// Which of the `stored` backup-code hashes (if any) is the hash of the `normalized` code.

@@ -242,7 +242,7 @@ pub async fn logout(
 /// password changes and revocations take effect immediately, not at token expiry.
 pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
     let now = state.now();
-    let principal = verify_token(state, bearer)?;
+    let principal = verify_token(state, bearer).await?;
     let mut conn = state.db.read().await?;
     db::sessions::find_active(&mut conn, principal.session_id, now)
         .await?
@@ -253,9 +253,18 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> Result<Principal, A
 
 /// The principal a bearer access token names, from its signature alone: the session is
 /// NOT checked, so the caller must check it in its own query (as `status` does, to answer
-/// in one round trip). Anything else uses [`authenticate`].
-pub fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
-    let claims = state.signer.verify_cached(bearer, state.now())?;
+/// in one round trip). Anything else uses [`authenticate`]. A token signed with a key this
+/// instance does not know yet (a rotation elsewhere) has the keys re-read once.
+pub async fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, AppError> {
+    let claims = match state.signer.verify_cached(bearer, state.now()) {
+        Ok(claims) => claims,
+        Err(err) => {
+            if !super::signing_keys::refresh_for(state, bearer).await? {
+                return Err(err);
+            }
+            state.signer.verify_cached(bearer, state.now())?
+        }
+    };
     Ok(Principal {
         user_id: claims.sub,
         session_id: claims.sid,

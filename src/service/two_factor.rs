@@ -252,14 +252,14 @@ pub async fn verify_setup_by_enrolment(
             })
             .ok_or(AppError::NoPendingSetup)?;
         let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &pending)?;
-        let Some(step) =
-            Totp::standard(&secret).matching_step(&code, now, state.config.totp_skew_steps)
-        else {
+        let totp = Totp::standard(&secret);
+        let Some(step) = totp.matching_step(&code, now, state.config.totp_skew_steps) else {
             // The token's attempt stays taken.
             tx.commit().await?;
             return Err(AppError::InvalidCode);
         };
-        if !db::totp::confirm_pending(&mut tx, user_id, &pending, step, now).await? {
+        let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
+        if !db::totp::confirm_pending(&mut tx, user_id, &pending, step, drift, now).await? {
             return Err(AppError::NoPendingSetup);
         }
         if !db::users::enable_two_factor(&mut tx, user_id, now).await? {
@@ -349,12 +349,12 @@ pub async fn verify_setup(
             })
             .ok_or(AppError::NoPendingSetup)?;
         let secret = crypto::open(&state.keys.master, &totp_aad(user.id), &pending)?;
-        let Some(step) =
-            Totp::standard(&secret).matching_step(&code, now, state.config.totp_skew_steps)
-        else {
+        let totp = Totp::standard(&secret);
+        let Some(step) = totp.matching_step(&code, now, state.config.totp_skew_steps) else {
             return Err(AppError::InvalidCode);
         };
-        if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, now).await? {
+        let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
+        if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, drift, now).await? {
             return Err(AppError::NoPendingSetup);
         }
         if !db::users::enable_two_factor(&mut tx, user.id, now).await? {

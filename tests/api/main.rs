@@ -4,6 +4,7 @@
 mod accounts;
 mod admin_api;
 mod at_rest;
+mod authenticators;
 mod burst;
 mod cancellation;
 mod compat;
@@ -23,6 +24,7 @@ mod operations;
 mod outage;
 mod process;
 mod readme_compat;
+mod rotation;
 mod sensitive;
 mod smoke;
 mod tokens;

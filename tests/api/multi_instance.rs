@@ -20,6 +20,8 @@ struct Instance {
 
 async fn start_instance(data_dir: &std::path::Path, database_url: &str) -> Instance {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        // Re-read the signing keys every second, so a rotation test need not wait long.
+        .env("TESSERA_SIGNING_KEY_REFRESH_SECS", "1")
         .env("TESSERA_LISTEN", "127.0.0.1:0")
         .env("TESSERA_DATA_DIR", data_dir)
         .env("TESSERA_DATABASE_URL", database_url)
@@ -51,7 +53,8 @@ struct Pair {
     a: Instance,
     b: Instance,
     client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    url: String,
 }
 
 /// Two instances sharing keys (one data dir) and one fresh PostgreSQL database.
@@ -65,7 +68,8 @@ async fn pair() -> Option<Pair> {
         a,
         b,
         client: reqwest::Client::new(),
-        _dir: dir,
+        dir,
+        url,
     })
 }
 
@@ -277,5 +281,85 @@ async fn a_lockout_earned_on_one_instance_holds_on_the_other() {
             .await;
         assert_eq!(status, 429, "instance {i} must refuse while locked: {body}");
         assert_eq!(body["code"], "second_factor_locked");
+    }
+}
+
+/// The `kid` in a token's header.
+fn kid_of(token: &str) -> String {
+    crate::tokens::parts(token).0["kid"]
+        .as_str()
+        .expect("a kid")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn both_instances_see_a_rotation_made_by_the_admin_command() {
+    let Some(pair) = pair().await else { return };
+    let (email, old, _) = pair.user().await;
+    let old_kid = kid_of(&old);
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["admin", "--operator", "test", "keys", "rotate"])
+        .env("TESSERA_DATA_DIR", pair.dir.path())
+        .env("TESSERA_DATABASE_URL", &pair.url)
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .output()
+        .await
+        .expect("run tessera admin keys rotate");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(&old_kid), "names the retired key: {stdout}");
+
+    // Each instance picks the new key up within its re-read interval (1 s here), without
+    // a restart: poll each for a token signed with another key than the old one.
+    for i in [0, 1] {
+        let mut rotated = None;
+        for _ in 0..50 {
+            let (status, body) = pair
+                .post(
+                    i,
+                    "/v1/auth/login",
+                    json!({"email": email, "password": PASSWORD}),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let token = body["accessToken"].as_str().unwrap().to_owned();
+            if kid_of(&token) != old_kid {
+                rotated = Some(token);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let token = rotated.unwrap_or_else(|| panic!("instance {i} signs with the new key"));
+        // The new token verifies on both instances, and so does the one from before.
+        for j in [0, 1] {
+            let (status, body) = pair.get(j, "/v1/auth/me", &token).await;
+            assert_eq!(status, 200, "new token on instance {j}: {body}");
+            let (status, body) = pair.get(j, "/v1/auth/me", &old).await;
+            assert_eq!(status, 200, "old token on instance {j}: {body}");
+        }
+        let jwks: Value = pair
+            .client
+            .get(format!("{}/.well-known/jwks.json", pair.base(i)))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert!(
+            kids.contains(&old_kid.as_str()) && kids.contains(&kid_of(&token).as_str()),
+            "{kids:?}"
+        );
     }
 }

@@ -861,3 +861,60 @@ async fn admin_api_keys_are_made_listed_and_revoked_by_the_binary() {
         .await
         .assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn admin_import_totp_reports_every_line_and_exits_2_on_a_refusal() {
+    let app = TestApp::spawn().await;
+    let ann = app.signed_in_user().await;
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let file = app.data_dir.path().join("import.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "email,otpauth\n{},\"otpauth://totp/Old:ann?secret={secret}&algorithm=SHA512&digits=8&period=60\"\nnobody@example.com,otpauth://totp/x?secret={secret}\n",
+            ann.email
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (code, out, err) = admin(&app, &["import-totp", path, "--dry-run"], None).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("line 2: ") && out.contains("would import"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 3: ") && out.contains("no such account"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(secret) && !err.contains(secret),
+        "no secret printed"
+    );
+    let (code, out, err) = admin(&app, &["import-totp", path], None).await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("2 line(s): 1 imported, 1 refused"), "{out}");
+    let (code, out, _) = admin(&app, &["show-user", &ann.email], None).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("SHA512, 8 digits, 60 s"), "{out}");
+
+    // Two consecutive codes of an authenticator whose clock is right (the CLI runs on the
+    // wall clock).
+    let seed = data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap();
+    let now = app.now() as u64;
+    let code_at = |t: u64| totp_lite::totp_custom::<totp_lite::Sha512>(60, 8, &seed, t);
+    let (code, out, err) = admin(
+        &app,
+        &["resync-totp", &ann.email, &code_at(now - 60), &code_at(now)],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    // 0, or -1 if the wall clock entered the next minute meanwhile.
+    assert!(
+        out.contains("Resynchronised") && (out.contains("drift 0 ") || out.contains("drift -1 ")),
+        "{out}"
+    );
+}

@@ -13,12 +13,12 @@ const ACCESS_TTL: i64 = 15 * 60;
 const REFRESH_TTL: i64 = 30 * 24 * 3600;
 
 /// One key of the JWKS, checked to be an Ed25519 OKP key.
-struct Jwk {
-    kid: String,
+pub(crate) struct Jwk {
+    pub(crate) kid: String,
     key: VerifyingKey,
 }
 
-async fn fetch_jwks(app: &TestApp) -> Vec<Jwk> {
+pub(crate) async fn fetch_jwks(app: &TestApp) -> Vec<Jwk> {
     let response = app.get("/.well-known/jwks.json", None).await;
     assert_eq!(response.status, 200, "{}", response.text);
     assert!(
@@ -62,7 +62,7 @@ fn encode(value: &Value) -> String {
 }
 
 /// Splits a compact JWT into header, claims and signature, without verifying anything.
-fn parts(token: &str) -> (Value, Value, Vec<u8>) {
+pub(crate) fn parts(token: &str) -> (Value, Value, Vec<u8>) {
     let pieces: Vec<&str> = token.split('.').collect();
     assert_eq!(pieces.len(), 3, "a compact JWS: {token}");
     let signature = URL_SAFE_NO_PAD
@@ -72,7 +72,7 @@ fn parts(token: &str) -> (Value, Value, Vec<u8>) {
 }
 
 /// Verifies `token` with the JWKS alone, as another service would; returns the claims.
-fn verify_independently(token: &str, jwks: &[Jwk]) -> Result<Value, String> {
+pub(crate) fn verify_independently(token: &str, jwks: &[Jwk]) -> Result<Value, String> {
     let (header, claims, signature) = parts(token);
     if header["alg"] != "EdDSA" {
         return Err(format!("alg is {}", header["alg"]));
@@ -94,7 +94,7 @@ fn verify_independently(token: &str, jwks: &[Jwk]) -> Result<Value, String> {
 }
 
 /// A token with this header and these claims, signed by `key` (or unsigned for `None`).
-fn forge(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
+pub(crate) fn forge(header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
     let signed = format!("{}.{}", encode(header), encode(claims));
     match key {
         Some(key) => format!(

@@ -66,7 +66,7 @@ struct Enable2faRequest {
     #[schema(
         value_type = Option<String>,
         max_length = 32,
-        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        pattern = "^([0-9]{6}|[0-9]{8}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
     code: Optional<Code>,

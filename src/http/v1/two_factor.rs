@@ -202,12 +202,12 @@ async fn verify_setup(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[garde(context(BodyContext))]
 struct VerifyRequest {
-    /// A 6-digit TOTP code or a backup code (`xxxxx-xxxxx`, case and dash insensitive).
+    /// A TOTP code (6 digits, or 8 for an imported authenticator that makes them) or a backup code (`xxxxx-xxxxx`, case and dash insensitive).
     #[garde(dive)]
     #[schema(
         value_type = String,
         max_length = 32,
-        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        pattern = "^([0-9]{6}|[0-9]{8}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
     code: Field<Code>,
@@ -289,7 +289,7 @@ struct DisableRequest {
     #[schema(
         value_type = Option<String>,
         max_length = 32,
-        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        pattern = "^([0-9]{6}|[0-9]{8}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
     code: Optional<Code>,
@@ -361,7 +361,7 @@ struct RegenerateRequest {
     #[schema(
         value_type = Option<String>,
         max_length = 32,
-        pattern = "^([0-9]{6}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
+        pattern = "^([0-9]{6}|[0-9]{8}|[0-9A-Za-z]{5}-?[0-9A-Za-z]{5})$",
         example = "123456"
     )]
     code: Optional<Code>,

@@ -1,0 +1,378 @@
+//! The operator's TOTP use cases: importing authenticators from another system (users keep
+//! the app they already have) and resynchronising one whose clock drifted far.
+//!
+//! An import is judged line by line, each line in a transaction of its own: a line is
+//! stored whole (secret, parameters, last used step, 2FA switched on, events) or not at
+//! all, and one bad line does not hold back the good ones. The report says, per line, what
+//! was imported or refused and why; a refusal never quotes a secret.
+
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::second_factor::{self, totp_aad};
+use super::{events, operator};
+use crate::crypto;
+use crate::db::{self, Conn, users::UserRow};
+use crate::domain::totp::{self, Algorithm, Params, Totp};
+use crate::domain::validate;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How a line names its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    Id(Uuid),
+    Email(String),
+    UserName(String),
+    /// An id, email or user name; refused when it names more than one account.
+    Any(String),
+}
+
+impl std::fmt::Display for UserKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserKey::Id(id) => write!(f, "id {id}"),
+            UserKey::Email(email) => write!(f, "email {email:?}"),
+            UserKey::UserName(name) => write!(f, "user name {name:?}"),
+            UserKey::Any(who) => write!(f, "{who:?}"),
+        }
+    }
+}
+
+/// The authenticator of one line: an `otpauth://totp/...` URI, or a base32 secret with
+/// its parameters (each defaulting to SHA1, 6 digits, 30 seconds).
+pub enum Authenticator {
+    OtpAuth(Zeroizing<String>),
+    Secret {
+        base32: Zeroizing<String>,
+        algorithm: Option<String>,
+        digits: Option<i64>,
+        period: Option<i64>,
+    },
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authenticator::OtpAuth(_) => f.write_str("OtpAuth([redacted])"),
+            Authenticator::Secret { .. } => f.write_str("Secret([redacted])"),
+        }
+    }
+}
+
+/// One parsed line of an import.
+#[derive(Debug)]
+pub struct ImportLine {
+    /// Where it came from (a line number), for the report.
+    pub line: u64,
+    pub user: UserKey,
+    pub authenticator: Authenticator,
+    /// The last time step (in the authenticator's own period) already used elsewhere:
+    /// codes of that step and earlier are refused here too.
+    pub last_step: Option<i64>,
+}
+
+/// What became of one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub line: u64,
+    /// The account as the line named it.
+    pub user: String,
+    pub result: ImportResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportResult {
+    Imported {
+        user_id: Uuid,
+        params: Params,
+        /// 2FA was off and the import switched it on.
+        enabled_two_factor: bool,
+    },
+    Refused(String),
+}
+
+/// Imports `lines` (see the module's description). With `dry_run`, every line is judged
+/// and carried out in its transaction exactly as for real, and every transaction rolled
+/// back. `details` (the operator) goes into each account's `totp_imported` event.
+///
+/// An imported authenticator switches 2FA on (the account had it in the system it comes
+/// from) and issues no backup codes: they would be shown to the operator, not the user,
+/// who makes their own once signed in (`POST /v1/auth/2fa/regenerate-backup-codes`).
+#[tracing::instrument(skip_all, fields(lines = lines.len(), dry_run))]
+pub async fn import(
+    state: &AppState,
+    lines: Vec<ImportLine>,
+    dry_run: bool,
+    details: serde_json::Value,
+) -> Result<Vec<ImportOutcome>, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let mut outcomes = Vec::with_capacity(lines.len());
+        for line in lines {
+            let result = match import_line(state, &line, dry_run, &details).await {
+                Ok(result) => result,
+                Err(LineError::Refused(reason)) => ImportResult::Refused(reason),
+                Err(LineError::App(err)) => {
+                    tracing::warn!(line = line.line, error = %err, "importing a TOTP line failed");
+                    ImportResult::Refused(format!(
+                        "{} (nothing was stored for this line)",
+                        match err {
+                            AppError::Unavailable => "the database is unavailable",
+                            _ => "internal error, see the server log",
+                        }
+                    ))
+                }
+            };
+            outcomes.push(ImportOutcome {
+                line: line.line,
+                user: line.user.to_string(),
+                result,
+            });
+        }
+        Ok(outcomes)
+    })
+    .await
+}
+
+enum LineError {
+    Refused(String),
+    App(AppError),
+}
+
+impl From<AppError> for LineError {
+    fn from(err: AppError) -> Self {
+        LineError::App(err)
+    }
+}
+
+impl From<sqlx::Error> for LineError {
+    fn from(err: sqlx::Error) -> Self {
+        LineError::App(err.into())
+    }
+}
+
+fn refuse(reason: impl Into<String>) -> LineError {
+    LineError::Refused(reason.into())
+}
+
+/// The secret and parameters of a line, checked.
+fn read_authenticator(
+    authenticator: &Authenticator,
+) -> Result<(Zeroizing<Vec<u8>>, Params), LineError> {
+    match authenticator {
+        Authenticator::OtpAuth(uri) => {
+            let parsed = totp::parse_otpauth(uri).map_err(refuse)?;
+            Ok((parsed.secret, parsed.params))
+        }
+        Authenticator::Secret {
+            base32,
+            algorithm,
+            digits,
+            period,
+        } => {
+            let secret = totp::parse_secret(base32).map_err(refuse)?;
+            let algorithm = match algorithm {
+                Some(name) => Algorithm::from_name(name)
+                    .ok_or_else(|| refuse(totp::ParamError::Algorithm.to_string()))?,
+                None => Algorithm::Sha1,
+            };
+            let params = Params::new(
+                algorithm,
+                digits.unwrap_or(i64::from(totp::DIGITS)),
+                period.unwrap_or(totp::PERIOD),
+            )
+            .map_err(|e| refuse(e.to_string()))?;
+            Ok((secret, params))
+        }
+    }
+}
+
+async fn import_line(
+    state: &AppState,
+    line: &ImportLine,
+    dry_run: bool,
+    details: &serde_json::Value,
+) -> Result<ImportResult, LineError> {
+    let now = state.now();
+    let (secret, params) = read_authenticator(&line.authenticator)?;
+    let current = Totp::with_params(&secret, params).step_at(now);
+    let last_step = match line.last_step {
+        None => -1,
+        Some(step) if step < 0 => return Err(refuse("the last used step must not be negative")),
+        Some(step) if step > current + state.config.totp_max_drift_steps => {
+            return Err(refuse(format!(
+                "the last used step {step} is in the future (the current step is {current} for a period of {} s)",
+                params.period
+            )));
+        }
+        Some(step) => step,
+    };
+    let mut tx = state.db.begin().await?;
+    let user = resolve(&mut tx, &line.user).await?;
+    let sealed = crypto::seal(&state.keys.master, &totp_aad(user.id), &secret)?;
+    if !db::totp::import(&mut tx, user.id, &sealed, params, last_step, now).await? {
+        return Err(refuse(
+            "the account already has an authenticator (reset its 2FA first to replace it)",
+        ));
+    }
+    let enabled_two_factor = db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
+    let ctx = operator::context();
+    let mut event = details.clone();
+    event["algorithm"] = params.algorithm.name().into();
+    event["digits"] = params.digits.into();
+    event["period"] = params.period.into();
+    events::record(
+        &mut tx,
+        now,
+        user.id,
+        events::TOTP_IMPORTED,
+        Some(&ctx),
+        event,
+    )
+    .await?;
+    if enabled_two_factor {
+        let mut enabled = details.clone();
+        enabled["method"] = "totp".into();
+        enabled["imported"] = true.into();
+        events::record(
+            &mut tx,
+            now,
+            user.id,
+            events::TWO_FACTOR_ENABLED,
+            Some(&ctx),
+            enabled,
+        )
+        .await?;
+    }
+    if !dry_run {
+        tx.commit().await?;
+    }
+    Ok(ImportResult::Imported {
+        user_id: user.id,
+        params,
+        enabled_two_factor,
+    })
+}
+
+/// The one account `key` names, read through the line's own transaction.
+async fn resolve(tx: &mut Conn, key: &UserKey) -> Result<UserRow, LineError> {
+    let by_id = |text: &str| Uuid::parse_str(text.trim()).ok();
+    let found = match key {
+        UserKey::Id(id) => db::users::find_by_id(tx, *id).await?,
+        UserKey::Email(email) => db::users::find_by_email(tx, &validate::email_key(email)).await?,
+        UserKey::UserName(name) => {
+            db::users::find_by_user_name(tx, &validate::user_name_key(name.trim())).await?
+        }
+        UserKey::Any(text) => {
+            let mut matches: Vec<UserRow> = Vec::new();
+            if let Some(id) = by_id(text)
+                && let Some(row) = db::users::find_by_id(tx, id).await?
+            {
+                matches.push(row);
+            }
+            if let Some(row) = db::users::find_by_email(tx, &validate::email_key(text)).await? {
+                matches.push(row);
+            }
+            if let Some(row) =
+                db::users::find_by_user_name(tx, &validate::user_name_key(text.trim())).await?
+            {
+                matches.push(row);
+            }
+            if matches.iter().any(|row| row.id != matches[0].id) {
+                return Err(refuse(
+                    "it names more than one account; name it by id, email or user name",
+                ));
+            }
+            matches.into_iter().next()
+        }
+    };
+    found.ok_or_else(|| refuse("no such account"))
+}
+
+/// What a resync learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resynced {
+    /// The drift before, in steps.
+    pub previous: i64,
+    /// The drift now, in steps.
+    pub drift: i64,
+}
+
+/// Re-learns the clock drift of an account's authenticator from two consecutive codes
+/// (RFC 6238 section 6), searched within `totp_resync_window_secs` either side of now.
+/// The second code's step is claimed as used, so neither code can sign in afterwards.
+/// Refused (`InvalidCode`) when no pair of consecutive steps matches (or more than one
+/// does) or the codes were used already; a drift beyond `totp_max_drift_steps` is refused
+/// too, as the window could not follow it. `details` (the operator) goes into the
+/// `totp_drift_changed` event.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn resync(
+    state: &AppState,
+    user_id: Uuid,
+    first: String,
+    second: String,
+    details: serde_json::Value,
+) -> Result<Resynced, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let mut tx = state.db.begin().await?;
+        let credential = db::totp::find(&mut tx, user_id)
+            .await?
+            .filter(|c| c.secret_enc.is_some())
+            .ok_or(AppError::NoAuthenticator)?;
+        let params = second_factor::stored_params(&credential)?;
+        let sealed = credential.secret_enc.as_deref().unwrap_or_default();
+        let secret = crypto::open(&state.keys.master, &totp_aad(user_id), sealed)?;
+        let totp = Totp::with_params(&secret, params);
+        let first = digits_only(&first);
+        let second = digits_only(&second);
+        let step = totp::resync_step(
+            &totp,
+            &first,
+            &second,
+            now,
+            state.config.totp_resync_window_secs,
+        )
+        .ok_or(AppError::InvalidCode)?;
+        let offset = step + 1 - totp.step_at(now);
+        let max = state.config.totp_max_drift_steps;
+        if offset.abs() > max {
+            return Err(AppError::field(
+                "codes",
+                &format!(
+                    "the authenticator is {offset} steps off, beyond totp_max_drift_steps ({max}): set its clock right"
+                ),
+            ));
+        }
+        if !db::totp::claim_step(&mut tx, user_id, step + 1, offset).await? {
+            // These codes (or later ones) were used already.
+            return Err(AppError::InvalidCode);
+        }
+        let mut event = details;
+        event["previousSteps"] = credential.drift.into();
+        event["driftSteps"] = offset.into();
+        event["reason"] = "resync".into();
+        events::record(
+            &mut tx,
+            now,
+            user_id,
+            events::TOTP_DRIFT_CHANGED,
+            Some(&operator::context()),
+            event,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Resynced {
+            previous: credential.drift,
+            drift: offset,
+        })
+    })
+    .await
+}
+
+/// A code as typed, spaces dropped.
+fn digits_only(code: &str) -> String {
+    code.chars().filter(|c| !c.is_whitespace()).collect()
+}
