@@ -55,6 +55,9 @@ enum AdminCommand {
     Unlock(UserArgs),
     /// Revoke every session of a user.
     RevokeSessions(UserArgs),
+    /// Webhook endpoints and the notification outbox.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Create a user (works with registration closed). The password is asked for without
     /// echo on a terminal, else read as one line from stdin.
     CreateUser {
@@ -65,6 +68,23 @@ enum AdminCommand {
         #[arg(long)]
         phone_number: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// The notification channels in force, with their messages counted by status.
+    List,
+    /// The newest messages (webhook deliveries and emails), of one channel or all.
+    Deliveries {
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Make a message (delivered, dead or waiting) due now, with its attempts counted afresh.
+    Replay { id: uuid::Uuid },
+    /// Send a signed `test` message to an endpoint now and show the answer.
+    Test { endpoint: String },
 }
 
 /// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
@@ -168,6 +188,14 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
         AdminCommand::RevokeSessions(user) => {
             admin::revoke_sessions(&state, &user.into_ref(), &operator).await
         }
+        AdminCommand::Webhooks(command) => match command {
+            WebhooksCommand::List => admin::webhooks_list(&state).await,
+            WebhooksCommand::Deliveries { endpoint, limit } => {
+                admin::webhooks_deliveries(&state, endpoint.as_deref(), limit).await
+            }
+            WebhooksCommand::Replay { id } => admin::webhooks_replay(&state, id).await,
+            WebhooksCommand::Test { endpoint } => admin::webhooks_test(&state, &endpoint).await,
+        },
         AdminCommand::CreateUser {
             email,
             user_name,

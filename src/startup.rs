@@ -92,6 +92,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
+        let (stop_delivery, delivery_stop) = tokio::sync::watch::channel(false);
+        let delivery = tokio::spawn(crate::service::outbox::run(state.clone(), delivery_stop));
         let patience = state.config.connection_idle_timeout();
         let metrics_server = self.metrics_listener.map(|listener| {
             let listener = crate::http::conn::DeadlineListener::new(listener, patience);
@@ -123,9 +125,12 @@ impl Application {
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         // Stop accepting at once; give in-flight requests, and the use cases of requests
         // whose clients hung up, `grace` to finish, then go.
+        // The delivery worker stops with the server, after finishing its attempts in flight.
         let finish = async {
             serve.await?;
             state.use_cases.wait_idle().await;
+            let _ = stop_delivery.send(true);
+            let _ = delivery.await;
             anyhow::Ok(())
         };
         tokio::select! {
@@ -157,6 +162,9 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
     .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;
     let keys = load_checked_keys(&config, &db, clock.now()).await?;
+    let mut tx = db.begin().await?;
+    crate::service::outbox::sync_channels(&config, &mut tx, clock.now()).await?;
+    tx.commit().await?;
     let metrics = Arc::new(Metrics::default());
     let hasher = PasswordHasher::new(
         config.argon2_memory_kib,
@@ -179,6 +187,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         signer: Arc::new(signer),
         metrics,
         use_cases: Arc::default(),
+        outbox: Arc::default(),
     })
 }
 
