@@ -119,13 +119,16 @@ pub async fn sync_channels(config: &Config, conn: &mut Conn, now: i64) -> Result
     Ok(())
 }
 
+/// Each configured endpoint by name, with the keys of its secrets.
+type Endpoints = HashMap<String, (WebhookEndpoint, Vec<Vec<u8>>)>;
+
 /// What delivers messages: the HTTP client, the mailer, and the endpoints' secrets.
 #[derive(Clone)]
 pub struct Deliverer {
     state: AppState,
     http: WebhookClient,
     mailer: Option<Mailer>,
-    endpoints: Arc<HashMap<String, (WebhookEndpoint, Vec<Vec<u8>>)>>,
+    endpoints: Arc<Endpoints>,
 }
 
 /// The outcome of one attempt.
