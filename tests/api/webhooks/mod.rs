@@ -80,6 +80,14 @@ async fn receiver_down_then_up_gets_every_message_once() {
     }
     let first = receiver.wait_for_requests(Some(&app), 3).await;
     assert!(first.iter().all(|r| r.status == 503));
+    // The worker records the outcomes after the answers came.
+    for _ in 0..100 {
+        let tried = outbox::deliveries(&app.state, None, 10).await.unwrap();
+        if tried.iter().filter(|d| d.last_error.is_some()).count() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let metrics = app.scrape_metrics().await.text;
     assert!(
         metrics.contains(

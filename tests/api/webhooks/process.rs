@@ -128,6 +128,15 @@ async fn messages_pending_when_the_server_is_killed_are_delivered_after_restart(
     // Each tried once, refused, and scheduled again.
     let refused = receiver.wait_for_requests(None, 3).await;
     assert!(refused.iter().all(|r| r.status == 503));
+    // Killed once the failures are recorded: the messages wait for their retry (a worker
+    // killed mid-attempt leaves its claim to run out its lease, a minute and more).
+    for _ in 0..100 {
+        let (_, listed) = admin(&config, dir.path(), &url, &["webhooks", "deliveries"]).await;
+        if listed.matches("HTTP 503").count() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     server.child.start_kill().unwrap(); // SIGKILL
     server.child.wait().await.unwrap();
 
