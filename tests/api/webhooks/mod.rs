@@ -394,6 +394,27 @@ async fn emails_reach_an_smtp_server() {
     assert!(mail.data.contains("text/html"), "{}", mail.data);
     assert!(!mail.data.contains(PASSWORD));
 
+    // Another browser signs in: the owner is told.
+    let other = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36")
+        .json(&json!({"email": user.email, "password": "another long passphrase"}));
+    assert_eq!(app.send(other).await.status, 200);
+    let mails = sink.wait_for(&app, 2).await;
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: Tessera: sign-in from a new device"),
+        "{}",
+        mails[1].data
+    );
+    assert!(
+        mails[1].data.contains("Chrome on Windows"),
+        "{}",
+        mails[1].data
+    );
+
     // 2FA on, then off: the email says so.
     let enrolled = app
         .enable_two_factor(&user_with_token(&app, &user.email).await)
@@ -407,14 +428,163 @@ async fn emails_reach_an_smtp_server() {
         )
         .await;
     assert!(off.status.is_success(), "{}", off.text);
-    let mails = sink.wait_for(&app, 2).await;
+    let mails = sink.wait_for(&app, 3).await;
     assert!(
-        mails[1]
+        mails[2]
             .data
             .contains("two-factor authentication turned off"),
         "{}",
-        mails[1].data
+        mails[2].data
     );
+}
+
+/// Waits until every message has a recorded outcome of its first attempt.
+async fn attempted(app: &TestApp, count: usize) -> Vec<outbox::Delivery> {
+    for _ in 0..100 {
+        app.state.outbox.wake();
+        let tried = outbox::deliveries(&app.state, None, 100).await.unwrap();
+        if tried.len() == count
+            && tried
+                .iter()
+                .all(|d| d.status != "pending" || d.last_error.is_some())
+        {
+            return tried;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{count} message(s) not attempted: {:?}",
+        outbox::deliveries(&app.state, None, 100).await
+    );
+}
+
+/// A redirect is a failed attempt, not followed; an answer slower than
+/// `notification_timeout_secs` is one too.
+#[tokio::test]
+async fn redirects_are_not_followed_and_slow_answers_time_out() {
+    let receiver = Receiver::start(true).await;
+    receiver.answer(307);
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| {
+        with_webhook(c, &url, &["password_changed"]);
+        c.notification_timeout_secs = 1;
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    let change = |from: &'static str, to: &'static str| {
+        app.post(
+            "/v1/auth/password",
+            json!({"currentPassword": from, "newPassword": to}),
+            Some(&user.access_token),
+        )
+    };
+    assert_eq!(
+        change(PASSWORD, "another long passphrase").await.status,
+        204
+    );
+    let tried = attempted(&app, 1).await;
+    assert_eq!(
+        tried[0].last_error.as_deref(),
+        Some("HTTP 307"),
+        "{tried:?}"
+    );
+    assert_eq!(receiver.all().len(), 1, "the redirect was not followed");
+
+    receiver.answer(0);
+    assert_eq!(
+        change("another long passphrase", "yet another passphrase")
+            .await
+            .status,
+        204
+    );
+    let tried = attempted(&app, 2).await;
+    let slow = tried
+        .iter()
+        .find(|d| d.last_error.as_deref() != Some("HTTP 307"))
+        .unwrap();
+    assert!(
+        slow.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{tried:?}"
+    );
+}
+
+/// A worker that claimed a message and died (its claim made here, in the test, and never
+/// finished) holds it until its lease runs out on the clock; then another claim sends it.
+#[tokio::test]
+async fn a_message_claimed_by_a_dead_worker_is_sent_once_its_lease_runs_out() {
+    let receiver = Receiver::start(true).await;
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| {
+        with_webhook(c, &url, &["password_changed"]);
+        // The worker only looks when woken.
+        c.outbox_poll_interval_ms = 3_600_000;
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    // The worker's first look happened at start; the message below waits to be woken for.
+    let mut tx = app.state.db.begin().await.unwrap();
+    let user_id: uuid::Uuid = user.id.parse().unwrap();
+    events::record(
+        &mut tx,
+        app.now(),
+        user_id,
+        events::PASSWORD_CHANGED,
+        None,
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let now = app.now();
+    let claimed = tessera::db::outbox::claim(&mut tx, now, now + 80, uuid::Uuid::new_v4(), 10)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1, "the dead worker's claim");
+
+    for _ in 0..5 {
+        app.state.outbox.wake();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(receiver.all().is_empty(), "held by the lease");
+    app.clock.advance(80);
+    let got = receiver.wait_for_accepted(Some(&app), 1).await;
+    assert_eq!(got.len(), 1);
+    let done = outbox::deliveries(&app.state, None, 10).await.unwrap();
+    assert_eq!(done[0].status, "delivered");
+    assert_eq!(done[0].attempts, 2, "the dead worker's attempt counts");
+}
+
+/// The worker stops with the server: a message that falls due after the stop waits for
+/// the next start, and is delivered then.
+#[tokio::test]
+async fn the_worker_stops_with_the_server_and_the_next_start_delivers() {
+    let receiver = Receiver::start(false).await;
+    let url = receiver.url.clone();
+    let mut app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
+    let user = app.signed_in_user().await;
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204);
+    attempted(&app, 1).await;
+    app.stop().await;
+    receiver.answer(200);
+    app.clock.advance(RETRY_DELAYS[0]);
+    app.state.outbox.wake();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.accepted().len(), 0, "no worker after the stop");
+
+    let app = app.restart().await;
+    let got = receiver.wait_for_accepted(Some(&app), 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body["type"], "password_changed");
 }
 
 /// A fresh sign-in for `email` with the changed password.

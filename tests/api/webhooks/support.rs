@@ -45,7 +45,14 @@ struct Shared {
     status: Arc<AtomicU16>,
 }
 
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+/// Answers the status set with [`Receiver::answer`]: a redirect (3xx) points back at the
+/// receiver (a client that followed it would be seen twice); 0 never answers.
+async fn receive(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let header = |name: &str| {
         headers
             .get(name)
@@ -67,7 +74,18 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
         headers: headers.clone(),
         status,
     });
-    StatusCode::from_u16(status).unwrap()
+    match status {
+        0 => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            StatusCode::OK.into_response()
+        }
+        300..=399 => (
+            StatusCode::from_u16(status).unwrap(),
+            [(axum::http::header::LOCATION, "/hook?followed=1")],
+        )
+            .into_response(),
+        _ => StatusCode::from_u16(status).unwrap().into_response(),
+    }
 }
 
 impl Receiver {
