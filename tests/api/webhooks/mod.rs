@@ -599,3 +599,52 @@ async fn user_with_token(app: &TestApp, email: &str) -> crate::helpers::TestUser
         refresh_token: login.body["refreshToken"].as_str().unwrap().to_owned(),
     }
 }
+
+/// Webhook endpoints in the configuration file are checked at start-up: a mistake stops
+/// the program with the endpoint and the reason named.
+#[test]
+fn webhook_settings_are_checked_when_read() {
+    use tessera::config::Config;
+    let dir = tempfile::tempdir().unwrap();
+    let load = |table: &str| {
+        let path = dir.path().join("tessera.toml");
+        std::fs::write(&path, format!("[[webhooks]]\n{table}")).unwrap();
+        Config::load_from(Some(&path), Vec::<(String, String)>::new()).map_err(|e| format!("{e:#}"))
+    };
+    let good = format!(
+        "name = \"siem\"\nurl = \"https://siem.example.com/hook\"\nsecrets = [\"{SECRET}\", \"{NEXT_SECRET}\"]\nevents = [\"new_device_sign_in\", \"password_changed\"]\n"
+    );
+    let config = load(&good).expect("a good endpoint");
+    assert_eq!(config.webhooks[0].keys().len(), 2);
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains(&SECRET[6..]),
+        "secrets are not shown: {debug}"
+    );
+
+    for (wrong, said) in [
+        (
+            good.replace("password_changed", "pasword_changed"),
+            "unknown event type",
+        ),
+        (good.replace(SECRET, "not-a-secret"), "whsec_"),
+        (good.replace(SECRET, "whsec_c2hvcnQ="), "24 to 64 bytes"),
+        (
+            good.replace("https://siem.example.com/hook", "ftp://siem.example.com/"),
+            "http",
+        ),
+        (
+            good.replace(
+                "https://siem.example.com/hook",
+                "https://u:p@siem.example.com/",
+            ),
+            "credentials",
+        ),
+        (good.replace("\"siem\"", "\"email\""), "email channel"),
+        (good.replace("secrets = [", "secret = ["), "unknown field"),
+        (format!("{good}\n[[webhooks]]\n{good}"), "unique"),
+    ] {
+        let err = load(&wrong).expect_err(&wrong);
+        assert!(err.contains(said), "{wrong}: {err}");
+    }
+}
