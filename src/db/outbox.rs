@@ -51,6 +51,13 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>) -> Result<(), sqlx::Err
         .execute(&mut *e).await.map(|_| ()))
 }
 
+/// Whether any message is due: a read, so an idle worker's poll does not take the writer.
+pub async fn any_due(conn: &mut Conn, now: i64) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+               AND lease_until <= $1 LIMIT 1) AS due";
+    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(now).fetch_one(&mut *e).await.map(|n| n > 0))
+}
+
 /// Claims up to `limit` due messages until `lease_until`, counting the attempt.
 pub async fn claim(
     conn: &mut Conn,

@@ -222,6 +222,14 @@ impl Deliverer {
         // Long enough for every attempt of the batch to end (they run at once), so a
         // lease runs out only when its worker died.
         let lease = now + 2 * state.config.notification_timeout_secs as i64 + 60;
+        // Look before taking the writer: most polls find nothing.
+        let due = {
+            let mut conn = state.db.read().await?;
+            db::outbox::any_due(&mut conn, now).await?
+        };
+        if !due {
+            return Ok(0);
+        }
         let mut tx = state.db.begin().await?;
         let claimed = db::outbox::claim(&mut tx, now, lease, claim_id, BATCH).await?;
         tx.commit().await?;
