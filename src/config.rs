@@ -385,6 +385,15 @@ impl Config {
                 url.starts_with("smtp://") || url.starts_with("smtps://"),
                 "smtp_url must start with smtp:// or smtps://"
             );
+            let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+            anyhow::ensure!(
+                parsed.scheme() == "smtps"
+                    || parsed.password().is_none()
+                    || parsed
+                        .query_pairs()
+                        .any(|(k, v)| k == "tls" && v == "required"),
+                "smtp_url with a password must use TLS: smtps://, or smtp:// with ?tls=required"
+            );
         }
         let mut names = std::collections::HashSet::new();
         for hook in &self.webhooks {

@@ -43,6 +43,9 @@ impl Application {
             _ => None,
         };
         let state = build_state(config, clock).await?;
+        // The server's configuration says which channels events are sent on (an admin
+        // command, run perhaps with another configuration, leaves them as they are).
+        crate::service::outbox::sync_channels(&state).await?;
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
@@ -162,9 +165,6 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
     .context("connecting to the database")?;
     db.migrate().await.context("running migrations")?;
     let keys = load_checked_keys(&config, &db, clock.now()).await?;
-    let mut tx = db.begin().await?;
-    crate::service::outbox::sync_channels(&config, &mut tx, clock.now()).await?;
-    tx.commit().await?;
     let metrics = Arc::new(Metrics::default());
     let hasher = PasswordHasher::new(
         config.argon2_memory_kib,

@@ -96,7 +96,8 @@ pub(super) async fn enqueue(
 
 /// Writes the configuration's channels and subscriptions to the database (at start-up),
 /// where every event's transaction reads them.
-pub async fn sync_channels(config: &Config, conn: &mut Conn, now: i64) -> Result<(), AppError> {
+pub async fn sync_channels(state: &AppState) -> Result<(), AppError> {
+    let config = &state.config;
     let mut channels: Vec<db::notification_channels::Channel> = config
         .webhooks
         .iter()
@@ -115,8 +116,9 @@ pub async fn sync_channels(config: &Config, conn: &mut Conn, now: i64) -> Result
             event_types: super::events::EMAILED.to_vec(),
         });
     }
-    db::notification_channels::replace_all(conn, &channels, now).await?;
-    Ok(())
+    let mut tx = state.db.begin().await?;
+    db::notification_channels::replace_all(&mut tx, &channels, state.now()).await?;
+    tx.commit().await
 }
 
 /// Each configured endpoint by name, with the keys of its secrets.

@@ -647,4 +647,20 @@ fn webhook_settings_are_checked_when_read() {
         let err = load(&wrong).expect_err(&wrong);
         assert!(err.contains(said), "{wrong}: {err}");
     }
+
+    // A password is not sent over SMTP without TLS.
+    let smtp = |url: &str| {
+        Config::load_from(None, vec![("TESSERA_SMTP_URL".to_owned(), url.to_owned())])
+            .map_err(|e| format!("{e:#}"))
+    };
+    let err = smtp("smtp://user:pass@mail.example.com:587").expect_err("plain with a password");
+    assert!(err.contains("must use TLS"), "{err}");
+    assert!(
+        !err.contains("pass@"),
+        "the password is not repeated: {err}"
+    );
+    smtp("smtp://user:pass@mail.example.com:587?tls=required").expect("STARTTLS");
+    smtp("smtps://user:pass@mail.example.com").expect("TLS");
+    smtp("smtp://127.0.0.1:25").expect("a local relay without credentials");
+    assert!(smtp("http://mail.example.com").is_err());
 }
