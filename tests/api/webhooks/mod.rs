@@ -664,3 +664,50 @@ fn webhook_settings_are_checked_when_read() {
     smtp("smtp://127.0.0.1:25").expect("a local relay without credentials");
     assert!(smtp("http://mail.example.com").is_err());
 }
+
+/// A backup code used and a second-factor lock are emailed too; the owner learns how
+/// many backup codes remain.
+#[tokio::test]
+async fn backup_codes_and_lockouts_are_emailed() {
+    use crate::helpers::{verify_code, wrong_code};
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = Some(secrecy::SecretString::from(smtp));
+        c.outbox_poll_interval_ms = 100;
+    })
+    .await;
+    let enrolled = app.enrolled_user().await;
+    let token = app.two_factor_token(&enrolled.user.email, PASSWORD).await;
+    let used = verify_code(&app, &token, &enrolled.backup_codes[0]).await;
+    assert_eq!(used.status, 200, "{}", used.text);
+    let mails = sink.wait_for(&app, 1).await;
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: Tessera: a backup code was used"),
+        "{}",
+        mails[0].data
+    );
+    assert!(mails[0].data.contains("9 remain"), "{}", mails[0].data);
+    assert!(!mails[0].data.contains(&enrolled.backup_codes[0]));
+
+    let token = app.two_factor_token(&enrolled.user.email, PASSWORD).await;
+    let wrong = wrong_code(&enrolled.secret, app.now());
+    for _ in 0..5 {
+        assert_eq!(verify_code(&app, &token, &wrong).await.status, 401);
+    }
+    let mails = sink.wait_for(&app, 2).await;
+    assert_eq!(
+        mails.len(),
+        2,
+        "one email for the lock, none per wrong code"
+    );
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: Tessera: sign-in locked after failed codes"),
+        "{}",
+        mails[1].data
+    );
+}
