@@ -63,6 +63,21 @@ fn payload(
     .to_string()
 }
 
+tokio::task_local! {
+    /// Set when the running use case wrote a message (see [`track`]).
+    static WROTE: std::cell::Cell<bool>;
+}
+
+/// Runs `future`, telling whether it wrote to the outbox.
+pub(super) async fn track<T>(future: impl std::future::Future<Output = T>) -> (T, bool) {
+    WROTE
+        .scope(std::cell::Cell::new(false), async move {
+            let result = future.await;
+            (result, WROTE.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 /// Writes one message per channel subscribed to `event_type`, in the caller's transaction.
 pub(super) async fn enqueue(
     conn: &mut Conn,
@@ -76,6 +91,7 @@ pub(super) async fn enqueue(
     if channels.is_empty() {
         return Ok(());
     }
+    let _ = WROTE.try_with(|wrote| wrote.set(true));
     let body = payload(now, user_id, event_type, ctx, details);
     for channel in &channels {
         db::outbox::insert(

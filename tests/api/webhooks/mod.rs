@@ -711,3 +711,27 @@ async fn backup_codes_and_lockouts_are_emailed() {
         mails[1].data
     );
 }
+
+/// A change that wrote a message wakes the worker when it commits: the message leaves at
+/// once, not at the next poll (an hour away here), and nobody else wakes the worker.
+#[tokio::test]
+async fn a_committed_change_wakes_the_worker() {
+    let receiver = Receiver::start(true).await;
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| {
+        with_webhook(c, &url, &["password_changed"]);
+        c.outbox_poll_interval_ms = 3_600_000;
+    })
+    .await;
+    let user = app.signed_in_user().await;
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204);
+    let got = receiver.wait_for_accepted(None, 1).await;
+    assert_eq!(got[0].body["type"], "password_changed");
+}
