@@ -759,3 +759,90 @@ pub async fn list_keys(state: &AppState) -> Result<String, AdminError> {
     }
     Ok(out)
 }
+
+/// `tessera admin webhooks list`.
+pub async fn webhooks_list(state: &AppState) -> Result<String, AdminError> {
+    let channels = service::outbox::channels(state).await?;
+    let mut out = format!(
+        "{:<20}  {:<8}  {:<40}  {:<30}  {}\n",
+        "NAME", "KIND", "URL", "EVENTS", "MESSAGES"
+    );
+    for c in &channels {
+        let counts: Vec<String> = c.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        out.push_str(&format!(
+            "{:<20}  {:<8}  {:<40}  {:<30}  {}\n",
+            c.name,
+            c.kind,
+            if c.url.is_empty() { "-" } else { &c.url },
+            c.events.join(","),
+            if counts.is_empty() {
+                "-".to_owned()
+            } else {
+                counts.join(", ")
+            }
+        ));
+    }
+    out.push_str(&format!("{} channel(s)\n", channels.len()));
+    Ok(out)
+}
+
+pub async fn webhooks_deliveries(
+    state: &AppState,
+    endpoint: Option<&str>,
+    limit: i64,
+) -> Result<String, AdminError> {
+    let rows = service::outbox::deliveries(state, endpoint, limit).await?;
+    let mut out = format!(
+        "{:<36}  {:<16}  {:<26}  {:<9}  {:<8}  {:<20}  {}\n",
+        "ID", "CHANNEL", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT / FINISHED; LAST ERROR"
+    );
+    for d in &rows {
+        let when = match d.finished_at {
+            Some(t) => rfc3339(t),
+            None => format!("next {}", rfc3339(d.next_attempt_at)),
+        };
+        out.push_str(&format!(
+            "{:<36}  {:<16}  {:<26}  {:<9}  {:<8}  {:<20}  {}{}\n",
+            d.id,
+            d.channel,
+            d.event_type,
+            d.status,
+            d.attempts,
+            rfc3339(d.created_at),
+            when,
+            d.last_error
+                .as_deref()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    out.push_str(&format!("{} message(s)\n", rows.len()));
+    Ok(out)
+}
+
+pub async fn webhooks_replay(state: &AppState, id: Uuid) -> Result<String, AdminError> {
+    match service::outbox::replay(state, id).await? {
+        None => Err(AdminError::Invalid(format!("no message {id}"))),
+        Some(false) => Err(AdminError::Invalid(format!(
+            "message {id} is being sent right now; try again in a minute"
+        ))),
+        Some(true) => Ok(format!(
+            "Message {id} is due again; a running server sends it shortly.\n"
+        )),
+    }
+}
+
+pub async fn webhooks_test(state: &AppState, endpoint: &str) -> Result<String, AdminError> {
+    match service::outbox::send_test(state, endpoint).await {
+        Err(AppError::NotFound) => Err(AdminError::Invalid(format!(
+            "no webhook endpoint named {endpoint:?} in the configuration"
+        ))),
+        Err(err) => Err(err.into()),
+        Ok(Ok(status)) => Ok(format!(
+            "Test message delivered to {endpoint}: HTTP {status}.\n"
+        )),
+        Ok(Err(error)) => Err(AdminError::Invalid(format!(
+            "test message to {endpoint} not delivered: {error}"
+        ))),
+    }
+}

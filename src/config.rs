@@ -204,6 +204,44 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1).
     pub tls_key_file: Option<PathBuf>,
+
+    /// Webhook endpoints security events are sent to (`[[webhooks]]` tables in the
+    /// configuration file).
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Allow webhook targets on loopback, private, link-local and other non-public
+    /// addresses (checked on the address the name resolves to). Off: such a target is
+    /// refused, so a webhook cannot be pointed at the server's own network.
+    pub webhook_allow_private_targets: bool,
+    /// How long one delivery attempt (a webhook request, an email) may take.
+    pub notification_timeout_secs: u64,
+    /// How often the delivery worker looks for due messages when nothing woke it.
+    pub outbox_poll_interval_ms: u64,
+    /// Days delivered and dead messages are kept (for `tessera admin webhooks deliveries`).
+    pub outbox_retention_days: i64,
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://...` (TLS from the
+    /// start) or `smtp://host:25` (plain, for a relay on the same host). Unset: no emails.
+    pub smtp_url: Option<SecretString>,
+    /// The `From` of user emails.
+    pub smtp_from: String,
+    /// A sign-in from a device not seen on the account for this many days is a
+    /// `new_device_sign_in` event.
+    pub new_device_window_days: i64,
+}
+
+/// One webhook endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpoint {
+    /// A short name (letters, digits, `-`, `_`): what the admin commands and the delivery
+    /// log call the endpoint.
+    pub name: String,
+    /// `https://...` (or `http://...`).
+    pub url: String,
+    /// `whsec_` secrets; every one signs each message, so a receiver can move to a new
+    /// secret while the old one is still listed.
+    pub secrets: Vec<SecretString>,
+    /// The event types sent (`*` for all).
+    pub events: Vec<String>,
 }
 
 impl Default for Config {
@@ -266,6 +304,14 @@ impl Default for Config {
             set_password_token_ttl_secs: 72 * 3600,
             tls_cert_file: None,
             tls_key_file: None,
+            webhooks: Vec::new(),
+            webhook_allow_private_targets: false,
+            notification_timeout_secs: 10,
+            outbox_poll_interval_ms: 1000,
+            outbox_retention_days: 30,
+            smtp_url: None,
+            smtp_from: "Tessera <tessera@localhost>".into(),
+            new_device_window_days: 90,
         }
     }
 }
@@ -316,6 +362,7 @@ impl Config {
             .filter(|t| !t.expose_secret().is_empty());
         loaded.tls_cert_file = loaded.tls_cert_file.filter(|p| !p.as_os_str().is_empty());
         loaded.tls_key_file = loaded.tls_key_file.filter(|p| !p.as_os_str().is_empty());
+        loaded.smtp_url = loaded.smtp_url.filter(|u| !u.expose_secret().is_empty());
         loaded.validate()?;
         Ok(loaded)
     }
@@ -377,6 +424,40 @@ impl Config {
             self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
             "tls_cert_file and tls_key_file go together: set both for TLS, or neither"
         );
+        anyhow::ensure!(
+            self.notification_timeout_secs > 0 && self.outbox_poll_interval_ms > 0,
+            "notification_timeout_secs and outbox_poll_interval_ms must be positive"
+        );
+        anyhow::ensure!(
+            self.new_device_window_days > 0 && self.outbox_retention_days > 0,
+            "new_device_window_days and outbox_retention_days must be positive"
+        );
+        if let Some(url) = &self.smtp_url {
+            let url = url.expose_secret();
+            anyhow::ensure!(
+                url.starts_with("smtp://") || url.starts_with("smtps://"),
+                "smtp_url must start with smtp:// or smtps://"
+            );
+            let parsed = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+            anyhow::ensure!(
+                parsed.scheme() == "smtps"
+                    || parsed.password().is_none()
+                    || parsed
+                        .query_pairs()
+                        .any(|(k, v)| k == "tls" && v == "required"),
+                "smtp_url with a password must use TLS: smtps://, or smtp:// with ?tls=required"
+            );
+        }
+        let mut names = std::collections::HashSet::new();
+        for hook in &self.webhooks {
+            hook.validate()
+                .with_context(|| format!("webhook {:?}", hook.name))?;
+            anyhow::ensure!(
+                names.insert(hook.name.as_str()),
+                "webhook names must be unique: {:?} is used twice",
+                hook.name
+            );
+        }
         Ok(())
     }
 
@@ -399,6 +480,9 @@ impl Config {
         std::time::Duration::from_secs(self.connection_idle_timeout_secs.max(request + 1))
     }
 
+    /// The name of the email channel in the outbox (no webhook may take it).
+    pub const EMAIL_CHANNEL: &'static str = "email";
+
     pub fn argon2_max_concurrent(&self) -> usize {
         if self.argon2_max_concurrent > 0 {
             self.argon2_max_concurrent
@@ -407,5 +491,53 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(2)
         }
+    }
+}
+
+impl WebhookEndpoint {
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.name.is_empty()
+                && self.name.len() <= 64
+                && self
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "name must be 1 to 64 letters, digits, - or _"
+        );
+        anyhow::ensure!(
+            self.name != Config::EMAIL_CHANNEL,
+            "name `email` is the email channel's"
+        );
+        let url = reqwest::Url::parse(&self.url).map_err(|e| anyhow::anyhow!("url: {e}"))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "https" | "http") && url.host().is_some(),
+            "url must be an http:// or https:// URL with a host"
+        );
+        anyhow::ensure!(
+            url.username().is_empty() && url.password().is_none(),
+            "url must not hold credentials"
+        );
+        anyhow::ensure!(!self.secrets.is_empty(), "needs at least one secret");
+        for secret in &self.secrets {
+            crate::domain::webhook::secret_key(secret.expose_secret())
+                .map_err(|m| anyhow::anyhow!("a secret {m}"))?;
+        }
+        anyhow::ensure!(!self.events.is_empty(), "needs at least one event type");
+        for event in &self.events {
+            anyhow::ensure!(
+                event == "*" || crate::service::events::ALL.contains(&event.as_str()),
+                "unknown event type {event:?} (see the event types in README.md)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The keys of the endpoint's secrets (checked when the configuration was read).
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.secrets
+            .iter()
+            .filter_map(|s| crate::domain::webhook::secret_key(s.expose_secret()).ok())
+            .collect()
     }
 }

@@ -39,6 +39,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod outbound;
 pub mod service;
 pub mod startup;
 pub mod state;

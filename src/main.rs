@@ -83,6 +83,9 @@ enum AdminCommand {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Webhook endpoints and the notification outbox.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Create a user (works with registration closed). The password is asked for without
     /// echo on a terminal, else read as one line from stdin.
     CreateUser {
@@ -131,6 +134,23 @@ enum KeysCommand {
     },
     /// List the signing keys and their state.
     List,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// The notification channels in force, with their messages counted by status.
+    List,
+    /// The newest messages (webhook deliveries and emails), of one channel or all.
+    Deliveries {
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Make a message (delivered, dead or waiting) due now, with its attempts counted afresh.
+    Replay { id: uuid::Uuid },
+    /// Send a signed `test` message to an endpoint now and show the answer.
+    Test { endpoint: String },
 }
 
 /// Which user a command acts on: exactly one of a bare argument, `--id`, `--email` or
@@ -265,6 +285,14 @@ async fn run_admin(config: Config, operator: Option<String>, command: AdminComma
             )
             .await
         }
+        AdminCommand::Webhooks(command) => match command {
+            WebhooksCommand::List => admin::webhooks_list(&state).await,
+            WebhooksCommand::Deliveries { endpoint, limit } => {
+                admin::webhooks_deliveries(&state, endpoint.as_deref(), limit).await
+            }
+            WebhooksCommand::Replay { id } => admin::webhooks_replay(&state, id).await,
+            WebhooksCommand::Test { endpoint } => admin::webhooks_test(&state, &endpoint).await,
+        },
         AdminCommand::CreateUser {
             email,
             user_name,

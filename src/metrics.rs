@@ -82,6 +82,18 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
         "Refresh-token exchanges by outcome",
         &[&[("outcome", "success")], &[("outcome", "reuse_detected")]],
     ),
+    (
+        "tessera_notification_deliveries_total",
+        "Notification delivery attempts (webhooks, emails) by channel kind and outcome: delivered, failed (retried later) or dead (given up)",
+        &[
+            &[("channel", "webhook"), ("outcome", "delivered")],
+            &[("channel", "webhook"), ("outcome", "failed")],
+            &[("channel", "webhook"), ("outcome", "dead")],
+            &[("channel", "email"), ("outcome", "delivered")],
+            &[("channel", "email"), ("outcome", "failed")],
+            &[("channel", "email"), ("outcome", "dead")],
+        ],
+    ),
 ];
 
 /// Latency histograms (in seconds, over [`BUCKETS`]) and their help text.
@@ -113,6 +125,14 @@ const GAUGES: &[(&str, &str)] = &[
     (
         "tessera_db_pool_connections",
         "Database pool connections by state",
+    ),
+    (
+        "tessera_outbox_pending",
+        "Notifications waiting to be delivered (queue depth)",
+    ),
+    (
+        "tessera_outbox_oldest_pending_age_seconds",
+        "Age of the oldest notification waiting to be delivered (0 when none)",
     ),
 ];
 

@@ -45,6 +45,9 @@ impl Application {
             _ => None,
         };
         let state = build_state(config, clock).await?;
+        // The server's configuration says which channels events are sent on (an admin
+        // command, run perhaps with another configuration, leaves them as they are).
+        crate::service::outbox::sync_channels(&state).await?;
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
@@ -111,6 +114,8 @@ impl Application {
         let state = self.state.clone();
         let pruner = tokio::spawn(prune_periodically(state.clone()));
         let key_reader = tokio::spawn(refresh_signing_keys_periodically(state.clone()));
+        let (stop_delivery, delivery_stop) = tokio::sync::watch::channel(false);
+        let delivery = tokio::spawn(crate::service::outbox::run(state.clone(), delivery_stop));
         let patience = state.config.connection_idle_timeout();
         let metrics_server = self.metrics_listener.map(|listener| {
             let listener = crate::http::conn::DeadlineListener::new(listener, patience);
@@ -154,9 +159,12 @@ impl Application {
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
         // Stop accepting at once; give in-flight requests, and the use cases of requests
         // whose clients hung up, `grace` to finish, then go.
+        // The delivery worker stops with the server, after finishing its attempts in flight.
         let finish = async {
             serve.await?;
             state.use_cases.wait_idle().await;
+            let _ = stop_delivery.send(true);
+            let _ = delivery.await;
             anyhow::Ok(())
         };
         tokio::select! {
@@ -218,6 +226,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         signer: Arc::new(signer),
         metrics,
         use_cases: Arc::default(),
+        outbox: Arc::default(),
     })
 }
 

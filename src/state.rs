@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Use cases running on their own tasks (see `service::detached`).
     pub use_cases: Arc<UseCases>,
+    /// Wakes the notification delivery worker.
+    pub outbox: Arc<crate::service::outbox::Wake>,
 }
 
 impl AppState {

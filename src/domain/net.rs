@@ -26,6 +26,52 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
+/// Address ranges an outbound request (a webhook) must not reach unless the operator
+/// allows it: this host, private and shared networks, link-local (cloud metadata
+/// services live there), and ranges that route nowhere public.
+const NOT_PUBLIC: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/3",
+    "::/128",
+    "::1/128",
+    "64:ff9b:1::/48",
+    "100::/64",
+    "2001:db8::/32",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+];
+
+/// Whether `ip` is a public unicast address (an IPv4-mapped or NAT64-embedded IPv4
+/// address is judged as that IPv4 address).
+pub fn is_public(ip: IpAddr) -> bool {
+    let ip = match canonical(ip) {
+        IpAddr::V6(v6) if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => {
+            let [.., a, b] = v6.segments();
+            IpAddr::V4(std::net::Ipv4Addr::from(
+                (u32::from(a) << 16) | u32::from(b),
+            ))
+        }
+        other => other,
+    };
+    !NOT_PUBLIC.iter().any(|range| {
+        range
+            .parse::<IpNet>()
+            .is_ok_and(|net: IpNet| net.contains(&ip))
+    })
+}
+
 impl IpRange {
     /// Whether `ip` (in any form) is inside the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -97,6 +143,36 @@ impl<'de> Deserialize<'de> for IpRange {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_public_unicast_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(!super::is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "2606:4700:4700::1111",
+            "64:ff9b::101:101",
+        ] {
+            assert!(super::is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

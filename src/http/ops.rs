@@ -178,6 +178,14 @@ async fn render_metrics(state: &AppState) -> Response {
     if let Ok(active) = crate::service::devices::count_live(state).await {
         gauges.push(("tessera_trusted_devices_active", vec![], active as f64));
     }
+    if let Ok((pending, oldest_age)) = crate::service::outbox::queue(state).await {
+        gauges.push(("tessera_outbox_pending", vec![], pending as f64));
+        gauges.push((
+            "tessera_outbox_oldest_pending_age_seconds",
+            vec![],
+            oldest_age as f64,
+        ));
+    }
     (
         StatusCode::OK,
         [(

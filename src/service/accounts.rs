@@ -545,6 +545,10 @@ pub async fn sign_in_in(
         .await?
         .ok_or(AppError::InvalidCredentials)?;
     let started = sessions::start(state, tx, user_id, amr, ctx).await?;
+    let trusted_device = details
+        .get("deviceId")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     events::record(
         tx,
         now,
@@ -554,8 +558,15 @@ pub async fn sign_in_in(
         details,
     )
     .await?;
+    note_device(state, tx, user_id, trusted_device.as_deref(), ctx).await?;
     let device = match trust_device {
-        Some(input) => Some(devices::trust(state, tx, user_id, input, ctx).await?),
+        Some(input) => {
+            let (device, token) = devices::trust(state, tx, user_id, input, ctx).await?;
+            // The device being trusted is the one signing in now: not new next time.
+            let key = crate::domain::device::trusted_device_key(&device.id.to_string());
+            db::known_devices::seen(tx, user_id, &key, now).await?;
+            Some((device, token))
+        }
         None => None,
     };
     Ok(SignedIn {
@@ -563,6 +574,46 @@ pub async fn sign_in_in(
         user: user.into(),
         device,
     })
+}
+
+/// Notes the device of a sign-in (its trusted device, and its user agent's family on its
+/// network) and records `new_device_sign_in` when none of them was seen on the account
+/// within `new_device_window_days`. An account's very first sign-in is not news.
+async fn note_device(
+    state: &AppState,
+    tx: &mut Conn,
+    user_id: Uuid,
+    trusted_device: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    use crate::domain::device;
+    let now = state.now();
+    let mut keys = vec![device::device_key(ctx.user_agent.as_deref(), &ctx.ip)];
+    if let Some(id) = trusted_device {
+        keys.push(device::trusted_device_key(id));
+    }
+    let known_before = db::known_devices::any(tx, user_id).await?;
+    let since = now - state.config.new_device_window_days * 86_400;
+    let mut recent = false;
+    for key in &keys {
+        let last = db::known_devices::seen(tx, user_id, key, now).await?;
+        recent |= last.is_some_and(|t| t >= since);
+    }
+    if known_before && !recent {
+        events::record(
+            tx,
+            now,
+            user_id,
+            events::NEW_DEVICE_SIGN_IN,
+            Some(ctx),
+            serde_json::json!({
+                "device": device::user_agent_family(ctx.user_agent.as_deref()),
+                "network": crate::domain::network::throttle_key(&ctx.ip),
+            }),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The signed-in account, as it is now.

@@ -46,6 +46,52 @@ pub const PASSWORD_SET: &str = "password_set";
 pub const TOTP_DRIFT_CHANGED: &str = "totp_drift_changed";
 /// An operator imported an authenticator (`tessera admin import-totp`).
 pub const TOTP_IMPORTED: &str = "totp_imported";
+/// A sign-in from a device the account has not used recently (see
+/// [`crate::domain::device`]).
+pub const NEW_DEVICE_SIGN_IN: &str = "new_device_sign_in";
+
+/// Every event type, for the webhook subscriptions in the configuration.
+pub const ALL: &[&str] = &[
+    LOGIN_SUCCEEDED,
+    LOGIN_FAILED,
+    PASSWORD_CONFIRMATION_FAILED,
+    SECOND_FACTOR_FAILED,
+    SECOND_FACTOR_LOCKED,
+    SECOND_FACTOR_ABANDONED,
+    TOTP_SUSPENDED,
+    TWO_FACTOR_ENABLED,
+    TWO_FACTOR_DISABLED,
+    TWO_FACTOR_RESET,
+    BACKUP_CODE_USED,
+    BACKUP_CODES_REGENERATED,
+    DEVICE_TRUSTED,
+    DEVICE_REMOVED,
+    DEVICES_REMOVED,
+    PASSWORD_CHANGED,
+    SESSIONS_REVOKED,
+    REFRESH_TOKEN_REUSED,
+    LOGGED_OUT,
+    ACCOUNT_UNLOCKED,
+    ACCOUNT_CREATED,
+    ACCOUNT_VIEWED,
+    ACCOUNT_DISABLED,
+    ACCOUNT_ENABLED,
+    SECOND_FACTOR_REQUIREMENT_CHANGED,
+    PASSWORD_SET,
+    TOTP_DRIFT_CHANGED,
+    TOTP_IMPORTED,
+    NEW_DEVICE_SIGN_IN,
+];
+
+/// The event types the account's owner is emailed about (when `smtp_url` is set).
+pub const EMAILED: &[&str] = &[
+    NEW_DEVICE_SIGN_IN,
+    TWO_FACTOR_DISABLED,
+    TWO_FACTOR_RESET,
+    BACKUP_CODE_USED,
+    PASSWORD_CHANGED,
+    SECOND_FACTOR_LOCKED,
+];
 
 /// Event types that anyone can cause over and over for one account: guessing its password
 /// or codes from outside, or repeating a request of the owner's own. Past
@@ -80,6 +126,9 @@ pub async fn record_ended(
 }
 
 /// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last one.
+/// A recorded event is also written to the outbox for each notification channel
+/// subscribed to its type, in the same transaction: the message exists exactly when the
+/// change does.
 pub async fn record(
     conn: &mut Conn,
     now: i64,
@@ -88,14 +137,14 @@ pub async fn record(
     ctx: Option<&RequestContext>,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    let details = details.to_string();
+    let details_text = details.to_string();
     let event = db::events::NewEvent {
         user_id,
         event_type,
         occurred_at: now,
         ip_address: ctx.map(|c| c.ip.as_str()),
         user_agent: ctx.and_then(|c| c.user_agent.as_deref()),
-        details: &details,
+        details: &details_text,
     };
     let folded = if CAPPED.contains(&event_type) {
         db::events::insert_capped(conn, &event, CAPPED_EVENTS_PER_HOUR).await?
@@ -104,6 +153,9 @@ pub async fn record(
         db::events::insert(conn, &event).await?;
         false
     };
+    if !folded {
+        super::outbox::enqueue(conn, now, user_id, event_type, ctx, &details).await?;
+    }
     tracing::info!(user_id = %user_id, event = event_type, folded, "security event");
     Ok(())
 }

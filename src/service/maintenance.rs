@@ -22,6 +22,8 @@ pub struct PruneReport {
     pub security_events: u64,
     pub ip_throttles: u64,
     pub event_quotas: u64,
+    pub outbox_messages: u64,
+    pub known_devices: u64,
 }
 
 /// One full pass. Safe to run on several instances at once: every step is a conditional
@@ -68,6 +70,9 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     report.trusted_devices = drain(state, Table::TrustedDevices, now).await?;
     let retention = state.config.security_event_retention_days * 86_400;
     report.security_events = drain(state, Table::SecurityEvents, now - retention).await?;
+    report.outbox_messages = super::outbox::prune(state).await?;
+    let window = state.config.new_device_window_days * 86_400;
+    report.known_devices = drain(state, Table::KnownDevices, now - window).await?;
     Ok(report)
 }
 
@@ -77,6 +82,7 @@ enum Table {
     Sessions,
     TrustedDevices,
     SecurityEvents,
+    KnownDevices,
 }
 
 /// Deletes expired rows of `table` batch by batch until a batch comes back short.
@@ -90,6 +96,7 @@ async fn drain(state: &AppState, table: Table, cutoff: i64) -> Result<u64, AppEr
             Table::Sessions => db::sessions::prune(&mut tx, cutoff, BATCH).await?,
             Table::TrustedDevices => db::devices::prune(&mut tx, cutoff, BATCH).await?,
             Table::SecurityEvents => db::events::prune(&mut tx, cutoff, BATCH).await?,
+            Table::KnownDevices => db::known_devices::prune(&mut tx, cutoff, BATCH).await?,
         };
         tx.commit().await?;
         total += deleted;

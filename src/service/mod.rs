@@ -10,6 +10,7 @@ pub mod devices;
 pub mod events;
 pub mod maintenance;
 pub mod operator;
+pub mod outbox;
 pub mod second_factor;
 pub mod sessions;
 pub mod signing_keys;
@@ -78,9 +79,16 @@ where
 {
     let running = state.use_cases.start();
     let use_case = use_case(state.clone());
+    let wake = state.outbox.clone();
     let task = async move {
         let _running = running;
-        use_case.await
+        // A use case that wrote to the outbox wakes the delivery worker when it is done
+        // (after its commit), so a notification leaves at once rather than at the next poll.
+        let (result, wrote) = outbox::track(use_case).await;
+        if wrote {
+            wake.wake();
+        }
+        result
     };
     match tokio::spawn(task.instrument(tracing::Span::current())).await {
         Ok(result) => result,

@@ -848,3 +848,36 @@ async fn events_never_contain_secrets_codes_or_tokens() {
         }
     }
 }
+
+/// A sign-in from a browser family the account has not used recently is
+/// `new_device_sign_in`, with the family and the network; the account's first sign-in
+/// and a later one from the same family are not.
+#[tokio::test]
+async fn a_sign_in_from_another_browser_is_a_new_device_sign_in() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+    let login = |agent: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/v1/auth/login"))
+                .header("user-agent", agent)
+                .json(&json!({"email": user.email, "password": PASSWORD})),
+        )
+    };
+    let first = login(safari).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    login(safari).await;
+    let access = first.body["accessToken"].as_str().unwrap();
+    let events = all_events(&app, access).await;
+    let new_device: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "new_device_sign_in")
+        .collect();
+    assert_eq!(new_device.len(), 1, "{events:?}");
+    let event = new_device[0];
+    assert_eq!(event["details"]["device"], "Safari on iOS", "{event}");
+    assert_eq!(event["details"]["network"], "127.0.0.1", "{event}");
+    assert_eq!(event["ipAddress"], "127.0.0.1", "{event}");
+    assert_eq!(event["userAgent"], safari, "{event}");
+}

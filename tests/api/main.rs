@@ -31,3 +31,4 @@ mod tokens;
 mod transport;
 mod two_factor;
 mod web;
+mod webhooks;
