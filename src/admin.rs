@@ -384,7 +384,7 @@ pub async fn revoke_api_key(state: &AppState, which: &str) -> Result<String, Adm
     }
 }
 
-/// The file formats `import-totp` reads.
+/// The file formats `import-totp` reads (the command line's names for them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImportFormat {
     /// One JSON object per line.
@@ -393,188 +393,13 @@ pub enum ImportFormat {
     Csv,
 }
 
-/// One line of an import file, in either format. JSON lines use the camelCase names
-/// (`userName`, `lastStep`), CSV headers the snake_case ones (`user_name`, `last_step`).
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportRecord {
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default, alias = "userName")]
-    user_name: Option<String>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    otpauth: Option<String>,
-    #[serde(default)]
-    secret: Option<String>,
-    #[serde(default)]
-    algorithm: Option<String>,
-    #[serde(default)]
-    digits: Option<i64>,
-    #[serde(default)]
-    period: Option<i64>,
-    #[serde(default, alias = "lastStep")]
-    last_step: Option<i64>,
-}
-
-impl Drop for ImportRecord {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        if let Some(s) = self.otpauth.as_mut() {
-            s.zeroize();
-        }
-        if let Some(s) = self.secret.as_mut() {
-            s.zeroize();
+impl From<ImportFormat> for service::authenticators::ImportFormat {
+    fn from(format: ImportFormat) -> Self {
+        match format {
+            ImportFormat::Jsonl => Self::Jsonl,
+            ImportFormat::Csv => Self::Csv,
         }
     }
-}
-
-/// A field CSV left empty is absent.
-fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-impl ImportRecord {
-    fn into_line(self, line: u64) -> Result<two_factor_import::ImportLine, (String, String)> {
-        use two_factor_import::{Authenticator, ImportLine, UserKey};
-        let named: Vec<UserKey> = [
-            present(&self.user).map(|v| UserKey::Any(v.to_owned())),
-            present(&self.email).map(|v| UserKey::Email(v.to_owned())),
-            present(&self.user_name).map(|v| UserKey::UserName(v.to_owned())),
-            present(&self.id).map(|v| match Uuid::parse_str(v) {
-                Ok(id) => UserKey::Id(id),
-                Err(_) => UserKey::Any(v.to_owned()),
-            }),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let who = named
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| "-".into());
-        let refuse = |reason: &str| Err((who.clone(), reason.to_owned()));
-        let user = match named.as_slice() {
-            [one] => one.clone(),
-            [] => return refuse("no account: give one of user, email, user_name or id"),
-            _ => return refuse("more than one of user, email, user_name and id"),
-        };
-        if let Some(UserKey::Any(text)) = present(&self.id).map(|_| &user)
-            && Uuid::parse_str(text).is_err()
-        {
-            return refuse("id is not a UUID");
-        }
-        let authenticator = match (present(&self.otpauth), present(&self.secret)) {
-            (Some(uri), None) => {
-                if self.algorithm.is_some() || self.digits.is_some() || self.period.is_some() {
-                    return refuse(
-                        "algorithm, digits and period go inside the otpauth URI, not beside it",
-                    );
-                }
-                Authenticator::OtpAuth(zeroize::Zeroizing::new(uri.to_owned()))
-            }
-            (None, Some(secret)) => Authenticator::Secret {
-                base32: zeroize::Zeroizing::new(secret.to_owned()),
-                algorithm: present(&self.algorithm).map(str::to_owned),
-                digits: self.digits,
-                period: self.period,
-            },
-            (None, None) => return refuse("no authenticator: give otpauth or secret"),
-            (Some(_), Some(_)) => return refuse("both otpauth and secret: give one"),
-        };
-        Ok(ImportLine {
-            line,
-            user,
-            authenticator,
-            last_step: self.last_step,
-        })
-    }
-}
-
-/// Reads an import file into lines for the service, and the lines refused while reading
-/// (as `(line, who, reason)`). The format is `format`, else `.csv` files are CSV and any
-/// other JSON lines.
-fn read_import_file(
-    text: &str,
-    format: ImportFormat,
-) -> (
-    Vec<two_factor_import::ImportLine>,
-    Vec<two_factor_import::ImportOutcome>,
-) {
-    use two_factor_import::{ImportOutcome, ImportResult};
-    let mut lines = Vec::new();
-    let mut refused = Vec::new();
-    let mut take = |line: u64, record: Result<ImportRecord, String>| {
-        let parsed = record
-            .map_err(|reason| ("-".to_owned(), reason))
-            .and_then(|r| r.into_line(line));
-        match parsed {
-            Ok(parsed) => lines.push(parsed),
-            Err((user, reason)) => refused.push(ImportOutcome {
-                line,
-                user,
-                result: ImportResult::Refused(reason),
-            }),
-        }
-    };
-    match format {
-        ImportFormat::Jsonl => {
-            for (index, raw) in text.lines().enumerate() {
-                if raw.trim().is_empty() {
-                    continue;
-                }
-                // serde_json's message names the position, never the offending value.
-                let record = serde_json::from_str::<ImportRecord>(raw)
-                    .map_err(|e| format!("not a valid JSON line: {e}"));
-                take(index as u64 + 1, record);
-            }
-        }
-        ImportFormat::Csv => {
-            let mut reader = csv::ReaderBuilder::new()
-                .trim(csv::Trim::All)
-                .from_reader(text.as_bytes());
-            let headers: csv::StringRecord = match reader.headers() {
-                Ok(headers) => headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
-                Err(_) => {
-                    take(1, Err("the header row is not valid CSV".into()));
-                    return (lines, refused);
-                }
-            };
-            let mut row = csv::StringRecord::new();
-            loop {
-                let line = reader.position().line();
-                match reader.read_record(&mut row) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(err) => {
-                        let line = err.position().map_or(line, |p| p.line());
-                        take(line, Err("not a valid CSV row".into()));
-                        // A broken row (bad quoting, a wrong field count) may not end where
-                        // it seems to: stop rather than guess.
-                        if !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. }) {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-                let line = row.position().map_or(line, |p| p.line());
-                let record = row
-                    .deserialize::<ImportRecord>(Some(&headers))
-                    .map_err(|e| match e.kind() {
-                        csv::ErrorKind::Deserialize { err, .. } => {
-                            format!("not a valid CSV row: {}", err.kind())
-                        }
-                        _ => "not a valid CSV row".to_owned(),
-                    });
-                take(line, record);
-                row.clear();
-            }
-        }
-    }
-    (lines, refused)
 }
 
 use crate::service::authenticators as two_factor_import;
@@ -604,7 +429,7 @@ pub async fn import_totp(
             ImportFormat::Jsonl
         }
     });
-    let (lines, mut outcomes) = read_import_file(&text, format);
+    let (lines, mut outcomes) = two_factor_import::read_import(&text, format.into());
     outcomes.extend(two_factor_import::import(state, lines, dry_run, operator.details()).await?);
     outcomes.sort_by_key(|o| o.line);
     let mut out = String::new();

@@ -92,6 +92,188 @@ pub enum ImportResult {
     Refused(String),
 }
 
+/// The formats of an import: JSON lines, or CSV with a header row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// One line of an import file, in either format. JSON lines use the camelCase names
+/// (`userName`, `lastStep`), CSV headers the snake_case ones (`user_name`, `last_step`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportRecord {
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default, alias = "userName")]
+    user_name: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    otpauth: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    algorithm: Option<String>,
+    #[serde(default)]
+    digits: Option<i64>,
+    #[serde(default)]
+    period: Option<i64>,
+    #[serde(default, alias = "lastStep")]
+    last_step: Option<i64>,
+}
+
+impl Drop for ImportRecord {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(s) = self.otpauth.as_mut() {
+            s.zeroize();
+        }
+        if let Some(s) = self.secret.as_mut() {
+            s.zeroize();
+        }
+    }
+}
+
+/// A field CSV left empty is absent.
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl ImportRecord {
+    fn into_line(self, line: u64) -> Result<ImportLine, (String, String)> {
+        let named: Vec<UserKey> = [
+            present(&self.user).map(|v| UserKey::Any(v.to_owned())),
+            present(&self.email).map(|v| UserKey::Email(v.to_owned())),
+            present(&self.user_name).map(|v| UserKey::UserName(v.to_owned())),
+            present(&self.id).map(|v| match Uuid::parse_str(v) {
+                Ok(id) => UserKey::Id(id),
+                Err(_) => UserKey::Any(v.to_owned()),
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let who = named
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "-".into());
+        let refuse = |reason: &str| Err((who.clone(), reason.to_owned()));
+        let user = match named.as_slice() {
+            [one] => one.clone(),
+            [] => return refuse("no account: give one of user, email, user_name or id"),
+            _ => return refuse("more than one of user, email, user_name and id"),
+        };
+        if let Some(UserKey::Any(text)) = present(&self.id).map(|_| &user)
+            && Uuid::parse_str(text).is_err()
+        {
+            return refuse("id is not a UUID");
+        }
+        let authenticator = match (present(&self.otpauth), present(&self.secret)) {
+            (Some(uri), None) => {
+                if self.algorithm.is_some() || self.digits.is_some() || self.period.is_some() {
+                    return refuse(
+                        "algorithm, digits and period go inside the otpauth URI, not beside it",
+                    );
+                }
+                Authenticator::OtpAuth(Zeroizing::new(uri.to_owned()))
+            }
+            (None, Some(secret)) => Authenticator::Secret {
+                base32: Zeroizing::new(secret.to_owned()),
+                algorithm: present(&self.algorithm).map(str::to_owned),
+                digits: self.digits,
+                period: self.period,
+            },
+            (None, None) => return refuse("no authenticator: give otpauth or secret"),
+            (Some(_), Some(_)) => return refuse("both otpauth and secret: give one"),
+        };
+        Ok(ImportLine {
+            line,
+            user,
+            authenticator,
+            last_step: self.last_step,
+        })
+    }
+}
+
+/// Reads an import (a file's text, or a request's body) into lines for [`import`], and
+/// the lines already refused while reading, numbered as in the text.
+pub fn read_import(text: &str, format: ImportFormat) -> (Vec<ImportLine>, Vec<ImportOutcome>) {
+    let mut lines = Vec::new();
+    let mut refused = Vec::new();
+    let mut take = |line: u64, record: Result<ImportRecord, String>| {
+        let parsed = record
+            .map_err(|reason| ("-".to_owned(), reason))
+            .and_then(|r| r.into_line(line));
+        match parsed {
+            Ok(parsed) => lines.push(parsed),
+            Err((user, reason)) => refused.push(ImportOutcome {
+                line,
+                user,
+                result: ImportResult::Refused(reason),
+            }),
+        }
+    };
+    match format {
+        ImportFormat::Jsonl => {
+            for (index, raw) in text.lines().enumerate() {
+                if raw.trim().is_empty() {
+                    continue;
+                }
+                // serde_json's message names the position, never the offending value.
+                let record = serde_json::from_str::<ImportRecord>(raw)
+                    .map_err(|e| format!("not a valid JSON line: {e}"));
+                take(index as u64 + 1, record);
+            }
+        }
+        ImportFormat::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let headers: csv::StringRecord = match reader.headers() {
+                Ok(headers) => headers.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                Err(_) => {
+                    take(1, Err("the header row is not valid CSV".into()));
+                    return (lines, refused);
+                }
+            };
+            let mut row = csv::StringRecord::new();
+            loop {
+                let line = reader.position().line();
+                match reader.read_record(&mut row) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(err) => {
+                        let line = err.position().map_or(line, |p| p.line());
+                        take(line, Err("not a valid CSV row".into()));
+                        // A broken row (bad quoting, a wrong field count) may not end where
+                        // it seems to: stop rather than guess.
+                        if !matches!(err.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                let line = row.position().map_or(line, |p| p.line());
+                let record = row
+                    .deserialize::<ImportRecord>(Some(&headers))
+                    .map_err(|e| match e.kind() {
+                        csv::ErrorKind::Deserialize { err, .. } => {
+                            format!("not a valid CSV row: {}", err.kind())
+                        }
+                        _ => "not a valid CSV row".to_owned(),
+                    });
+                take(line, record);
+                row.clear();
+            }
+        }
+    }
+    (lines, refused)
+}
+
 /// Imports `lines` (see the module's description). With `dry_run`, every line is judged
 /// and carried out in its transaction exactly as for real, and every transaction rolled
 /// back. `details` (the operator) goes into each account's `totp_imported` event.
