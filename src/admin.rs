@@ -172,7 +172,11 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
         user.last_login_at
             .map(rfc3339)
             .unwrap_or_else(|| "never".into()),
-        if status.enabled { "on (totp)" } else { "off" },
+        if status.enabled {
+            format!("on ({})", status.methods().join(", "))
+        } else {
+            "off".into()
+        },
         status.enabled_at.map(rfc3339).unwrap_or_else(|| "-".into()),
         status.setup_pending,
         status.backup_codes_remaining,
@@ -185,7 +189,28 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             ""
         },
         details.password_failures,
-    ))
+    ) + &passkey_lines(state, user.id).await?)
+}
+
+/// The account's passkeys for `show-user`, one line each.
+async fn passkey_lines(state: &AppState, user_id: uuid::Uuid) -> Result<String, AdminError> {
+    let passkeys = service::passkeys::list(state, user_id).await?;
+    let mut out = format!("passkeys:            {}\n", passkeys.len());
+    for p in passkeys {
+        out.push_str(&format!(
+            "  {}  {:?}  created {}  last used {}  {}{}{}\n",
+            p.id,
+            p.name,
+            rfc3339(p.created_at),
+            p.last_used_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+            if p.backed_up { "synced" } else { "device-bound" },
+            p.aaguid
+                .map(|a| format!("  model {a}"))
+                .unwrap_or_default(),
+            if p.disabled { "  DISABLED (counter went backwards)" } else { "" },
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn reset_two_factor(
@@ -196,7 +221,7 @@ pub async fn reset_two_factor(
     let user = find_user(state, who).await?;
     two_factor::admin_reset(state, user.id, operator.details()).await?;
     Ok(format!(
-        "Two-factor authentication reset for {}: secret, backup codes and trusted devices deleted, every session revoked.\n",
+        "Two-factor authentication reset for {}: secret, passkeys, backup codes and trusted devices deleted, every session revoked.\n",
         user.email
     ))
 }

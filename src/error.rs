@@ -55,6 +55,18 @@ pub enum AppError {
     NoAuthenticator,
     #[error("forbidden")]
     Forbidden,
+    /// The passkey ceremony is unknown, expired, already finished, or not this caller's.
+    #[error("invalid passkey ceremony")]
+    InvalidCeremony,
+    /// The authenticator's answer was refused (wrong origin or RP ID, bad signature,
+    /// unknown or disabled passkey, no user verification).
+    #[error("passkey refused")]
+    InvalidPasskey,
+    #[error("no passkey")]
+    NoPasskey,
+    /// The authenticator model is not in `webauthn_allowed_aaguids`.
+    #[error("authenticator not allowed")]
+    AuthenticatorNotAllowed,
     #[error("database unavailable")]
     Unavailable,
     #[error("request timed out")]
@@ -103,6 +115,10 @@ impl AppError {
             AppError::NoPendingSetup => "no_pending_setup",
             AppError::NoAuthenticator => "no_authenticator",
             AppError::Forbidden => "forbidden",
+            AppError::InvalidCeremony => "invalid_ceremony",
+            AppError::InvalidPasskey => "invalid_passkey",
+            AppError::NoPasskey => "no_passkey",
+            AppError::AuthenticatorNotAllowed => "authenticator_not_allowed",
             AppError::Unavailable => "service_unavailable",
             AppError::Timeout => "request_timeout",
             AppError::Internal(_) => "internal_error",

@@ -10,6 +10,7 @@ use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::service::UseCases;
 use crate::tokens::TokenSigner;
+use crate::webauthn::RelyingParty;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Use cases running on their own tasks (see `service::detached`).
     pub use_cases: Arc<UseCases>,
+    /// The WebAuthn relying party (passkeys).
+    pub relying_party: Arc<RelyingParty>,
 }
 
 impl AppState {

@@ -21,11 +21,13 @@
 //! writer could wait for a connection held by a task that waits for the writer.
 
 pub mod backup_codes;
+pub mod ceremonies;
 pub mod challenges;
 pub mod devices;
 pub mod events;
 pub mod files;
 pub mod key_fingerprints;
+pub mod passkeys;
 pub mod sessions;
 pub mod throttles;
 pub mod totp;

@@ -8,3 +8,4 @@ pub mod qr;
 pub mod second_factor;
 pub mod totp;
 pub mod validate;
+pub mod webauthn;

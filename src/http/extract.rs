@@ -155,6 +155,44 @@ impl Fields {
         }
     }
 
+    /// A required object decoded as `T` (a structure defined by another standard, such as a
+    /// WebAuthn credential), with `what` in the message when it does not decode.
+    pub fn required_typed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        name: &str,
+        what: &str,
+    ) -> Option<T> {
+        match self.take(name) {
+            None => {
+                self.error(name, "is required");
+                None
+            }
+            Some(value @ Value::Object(_)) => match serde_json::from_value(value) {
+                Ok(typed) => Some(typed),
+                Err(_) => {
+                    self.error(name, &format!("must be {what}"));
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(name, "must be an object");
+                None
+            }
+        }
+    }
+
+    /// A required UUID string.
+    pub fn required_uuid(&mut self, name: &str) -> Option<uuid::Uuid> {
+        let text = self.required_string(name, 64)?;
+        match uuid::Uuid::parse_str(text.trim()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                self.error(name, "must be a UUID");
+                None
+            }
+        }
+    }
+
     /// Takes in a nested object's errors (after reading it) and unknown fields.
     pub fn absorb(&mut self, nested: Fields, strict: bool) {
         let (errors, _) = nested.into_errors(strict);

@@ -47,6 +47,7 @@ as the API it reproduces did. Request bodies are at most 64 KiB.",
     tags(
         (name = "accounts", description = "Accounts, sessions and tokens (`/v1/auth`)."),
         (name = "two-factor", description = "TOTP two-factor authentication, backup codes and trusted devices (`/v1/auth/2fa`, SalesOS)."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, the second step of a login, and passwordless sign-in (`/v1/auth/passkeys`)."),
         (name = "sapfiai", description = "The Sapfiai compatibility surface (`/authentication`): Sapfiai's envelopes, field for field."),
         (name = "operations", description = "Health, readiness, public keys and metrics."),
         (name = "documentation", description = "This document and the interactive docs page."),

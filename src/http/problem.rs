@@ -52,7 +52,11 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::TwoFactorAlreadyEnabled
         | AppError::TwoFactorNotEnabled
         | AppError::NoPendingSetup
-        | AppError::NoAuthenticator => StatusCode::CONFLICT,
+        | AppError::NoAuthenticator
+        | AppError::NoPasskey
+        | AppError::InvalidCeremony => StatusCode::CONFLICT,
+        AppError::InvalidPasskey => StatusCode::UNAUTHORIZED,
+        AppError::AuthenticatorNotAllowed => StatusCode::FORBIDDEN,
         AppError::InvalidCredentials
         | AppError::Unauthenticated
         | AppError::InvalidRefreshToken
@@ -110,6 +114,10 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
         AppError::NoPendingSetup => ("No pending setup", "Start with POST /v1/auth/2fa/setup; a setup expires if not confirmed.".into()),
         AppError::NoAuthenticator => ("No authenticator", "This account has no confirmed authenticator; set one up first.".into()),
         AppError::Forbidden => ("Forbidden", "You may not do this.".into()),
+        AppError::InvalidCeremony => ("Invalid passkey ceremony", "The passkey ceremony is unknown, expired or already finished; start again.".into()),
+        AppError::InvalidPasskey => ("Passkey refused", "The passkey's answer could not be verified for this site.".into()),
+        AppError::NoPasskey => ("No passkey", "This account has no passkey that can be used.".into()),
+        AppError::AuthenticatorNotAllowed => ("Authenticator not allowed", "This server does not accept passkeys from this kind of authenticator.".into()),
         AppError::Unavailable => ("Service unavailable", "The database is unreachable; try again shortly.".into()),
         AppError::Timeout => ("Request timeout", "The request took too long.".into()),
         AppError::Internal(_) => ("Internal error", "Something went wrong on our side.".into()),

@@ -156,7 +156,13 @@ pub enum LoginOutcome {
     /// Signed in; no second factor needed (or a trusted device stood in for it).
     SignedIn(IssuedTokens, Box<Account>),
     /// The password was right; the second factor is next.
-    SecondFactorRequired { token: String, expires_at: i64 },
+    SecondFactorRequired {
+        token: String,
+        expires_at: i64,
+        /// The second factors the account can answer with: `totp`, `passkey`,
+        /// `backup_code`.
+        methods: Vec<&'static str>,
+    },
 }
 
 /// The password step. Wrong password, unknown account and a throttled account all answer
@@ -265,12 +271,25 @@ async fn login_unit(
     if !created {
         return Err(AppError::InvalidCredentials);
     }
+    let summary = db::users::two_factor_summary(&mut tx, user.id, None, now).await?;
+    let mut methods = Vec::with_capacity(3);
+    if summary.as_ref().is_none_or(|s| s.totp_confirmed == 1) {
+        methods.push("totp");
+    }
+    if summary.as_ref().is_some_and(|s| s.passkeys > 0) {
+        methods.push("passkey");
+    }
+    methods.push("backup_code");
     tx.commit().await?;
     state.metrics.increment(
         "tessera_logins_total",
         &[("outcome", "second_factor_required")],
     );
-    Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
+    Ok(LoginOutcome::SecondFactorRequired {
+        token,
+        expires_at,
+        methods,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,7 +452,7 @@ pub async fn sign_in_in(
 ) -> Result<SignedIn, AppError> {
     let now = state.now();
     // A sign-in with a second factor is that factor's success: its counters start over.
-    let second_factor = amr.iter().any(|m| m == amr::OTP);
+    let second_factor = amr.iter().any(|m| m == amr::MFA);
     let user = db::users::record_login(tx, user_id, now, &ctx.ip, password_hash, second_factor)
         .await?
         .ok_or(AppError::InvalidCredentials)?;

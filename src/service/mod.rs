@@ -7,6 +7,7 @@ pub mod devices;
 pub mod events;
 pub mod maintenance;
 pub mod operator;
+pub mod passkeys;
 pub mod second_factor;
 pub mod sessions;
 pub mod two_factor;
