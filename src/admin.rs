@@ -202,12 +202,20 @@ async fn passkey_lines(state: &AppState, user_id: uuid::Uuid) -> Result<String, 
             p.id,
             p.name,
             rfc3339(p.created_at),
-            p.last_used_at.map(rfc3339).unwrap_or_else(|| "never".into()),
-            if p.backed_up { "synced" } else { "device-bound" },
-            p.aaguid
-                .map(|a| format!("  model {a}"))
-                .unwrap_or_default(),
-            if p.disabled { "  DISABLED (counter went backwards)" } else { "" },
+            p.last_used_at
+                .map(rfc3339)
+                .unwrap_or_else(|| "never".into()),
+            if p.backed_up {
+                "synced"
+            } else {
+                "device-bound"
+            },
+            p.aaguid.map(|a| format!("  model {a}")).unwrap_or_default(),
+            if p.disabled {
+                "  DISABLED (counter went backwards)"
+            } else {
+                ""
+            },
         ));
     }
     Ok(out)

@@ -53,7 +53,10 @@ impl RelyingParty {
                 rp_id == DEFAULT_RP_ID,
                 "webauthn_origins is empty, so passkeys would only work on http://localhost, but webauthn_rp_id is {rp_id:?}: list the origins of the pages that use passkeys in webauthn_origins (such as https://{rp_id})"
             );
-            (vec![Url::parse("http://localhost").expect("a valid URL")], true)
+            (
+                vec![Url::parse("http://localhost").expect("a valid URL")],
+                true,
+            )
         } else {
             let origins = config
                 .webauthn_origins
@@ -64,7 +67,10 @@ impl RelyingParty {
         };
         let mut builder = WebauthnBuilder::new(&rp_id, &origins[0])
             .with_context(|| {
-                format!("webauthn_origins: {} is not on webauthn_rp_id {rp_id}", origins[0])
+                format!(
+                    "webauthn_origins: {} is not on webauthn_rp_id {rp_id}",
+                    origins[0]
+                )
             })?
             .rp_name(&rp_name)
             .timeout(Duration::from_secs(CEREMONY_TTL_SECS as u64))
@@ -72,9 +78,9 @@ impl RelyingParty {
         for origin in &origins[1..] {
             builder = builder.append_allowed_origin(origin);
         }
-        let webauthn = builder
-            .build()
-            .context("building the WebAuthn relying party from webauthn_rp_id and webauthn_origins")?;
+        let webauthn = builder.build().context(
+            "building the WebAuthn relying party from webauthn_rp_id and webauthn_origins",
+        )?;
         Ok(Self {
             webauthn,
             allowed_aaguids: config.webauthn_allowed_aaguids.clone(),
@@ -102,8 +108,8 @@ fn check_rp_id(rp_id: &str) -> anyhow::Result<()> {
 /// An origin as configured: scheme, host and optional port, nothing else; `https`, or
 /// `http` for `localhost`; a host that is the RP ID or a subdomain of it.
 fn check_origin(origin: &str, rp_id: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(origin)
-        .with_context(|| format!("webauthn_origins: {origin:?} is not a URL"))?;
+    let url =
+        Url::parse(origin).with_context(|| format!("webauthn_origins: {origin:?} is not a URL"))?;
     let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
         bail!("webauthn_origins: {origin:?} has no host");
     };

@@ -127,7 +127,8 @@ pub async fn user_handle(
     user_id: Uuid,
     candidate: Uuid,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    let set = "UPDATE users SET webauthn_user_handle = $2 WHERE id = $1 AND webauthn_user_handle IS NULL";
+    let set =
+        "UPDATE users SET webauthn_user_handle = $2 WHERE id = $1 AND webauthn_user_handle IS NULL";
     let get = "SELECT webauthn_user_handle FROM users WHERE id = $1";
     run!(conn, e => {
         sqlx::query(set).bind(user_id).bind(candidate).execute(&mut *e).await?;

@@ -99,7 +99,11 @@ impl Used {
     /// RFC 8176: `swk` for a key that may leave the device (a synced passkey), `hwk` for
     /// one bound to its authenticator.
     pub fn key_amr(self) -> &'static str {
-        if self.synced { amr::SOFTWARE_KEY } else { amr::HARDWARE_KEY }
+        if self.synced {
+            amr::SOFTWARE_KEY
+        } else {
+            amr::HARDWARE_KEY
+        }
     }
 }
 
@@ -171,7 +175,7 @@ pub async fn start_registration(
         let exclude = db::passkeys::for_user(&mut tx, user.id)
             .await?
             .into_iter()
-            .map(|p| p.credential_id.into())
+            .map(|p| p.credential_id)
             .collect();
         let handle = db::passkeys::user_handle(&mut tx, user.id, Uuid::new_v4())
             .await?
@@ -485,21 +489,15 @@ pub(super) async fn check_second_step(
     ctx: &RequestContext,
 ) -> Result<Option<Used>, AppError> {
     let now = state.now();
-    let ceremony = db::ceremonies::consume(
-        tx,
-        assertion.ceremony_id,
-        kind::SECOND_FACTOR,
-        binding,
-        now,
-    )
-    .await?
-    .ok_or(AppError::InvalidCeremony)?;
+    let ceremony =
+        db::ceremonies::consume(tx, assertion.ceremony_id, kind::SECOND_FACTOR, binding, now)
+            .await?
+            .ok_or(AppError::InvalidCeremony)?;
     if ceremony.user_id != Some(user_id) {
         return Err(AppError::InvalidCeremony);
     }
     let authentication: PasskeyAuthentication = stored(&ceremony.state)?;
-    let Some(row) =
-        db::passkeys::by_credential(tx, user_id, &assertion.credential.raw_id).await?
+    let Some(row) = db::passkeys::by_credential(tx, user_id, &assertion.credential.raw_id).await?
     else {
         return Ok(None);
     };
@@ -637,16 +635,15 @@ pub async fn finish_passwordless(
         .await?
         .ok_or(AppError::InvalidCeremony)?;
         let authentication: DiscoverableAuthentication = stored(&ceremony.state)?;
-        let used = match passwordless_check(state, &mut tx, &assertion, authentication, &ctx)
-            .await?
-        {
-            Some(found) => found,
-            None => {
-                // The ceremony is used up, and a disabled clone stays disabled.
-                tx.commit().await?;
-                return Err(AppError::InvalidPasskey);
-            }
-        };
+        let used =
+            match passwordless_check(state, &mut tx, &assertion, authentication, &ctx).await? {
+                Some(found) => found,
+                None => {
+                    // The ceremony is used up, and a disabled clone stays disabled.
+                    tx.commit().await?;
+                    return Err(AppError::InvalidPasskey);
+                }
+            };
         let (user_id, used) = used;
         let amr = vec![used.key_amr().into(), amr::USER.into(), amr::MFA.into()];
         let details = serde_json::json!({"method": "passkey"});

@@ -284,7 +284,7 @@ pub struct VerifiedLogin {
 /// What the second step of a login is answered with.
 pub enum SecondStep {
     Code(SecondFactorCode),
-    Passkey(super::passkeys::Assertion),
+    Passkey(Box<super::passkeys::Assertion>),
 }
 
 /// The second step of login: the `twoFactorToken` from the password step and a code.
@@ -299,7 +299,14 @@ pub async fn verify_login(
     trust_device: Option<DeviceInput>,
     ctx: RequestContext,
 ) -> Result<VerifiedLogin, AppError> {
-    verify_second_step(state, challenge_token, SecondStep::Code(code), trust_device, ctx).await
+    verify_second_step(
+        state,
+        challenge_token,
+        SecondStep::Code(code),
+        trust_device,
+        ctx,
+    )
+    .await
 }
 
 /// As [`verify_login`], with a code or a passkey's answer: the same token, attempts,
@@ -344,18 +351,17 @@ async fn verify_login_unit(
     // A refusal that judged nothing (locked, suspended, no such passkey ceremony) rolls
     // back, giving the token's attempt back; a wrong answer commits it as the token's
     // failure and the account's.
-    let method = match second_factor::check_for_sign_in(state, &mut tx, user_id, &proof, ctx)
-        .await?
-    {
-        Verdict::Accepted(method) => method,
-        Verdict::Rejected => {
-            tx.commit().await?;
-            return Err(match step {
-                SecondStep::Code(_) => AppError::InvalidCode,
-                SecondStep::Passkey(_) => AppError::InvalidPasskey,
-            });
-        }
-    };
+    let method =
+        match second_factor::check_for_sign_in(state, &mut tx, user_id, &proof, ctx).await? {
+            Verdict::Accepted(method) => method,
+            Verdict::Rejected => {
+                tx.commit().await?;
+                return Err(match step {
+                    SecondStep::Code(_) => AppError::InvalidCode,
+                    SecondStep::Passkey(_) => AppError::InvalidPasskey,
+                });
+            }
+        };
     if !db::challenges::consume(&mut tx, &hash, now).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }

@@ -754,9 +754,24 @@ fn string_of(schema: &Value, len: usize) -> String {
     }
 }
 
-/// The body of an operation, with `fields` set, and its bearer.
-async fn send_body(app: &TestApp, path: &str, body: &Value, bearer: &str) -> TestResponse {
-    app.post(path, body.clone(), Some(bearer)).await
+/// The body of an operation, with `fields` set, and its bearer. Most bodies are POSTed; a
+/// few are PATCHed or DELETEd (`path` then names its resource by the `{...}` placeholder:
+/// the body is checked before the resource is looked up).
+async fn send_body(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    body: &Value,
+    bearer: &str,
+) -> TestResponse {
+    let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    app.send(
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(bearer)
+            .json(body),
+    )
+    .await
 }
 
 /// The JSON request schema of an operation, if it takes a body.
@@ -781,7 +796,10 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
         let Some(schema) = request_schema(&doc, &op) else {
             continue;
         };
-        assert_eq!(method, "post", "{path}");
+        assert!(
+            ["post", "patch", "delete"].contains(&method.as_str()),
+            "{path}: {method}"
+        );
         // A user of its own: some of these calls succeed (logout, say).
         let user = app.signed_in_user().await;
         assert_eq!(schema["type"], "object", "{path}: object schema");
@@ -809,6 +827,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
         with_unknown.insert("notAField".into(), json!("x"));
         let response = send_body(
             &app,
+            &method,
             &path,
             &Value::Object(with_unknown),
             &user.access_token,
@@ -854,6 +873,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
             body.insert(name.clone(), json!(string_of(prop, max + 1)));
             let too_long = send_body(
                 &app,
+                &method,
                 &path,
                 &Value::Object(body.clone()),
                 &user.access_token,
@@ -866,7 +886,14 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
                 too_long.text
             );
             body.insert(name.clone(), json!(string_of(prop, max)));
-            let longest = send_body(&app, &path, &Value::Object(body), &user.access_token).await;
+            let longest = send_body(
+                &app,
+                &method,
+                &path,
+                &Value::Object(body),
+                &user.access_token,
+            )
+            .await;
             let length_complaints: Vec<String> = field_errors(&longest, name)
                 .into_iter()
                 .filter(|m| m.contains("at most") || m.contains(" to "))
@@ -880,7 +907,7 @@ async fn request_schemas_say_exactly_what_the_handlers_accept() {
 
         // An empty object: exactly the required fields are reported missing.
         let user = app.signed_in_user().await;
-        let empty = send_body(&app, &path, &json!({}), &user.access_token).await;
+        let empty = send_body(&app, &method, &path, &json!({}), &user.access_token).await;
         let missing: BTreeSet<String> = properties
             .keys()
             .filter(|name| {
@@ -906,7 +933,7 @@ async fn documented_examples_of_request_bodies_pass_validation() {
     let app = TestApp::spawn().await;
     let doc = document(&app).await;
     let mut complaints = BTreeMap::new();
-    for (path, _, op) in operations(&doc) {
+    for (path, method, op) in operations(&doc) {
         let Some(schema) = request_schema(&doc, &op) else {
             continue;
         };
@@ -927,7 +954,14 @@ async fn documented_examples_of_request_bodies_pass_validation() {
                 ),
             }
         }
-        let response = send_body(&app, &path, &Value::Object(body), &user.access_token).await;
+        let response = send_body(
+            &app,
+            &method,
+            &path,
+            &Value::Object(body),
+            &user.access_token,
+        )
+        .await;
         if response.status == 400 {
             complaints.insert(path, response.text);
         }

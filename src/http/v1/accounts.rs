@@ -251,14 +251,12 @@ async fn login(
             token,
             expires_at,
             methods,
-        } => {
-            LoginResult::SecondFactorRequired(SecondFactorRequired {
-                requires_2fa: true,
-                two_factor_token: token,
-                two_factor_token_expiry: rfc3339(expires_at),
-                methods,
-            })
-        }
+        } => LoginResult::SecondFactorRequired(SecondFactorRequired {
+            requires_2fa: true,
+            two_factor_token: token,
+            two_factor_token_expiry: rfc3339(expires_at),
+            methods,
+        }),
     }))
 }
 

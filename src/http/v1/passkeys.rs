@@ -135,6 +135,57 @@ fn assertion(f: &mut Fields) -> Option<Assertion> {
     })
 }
 
+/// `RegistrationCredential`: the browser's `PublicKeyCredential` from
+/// `navigator.credentials.create()`, in its JSON form (`credential.toJSON()`), binary
+/// members as base64url.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "lDDQJj5z624Fn05pnv_1wA",
+    "rawId": "lDDQJj5z624Fn05pnv_1wA",
+    "type": "public-key",
+    "response": {"attestationObject": "o2NmbXRkbm9uZQ", "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0"},
+    "clientExtensionResults": {}
+}))]
+#[allow(dead_code)]
+struct RegistrationCredential {
+    id: String,
+    raw_id: String,
+    /// `public-key`.
+    r#type: String,
+    /// `attestationObject`, `clientDataJSON` and optionally `transports`.
+    #[schema(value_type = Object)]
+    response: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    client_extension_results: Option<serde_json::Value>,
+}
+
+/// `AssertionCredential`: the browser's `PublicKeyCredential` from
+/// `navigator.credentials.get()`, in its JSON form (`credential.toJSON()`), binary members
+/// as base64url.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "lDDQJj5z624Fn05pnv_1wA",
+    "rawId": "lDDQJj5z624Fn05pnv_1wA",
+    "type": "public-key",
+    "response": {"authenticatorData": "qfIiJ380", "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0", "signature": "MEUCIQ", "userHandle": "Y2Fyb2w"},
+    "clientExtensionResults": {}
+}))]
+#[allow(dead_code)]
+struct AssertionCredential {
+    id: String,
+    raw_id: String,
+    /// `public-key`.
+    r#type: String,
+    /// `authenticatorData`, `clientDataJSON`, `signature` and (for a discoverable passkey)
+    /// `userHandle`.
+    #[schema(value_type = Object)]
+    response: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    client_extension_results: Option<serde_json::Value>,
+}
+
 /// The account's passkeys, oldest first.
 #[utoipa::path(
     get,
@@ -203,9 +254,10 @@ async fn register_start(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct RegisterFinishRequest {
+    #[schema(max_length = 64, example = "6f1c2a3e-9b0d-4c5e-8f7a-1b2c3d4e5f60")]
     ceremony_id: Uuid,
     /// The `PublicKeyCredential` from `navigator.credentials.create()`, in its JSON form.
-    #[schema(value_type = Object)]
+    #[schema(value_type = RegistrationCredential)]
     credential: serde_json::Value,
     /// What the owner calls it; default `Passkey`.
     #[schema(max_length = 100, example = "Laptop")]
@@ -247,8 +299,7 @@ async fn register_finish(
     JsonBody(mut f): JsonBody,
 ) -> Result<Response, AppError> {
     let ceremony_id = f.required_uuid("ceremonyId");
-    let credential =
-        f.required_typed::<RegisterPublicKeyCredential>("credential", REGISTRATION);
+    let credential = f.required_typed::<RegisterPublicKeyCredential>("credential", REGISTRATION);
     let name = name(&mut f, false);
     f.finish(STRICT)?;
     let (Some(ceremony_id), Some(credential)) = (ceremony_id, credential) else {
@@ -394,9 +445,10 @@ async fn verify_start(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct VerifyFinishRequest {
+    #[schema(max_length = 64, example = "6f1c2a3e-9b0d-4c5e-8f7a-1b2c3d4e5f60")]
     ceremony_id: Uuid,
     /// The `PublicKeyCredential` from `navigator.credentials.get()`, in its JSON form.
-    #[schema(value_type = Object)]
+    #[schema(value_type = AssertionCredential)]
     credential: serde_json::Value,
     /// Remember this device: later logins from it skip the second factor.
     trust_device: Option<TrustedDeviceInput>,
@@ -441,7 +493,7 @@ async fn verify_finish(
     let verified = two_factor::verify_second_step(
         &state,
         challenge,
-        SecondStep::Passkey(assertion),
+        SecondStep::Passkey(Box::new(assertion)),
         trust.flatten(),
         ctx,
     )
@@ -475,9 +527,10 @@ async fn login_start(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[allow(dead_code)]
 struct LoginFinishRequest {
+    #[schema(max_length = 64, example = "6f1c2a3e-9b0d-4c5e-8f7a-1b2c3d4e5f60")]
     ceremony_id: Uuid,
     /// The `PublicKeyCredential` from `navigator.credentials.get()`, in its JSON form.
-    #[schema(value_type = Object)]
+    #[schema(value_type = AssertionCredential)]
     credential: serde_json::Value,
 }
 
