@@ -46,13 +46,14 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
     ),
     (
         "tessera_logins_total",
-        "Password-step logins by outcome",
+        "Password-step logins and passwordless passkey sign-ins by outcome",
         &[
             &[("outcome", "success")],
             &[("outcome", "second_factor_required")],
             &[("outcome", "trusted_device")],
             &[("outcome", "wrong_password")],
             &[("outcome", "unknown_account")],
+            &[("outcome", "passkey")],
         ],
     ),
     (
@@ -63,6 +64,8 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
             &[("method", "totp"), ("outcome", "failure")],
             &[("method", "backup_code"), ("outcome", "success")],
             &[("method", "backup_code"), ("outcome", "failure")],
+            &[("method", "passkey"), ("outcome", "success")],
+            &[("method", "passkey"), ("outcome", "failure")],
         ],
     ),
     (

@@ -690,3 +690,14 @@ async fn passwordless_check(
         .await?
         .map(|used| (user_id, used)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_synced_passkey_is_a_software_key_and_a_device_bound_one_a_hardware_key() {
+        assert_eq!(Used { synced: true }.key_amr(), "swk");
+        assert_eq!(Used { synced: false }.key_amr(), "hwk");
+    }
+}
