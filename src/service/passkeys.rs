@@ -107,8 +107,8 @@ impl Used {
     }
 }
 
-fn ceremony_state<T: serde::Serialize>(state: &T) -> Result<String, AppError> {
-    serde_json::to_string(state).map_err(AppError::internal)
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string(value).map_err(AppError::internal)
 }
 
 fn stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, AppError> {
@@ -196,7 +196,7 @@ pub async fn start_registration(
             kind::REGISTRATION,
             principal.session_id.as_bytes(),
             Some(user.id),
-            &ceremony_state(&registration)?,
+            &to_json(&registration)?,
             now,
         )
         .await?;
@@ -275,7 +275,7 @@ pub async fn finish_registration(
                 user_id,
                 credential_id: &credential.cred_id,
                 name: &name,
-                credential: &ceremony_state(&passkey)?,
+                credential: &to_json(&passkey)?,
                 sign_count: i64::from(credential.counter),
                 backup_eligible: credential.backup_eligible,
                 backed_up: credential.backup_state,
@@ -453,7 +453,7 @@ pub async fn start_second_step(
             kind::SECOND_FACTOR,
             &hash,
             Some(user_id),
-            &ceremony_state(&authentication)?,
+            &to_json(&authentication)?,
             now,
         )
         .await?;
@@ -541,7 +541,7 @@ async fn record_use(
         i64::from(result.counter()),
         result.backup_eligible(),
         result.backup_state(),
-        &ceremony_state(&passkey)?,
+        &to_json(&passkey)?,
         now,
     )
     .await?;
@@ -591,7 +591,7 @@ pub async fn start_passwordless(
             .webauthn
             .start_discoverable_authentication()
             .map_err(AppError::internal)?;
-        let json = ceremony_state(&authentication)?;
+        let json = to_json(&authentication)?;
         let mut tx = state.db.begin().await?;
         let (ceremony_id, expires_at) = insert_ceremony(
             &mut tx,
