@@ -189,14 +189,23 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             .map(rfc3339)
             .unwrap_or_else(|| "never".into()),
         match (status.enabled, details.authenticator) {
-            (true, Some(a)) => format!(
-                "on (totp: {}, {} digits, {} s; clock drift {:+} step(s))",
-                a.params.algorithm.name(),
-                a.params.digits,
-                a.params.period,
-                a.drift
-            ),
-            (true, None) => "on (totp)".to_owned(),
+            (true, authenticator) => {
+                let methods: Vec<String> = status
+                    .methods()
+                    .iter()
+                    .map(|&method| match (method, authenticator) {
+                        ("totp", Some(a)) => format!(
+                            "totp: {}, {} digits, {} s, clock drift {:+} step(s)",
+                            a.params.algorithm.name(),
+                            a.params.digits,
+                            a.params.period,
+                            a.drift
+                        ),
+                        (other, _) => other.to_owned(),
+                    })
+                    .collect();
+                format!("on ({})", methods.join("; "))
+            }
             (false, _) => "off".to_owned(),
         },
         status.enabled_at.map(rfc3339).unwrap_or_else(|| "-".into()),
@@ -217,7 +226,36 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
             .disabled_at
             .map(|at| format!("since {}", rfc3339(at)))
             .unwrap_or_else(|| "no".into()),
-    ))
+    ) + &passkey_lines(state, user.id).await?)
+}
+
+/// The account's passkeys for `show-user`, one line each.
+async fn passkey_lines(state: &AppState, user_id: uuid::Uuid) -> Result<String, AdminError> {
+    let passkeys = service::passkeys::list(state, user_id).await?;
+    let mut out = format!("passkeys:            {}\n", passkeys.len());
+    for p in passkeys {
+        out.push_str(&format!(
+            "  {}  {:?}  created {}  last used {}  {}{}{}\n",
+            p.id,
+            p.name,
+            rfc3339(p.created_at),
+            p.last_used_at
+                .map(rfc3339)
+                .unwrap_or_else(|| "never".into()),
+            if p.backed_up {
+                "synced"
+            } else {
+                "device-bound"
+            },
+            p.aaguid.map(|a| format!("  model {a}")).unwrap_or_default(),
+            if p.disabled {
+                "  DISABLED (counter went backwards)"
+            } else {
+                ""
+            },
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn reset_two_factor(
@@ -228,7 +266,7 @@ pub async fn reset_two_factor(
     let user = find_user(state, who).await?;
     two_factor::admin_reset(state, user.id, operator.actor()).await?;
     Ok(format!(
-        "Two-factor authentication reset for {}: secret, backup codes and trusted devices deleted, every session revoked.\n",
+        "Two-factor authentication reset for {}: secret, passkeys, backup codes and trusted devices deleted, every session revoked.\n",
         user.email
     ))
 }

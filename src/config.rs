@@ -204,6 +204,18 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1).
     pub tls_key_file: Option<PathBuf>,
+    /// The WebAuthn relying party ID passkeys are bound to: the site's domain (such as
+    /// `example.com`), never an IP address. Unset: `localhost`, for development.
+    pub webauthn_rp_id: Option<String>,
+    /// The name authenticators show for the relying party. Unset: `issuer`.
+    pub webauthn_rp_name: Option<String>,
+    /// Origins (`https://login.example.com`) whose pages may use passkeys; each one's host
+    /// must be `webauthn_rp_id` or below it, and only `localhost` may use `http`. Empty:
+    /// `http://localhost` on any port, which needs `webauthn_rp_id` unset or `localhost`.
+    pub webauthn_origins: Vec<String>,
+    /// Authenticator models (AAGUIDs) a new passkey may come from. Empty (the default):
+    /// any, and no attestation is asked for.
+    pub webauthn_allowed_aaguids: Vec<uuid::Uuid>,
 
     /// Webhook endpoints security events are sent to (`[[webhooks]]` tables in the
     /// configuration file).
@@ -312,6 +324,10 @@ impl Default for Config {
             smtp_url: None,
             smtp_from: "Tessera <tessera@localhost>".into(),
             new_device_window_days: 90,
+            webauthn_rp_id: None,
+            webauthn_rp_name: None,
+            webauthn_origins: Vec::new(),
+            webauthn_allowed_aaguids: Vec::new(),
         }
     }
 }
@@ -341,6 +357,8 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("trusted_proxies")
+                .with_list_parse_key("webauthn_origins")
+                .with_list_parse_key("webauthn_allowed_aaguids")
                 .source(Some(settings)),
         );
         let mut loaded: Config = builder
@@ -363,6 +381,9 @@ impl Config {
         loaded.tls_cert_file = loaded.tls_cert_file.filter(|p| !p.as_os_str().is_empty());
         loaded.tls_key_file = loaded.tls_key_file.filter(|p| !p.as_os_str().is_empty());
         loaded.smtp_url = loaded.smtp_url.filter(|u| !u.expose_secret().is_empty());
+        loaded.webauthn_rp_id = loaded.webauthn_rp_id.filter(|s| !s.trim().is_empty());
+        loaded.webauthn_rp_name = loaded.webauthn_rp_name.filter(|s| !s.trim().is_empty());
+        loaded.webauthn_origins.retain(|o| !o.trim().is_empty());
         loaded.validate()?;
         Ok(loaded)
     }
@@ -458,6 +479,7 @@ impl Config {
                 hook.name
             );
         }
+        crate::webauthn::RelyingParty::from_config(self)?;
         Ok(())
     }
 

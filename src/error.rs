@@ -66,6 +66,18 @@ pub enum AppError {
     AccountDisabled,
     #[error("invalid set-password token")]
     InvalidSetPasswordToken,
+    /// The passkey ceremony is unknown, expired, already finished, or not this caller's.
+    #[error("invalid passkey ceremony")]
+    InvalidCeremony,
+    /// The authenticator's answer was refused (wrong origin or RP ID, bad signature,
+    /// unknown or disabled passkey, no user verification).
+    #[error("passkey refused")]
+    InvalidPasskey,
+    #[error("no passkey")]
+    NoPasskey,
+    /// The authenticator model is not in `webauthn_allowed_aaguids`.
+    #[error("authenticator not allowed")]
+    AuthenticatorNotAllowed,
     #[error("database unavailable")]
     Unavailable,
     #[error("request timed out")]
@@ -118,6 +130,10 @@ impl AppError {
             AppError::InsufficientScope(_) => "insufficient_scope",
             AppError::AccountDisabled => "account_disabled",
             AppError::InvalidSetPasswordToken => "invalid_set_password_token",
+            AppError::InvalidCeremony => "invalid_ceremony",
+            AppError::InvalidPasskey => "invalid_passkey",
+            AppError::NoPasskey => "no_passkey",
+            AppError::AuthenticatorNotAllowed => "authenticator_not_allowed",
             AppError::Unavailable => "service_unavailable",
             AppError::Timeout => "request_timeout",
             AppError::Internal(_) => "internal_error",

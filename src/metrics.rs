@@ -46,7 +46,7 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
     ),
     (
         "tessera_logins_total",
-        "Password-step logins by outcome",
+        "Password-step logins and passwordless passkey sign-ins by outcome",
         &[
             &[("outcome", "success")],
             &[("outcome", "second_factor_required")],
@@ -55,6 +55,7 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
             &[("outcome", "account_disabled")],
             &[("outcome", "wrong_password")],
             &[("outcome", "unknown_account")],
+            &[("outcome", "passkey")],
         ],
     ),
     (
@@ -65,6 +66,8 @@ const COUNTERS: &[(&str, &str, &[LabelPairs])] = &[
             &[("method", "totp"), ("outcome", "failure")],
             &[("method", "backup_code"), ("outcome", "success")],
             &[("method", "backup_code"), ("outcome", "failure")],
+            &[("method", "passkey"), ("outcome", "success")],
+            &[("method", "passkey"), ("outcome", "failure")],
         ],
     ),
     (

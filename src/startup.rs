@@ -189,6 +189,8 @@ impl Application {
 /// Opens the database, migrates it, loads keys and checks them against the database: the
 /// state both `serve` and `admin` use.
 pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<AppState> {
+    // A passkey setting that cannot work is reported before anything is opened.
+    let relying_party = crate::webauthn::RelyingParty::from_config(&config)?;
     // The SQLite database lives in the data dir.
     crate::keys::ensure_data_dir(&config)?;
     let db = Db::connect(
@@ -227,6 +229,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         metrics,
         use_cases: Arc::default(),
         outbox: Arc::default(),
+        relying_party: Arc::new(relying_party),
     })
 }
 

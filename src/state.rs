@@ -10,6 +10,7 @@ use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::service::UseCases;
 use crate::tokens::TokenSigner;
+use crate::webauthn::RelyingParty;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +27,8 @@ pub struct AppState {
     pub use_cases: Arc<UseCases>,
     /// Wakes the notification delivery worker.
     pub outbox: Arc<crate::service::outbox::Wake>,
+    /// The WebAuthn relying party (passkeys).
+    pub relying_party: Arc<RelyingParty>,
 }
 
 impl AppState {

@@ -20,6 +20,13 @@ pub mod amr {
     pub const MFA: &str = "mfa";
     /// The second factor was skipped because the device was trusted.
     pub const TRUSTED_DEVICE: &str = "device";
+    /// A passkey bound to its authenticator (RFC 8176 `hwk`: a hardware-secured key).
+    pub const HARDWARE_KEY: &str = "hwk";
+    /// A passkey that may be synced to other devices (RFC 8176 `swk`: a software-secured key).
+    pub const SOFTWARE_KEY: &str = "swk";
+    /// User verification on the authenticator (PIN or biometric; RFC 8176 `user`), which a
+    /// passkey sign-in always requires.
+    pub const USER: &str = "user";
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

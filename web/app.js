@@ -31,6 +31,7 @@ import { clearEnrolment, loadTwoFactor, renderTwoFactor, tf } from './app/two_fa
 import { loadDevices } from './app/devices.js';
 import './app/password.js';
 import { loadEvents } from './app/events.js';
+import { loadPasskeys, offerAutofill, stopAutofill } from './app/passkeys.js';
 
 export function showAuth(mode, notice) {
   $('loading').hidden = true;
@@ -41,7 +42,7 @@ export function showAuth(mode, notice) {
   $('form-second').hidden = mode !== 'second';
   $('form-register').hidden = mode !== 'register';
   const titles = {
-    login: ['Sign in', 'Manage your password, two-factor authentication and trusted devices.'],
+    login: ['Sign in', 'Manage your password, two-factor authentication, passkeys and trusted devices.'],
     second: ['Two-factor authentication', 'Your account is protected with a second step.'],
     register: ['Create an account', 'It takes a minute. You can turn on two-factor authentication right after.'],
   };
@@ -51,9 +52,12 @@ export function showAuth(mode, notice) {
   box.textContent = notice || '';
   box.hidden = !notice;
   document.title = `${titles[mode][0]} · Tessera`;
+  // The browser's passkey autofill belongs to the sign-in form only.
+  if (mode === 'login') offerAutofill();
+  else stopAutofill();
   const first = {
     login: $('login-identifier').value ? $('login-password') : $('login-identifier'),
-    second: $('second-code'),
+    second: $('second-passkey-row').hidden ? $('second-code') : $('second-passkey'),
     register: $('register-email'),
   }[mode];
   first.focus();
@@ -72,6 +76,7 @@ export function endSession(notice) {
 export async function showAccount() {
   const user = session.user;
   $('loading').hidden = true;
+  stopAutofill();
   $('view-auth').hidden = true;
   $('view-account').hidden = false;
   $('session-box').hidden = false;
@@ -85,7 +90,7 @@ export async function showAccount() {
 
 /** Reloads every section; the devices last, as their empty text depends on the 2FA status. */
 export async function refreshAll() {
-  await Promise.all([loadTwoFactor(), loadEvents(true)]);
+  await Promise.all([loadTwoFactor(), loadEvents(true), loadPasskeys()]);
   await loadDevices();
 }
 
@@ -98,6 +103,7 @@ export function resetAccountView() {
   $('codes-list').replaceChildren();
   $('print-codes').replaceChildren();
   $('devices-list').replaceChildren();
+  $('passkeys-list').replaceChildren();
   $('events-list').replaceChildren();
   for (const id of ['form-disable', 'form-password']) {
     $(id).reset();

@@ -125,6 +125,19 @@ pub async fn reserve_attempt(
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
 }
 
+/// The account of a live second step (unused, unexpired, attempts to spare), without
+/// taking an attempt: for starting a passkey second step, which the finish then judges.
+pub async fn find_live_second_step(
+    conn: &mut Conn,
+    hash: &[u8],
+    now: i64,
+    max_failures: i64,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let sql = "SELECT user_id FROM two_factor_challenges \
+               WHERE token_hash = $1 AND purpose = 'second_factor' AND used_at IS NULL AND expires_at > $2 AND failures < $3";
+    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
+}
+
 /// Spends the challenge for a caller holding one of its attempts (taken by
 /// [`reserve_attempt`] in the same transaction, and given back here: a success is not a
 /// failure). True for exactly one caller, and only while it is still live.

@@ -22,6 +22,7 @@
 
 pub mod admin_keys;
 pub mod backup_codes;
+pub mod ceremonies;
 pub mod challenges;
 pub mod devices;
 pub mod events;
@@ -30,6 +31,7 @@ pub mod key_fingerprints;
 pub mod known_devices;
 pub mod notification_channels;
 pub mod outbox;
+pub mod passkeys;
 pub mod sessions;
 pub mod signing_keys;
 pub mod throttles;

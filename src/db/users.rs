@@ -354,6 +354,10 @@ pub struct TwoFactorSummary {
     pub setup_pending: i64,
     pub backup_codes_unused: i64,
     pub trusted_devices: i64,
+    /// 1 when a TOTP authenticator is confirmed.
+    pub totp_confirmed: i64,
+    /// Passkeys that can be used (not disabled).
+    pub passkeys: i64,
 }
 
 /// The summary; with `session_id`, only while it is a live session of the account: the
@@ -370,7 +374,9 @@ pub async fn two_factor_summary(
                  (SELECT COUNT(*) FROM backup_codes b WHERE b.user_id = u.id AND b.used_at IS NULL) \
                    AS backup_codes_unused, \
                  (SELECT COUNT(*) FROM trusted_devices d WHERE d.user_id = u.id AND d.expires_at > $2) \
-                   AS trusted_devices \
+                   AS trusted_devices, \
+                 CAST(CASE WHEN t.secret_enc IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS totp_confirmed, \
+                 (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id AND p.disabled_at IS NULL) AS passkeys \
                FROM users u LEFT JOIN totp_credentials t ON t.user_id = u.id \
                WHERE u.id = $1 AND ($3 IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 \
                  AND s.user_id = u.id AND s.revoked_at IS NULL AND s.expires_at > $2))";

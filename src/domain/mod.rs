@@ -10,4 +10,5 @@ pub mod qr;
 pub mod second_factor;
 pub mod totp;
 pub mod validate;
+pub mod webauthn;
 pub mod webhook;

@@ -364,6 +364,40 @@ impl<const MAX: usize> Text<MAX> {
     }
 }
 
+/// An id: a UUID in its text form.
+impl FieldValue for uuid::Uuid {
+    fn read(value: Value) -> Result<Option<Self>, Message> {
+        let Some(raw) = text(value, 64)? else {
+            return Ok(None);
+        };
+        uuid::Uuid::parse_str(raw.trim())
+            .map(Some)
+            .map_err(|_| Cow::Borrowed("must be a UUID"))
+    }
+}
+
+/// A structure another standard defines (a WebAuthn credential, say), decoded by its own
+/// `serde` form.
+pub trait Standard: DeserializeOwned {
+    /// What it is, for the message when it does not decode: "must be {WHAT}".
+    const WHAT: &'static str;
+}
+
+/// A field holding a [`Standard`] structure.
+#[derive(Debug)]
+pub struct Decoded<T>(pub T);
+
+impl<T: Standard> FieldValue for Decoded<T> {
+    fn read(value: Value) -> Result<Option<Self>, Message> {
+        match value {
+            Value::Object(_) => serde_json::from_value(value)
+                .map(|v| Some(Decoded(v)))
+                .map_err(|_| Cow::Owned(format!("must be {}", T::WHAT))),
+            _ => Err(Cow::Borrowed("must be an object")),
+        }
+    }
+}
+
 /// `true` or `false`.
 #[derive(Debug)]
 pub struct Flag(pub bool);

@@ -91,7 +91,8 @@ impl Tokens {
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub enabled: bool,
-    /// `totp` while two-factor authentication is on, else null.
+    /// `totp` while two-factor authentication is on with an authenticator app, else null
+    /// (an account whose only second factor is a passkey has `methods` instead).
     #[schema(value_type = Option<String>, required = true, pattern = "^totp$", example = "totp")]
     pub method: Option<&'static str>,
     #[schema(required = true, format = DateTime)]
@@ -103,13 +104,22 @@ pub struct Status {
     /// How many trusted devices are live.
     #[schema(minimum = 0, example = 1)]
     pub trusted_devices: i64,
+    /// The second factors a sign-in can use now: `totp`, `passkey` and `backup_code`
+    /// (while codes remain); empty while two-factor authentication is off.
+    #[schema(example = json!(["totp", "passkey", "backup_code"]))]
+    pub methods: Vec<&'static str>,
+    /// How many passkeys the account can sign in with.
+    #[schema(minimum = 0, example = 1)]
+    pub passkeys: i64,
 }
 
 impl From<two_factor::TwoFactorStatus> for Status {
     fn from(s: two_factor::TwoFactorStatus) -> Self {
         Self {
             enabled: s.enabled,
-            method: s.enabled.then_some("totp"),
+            method: (s.enabled && s.totp).then_some("totp"),
+            methods: s.methods(),
+            passkeys: s.passkeys,
             enabled_at: s.enabled_at.map(rfc3339),
             setup_pending: s.setup_pending,
             backup_codes_remaining: s.backup_codes_remaining,

@@ -51,6 +51,7 @@ as the API it reproduces did. Request bodies are at most 64 KiB.",
     tags(
         (name = "accounts", description = "Accounts, sessions and tokens (`/v1/auth`)."),
         (name = "two-factor", description = "TOTP two-factor authentication, backup codes and trusted devices (`/v1/auth/2fa`, SalesOS)."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, the second step of a login, and passwordless sign-in (`/v1/auth/passkeys`)."),
         (name = "sapfiai", description = "The Sapfiai compatibility surface (`/authentication`): Sapfiai's envelopes, field for field."),
         (name = "admin", description = "The admin API (`/admin/v1`), for the backend of the product Tessera protects: accounts, their locks, sessions, events and devices. Authenticated by admin API keys (`tessera admin api-keys create`); served on `admin_listen` when it is set, else on the public listener, where it answers 404 while no key exists."),
         (name = "operations", description = "Health, readiness, public keys and metrics."),

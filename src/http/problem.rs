@@ -52,7 +52,11 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::TwoFactorAlreadyEnabled
         | AppError::TwoFactorNotEnabled
         | AppError::NoPendingSetup
-        | AppError::NoAuthenticator => StatusCode::CONFLICT,
+        | AppError::NoAuthenticator
+        | AppError::NoPasskey
+        | AppError::InvalidCeremony => StatusCode::CONFLICT,
+        AppError::InvalidPasskey => StatusCode::UNAUTHORIZED,
+        AppError::AuthenticatorNotAllowed => StatusCode::FORBIDDEN,
         AppError::InvalidCredentials
         | AppError::Unauthenticated
         | AppError::InvalidRefreshToken
@@ -121,6 +125,10 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
             "Invalid set-password token",
             "The set-password token is unknown, expired or already used. Ask an administrator for a new one.".into(),
         ),
+        AppError::InvalidCeremony => ("Invalid passkey ceremony", "The passkey ceremony is unknown, expired or already finished; start again.".into()),
+        AppError::InvalidPasskey => ("Passkey refused", "The passkey's answer could not be verified for this site.".into()),
+        AppError::NoPasskey => ("No passkey", "This account has no passkey that can be used.".into()),
+        AppError::AuthenticatorNotAllowed => ("Authenticator not allowed", "This server does not accept passkeys from this kind of authenticator.".into()),
         AppError::Unavailable => ("Service unavailable", "The database is unreachable; try again shortly.".into()),
         AppError::Timeout => ("Request timeout", "The request took too long.".into()),
         AppError::Internal(_) => ("Internal error", "Something went wrong on our side.".into()),

@@ -21,7 +21,7 @@ require-trusted-types-for 'script'; trusted-types 'none'";
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const APP_JS: &str = include_str!("../../web/app.js");
 /// The modules `app.js` imports, by the path they are served at.
-pub const APP_MODULES: [(&str, &str); 12] = [
+pub const APP_MODULES: [(&str, &str); 13] = [
     ("/app/api.js", include_str!("../../web/app/api.js")),
     ("/app/browser.js", include_str!("../../web/app/browser.js")),
     ("/app/devices.js", include_str!("../../web/app/devices.js")),
@@ -36,6 +36,10 @@ pub const APP_MODULES: [(&str, &str); 12] = [
     (
         "/app/password.js",
         include_str!("../../web/app/password.js"),
+    ),
+    (
+        "/app/passkeys.js",
+        include_str!("../../web/app/passkeys.js"),
     ),
     ("/app/signin.js", include_str!("../../web/app/signin.js")),
     ("/app/storage.js", include_str!("../../web/app/storage.js")),

@@ -218,7 +218,13 @@ pub enum LoginOutcome {
     /// Signed in; no second factor needed (or a trusted device stood in for it).
     SignedIn(IssuedTokens, Box<Account>),
     /// The password was right; the second factor is next.
-    SecondFactorRequired { token: String, expires_at: i64 },
+    SecondFactorRequired {
+        token: String,
+        expires_at: i64,
+        /// The second factors the account can answer with: `totp`, `passkey`,
+        /// `backup_code`.
+        methods: Vec<&'static str>,
+    },
     /// The password was right, but the account must have a second factor and has none:
     /// `token` allows TOTP enrolment only, and confirming it signs in.
     EnrolmentRequired { token: String, expires_at: i64 },
@@ -372,12 +378,25 @@ async fn login_unit(
     if !created {
         return Err(AppError::InvalidCredentials);
     }
+    let summary = db::users::two_factor_summary(&mut tx, user.id, None, now).await?;
+    let mut methods = Vec::with_capacity(3);
+    if summary.as_ref().is_none_or(|s| s.totp_confirmed == 1) {
+        methods.push("totp");
+    }
+    if summary.as_ref().is_some_and(|s| s.passkeys > 0) {
+        methods.push("passkey");
+    }
+    methods.push("backup_code");
     tx.commit().await?;
     state.metrics.increment(
         "tessera_logins_total",
         &[("outcome", "second_factor_required")],
     );
-    Ok(LoginOutcome::SecondFactorRequired { token, expires_at })
+    Ok(LoginOutcome::SecondFactorRequired {
+        token,
+        expires_at,
+        methods,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,7 +559,7 @@ pub async fn sign_in_in(
 ) -> Result<SignedIn, AppError> {
     let now = state.now();
     // A sign-in with a second factor is that factor's success: its counters start over.
-    let second_factor = amr.iter().any(|m| m == amr::OTP);
+    let second_factor = amr.iter().any(|m| m == amr::MFA);
     let user = db::users::record_login(tx, user_id, now, &ctx.ip, password_hash, second_factor)
         .await?
         .ok_or(AppError::InvalidCredentials)?;

@@ -92,6 +92,13 @@ pub const EMAILED: &[&str] = &[
     PASSWORD_CHANGED,
     SECOND_FACTOR_LOCKED,
 ];
+/// A passkey was registered (`details`: its id and name).
+pub const PASSKEY_REGISTERED: &str = "passkey_registered";
+/// A passkey was removed by its owner.
+pub const PASSKEY_REMOVED: &str = "passkey_removed";
+/// A passkey was disabled because its signature counter went backwards: two
+/// authenticators may hold the same key (a clone).
+pub const PASSKEY_DISABLED: &str = "passkey_disabled";
 
 /// Event types that anyone can cause over and over for one account: guessing its password
 /// or codes from outside, or repeating a request of the owner's own. Past

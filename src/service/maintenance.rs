@@ -24,6 +24,7 @@ pub struct PruneReport {
     pub event_quotas: u64,
     pub outbox_messages: u64,
     pub known_devices: u64,
+    pub passkey_ceremonies: u64,
 }
 
 /// One full pass. Safe to run on several instances at once: every step is a conditional
@@ -66,6 +67,7 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     report.event_quotas = db::events::prune_quotas(&mut tx, now).await?;
     tx.commit().await?;
     report.challenges = drain(state, Table::Challenges, now).await?;
+    report.passkey_ceremonies = drain(state, Table::Ceremonies, now).await?;
     report.sessions = drain(state, Table::Sessions, now).await?;
     report.trusted_devices = drain(state, Table::TrustedDevices, now).await?;
     let retention = state.config.security_event_retention_days * 86_400;
@@ -79,6 +81,7 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
 #[derive(Clone, Copy)]
 enum Table {
     Challenges,
+    Ceremonies,
     Sessions,
     TrustedDevices,
     SecurityEvents,
@@ -93,6 +96,7 @@ async fn drain(state: &AppState, table: Table, cutoff: i64) -> Result<u64, AppEr
         let mut tx = state.db.begin().await?;
         let deleted = match table {
             Table::Challenges => db::challenges::prune(&mut tx, cutoff, BATCH).await?,
+            Table::Ceremonies => db::ceremonies::prune(&mut tx, cutoff, BATCH).await?,
             Table::Sessions => db::sessions::prune(&mut tx, cutoff, BATCH).await?,
             Table::TrustedDevices => db::devices::prune(&mut tx, cutoff, BATCH).await?,
             Table::SecurityEvents => db::events::prune(&mut tx, cutoff, BATCH).await?,

@@ -11,6 +11,7 @@ pub mod events;
 pub mod maintenance;
 pub mod operator;
 pub mod outbox;
+pub mod passkeys;
 pub mod second_factor;
 pub mod sessions;
 pub mod signing_keys;

@@ -27,6 +27,7 @@ pub const BACKUP_CODE_PURPOSE: &str = "backup-code";
 pub enum Method {
     Totp,
     BackupCode,
+    Passkey(super::passkeys::Used),
 }
 
 impl Method {
@@ -34,6 +35,26 @@ impl Method {
         match self {
             Method::Totp => "totp",
             Method::BackupCode => "backup_code",
+            Method::Passkey(_) => "passkey",
+        }
+    }
+}
+
+/// What a second-factor check is given: a code, or a passkey's answer to the ceremony
+/// bound to `binding` (the second step's `twoFactorToken` hash).
+pub enum Proof<'a> {
+    Code(&'a SecondFactorCode),
+    Passkey {
+        assertion: &'a super::passkeys::Assertion,
+        binding: &'a [u8],
+    },
+}
+
+impl Proof<'_> {
+    fn method(&self) -> &'static str {
+        match self {
+            Proof::Code(code) => code.method(),
+            Proof::Passkey { .. } => "passkey",
         }
     }
 }
@@ -60,7 +81,7 @@ pub async fn check_in(
     code: &SecondFactorCode,
     ctx: &RequestContext,
 ) -> Result<Verdict, AppError> {
-    judge(state, tx, user_id, code, ctx, true).await
+    judge(state, tx, user_id, &Proof::Code(code), ctx, true).await
 }
 
 /// As [`check_in`], for the second step of a login: on success the counters are reset by
@@ -71,17 +92,17 @@ pub async fn check_for_sign_in(
     state: &AppState,
     tx: &mut Conn,
     user_id: Uuid,
-    code: &SecondFactorCode,
+    proof: &Proof<'_>,
     ctx: &RequestContext,
 ) -> Result<Verdict, AppError> {
-    judge(state, tx, user_id, code, ctx, false).await
+    judge(state, tx, user_id, proof, ctx, false).await
 }
 
 async fn judge(
     state: &AppState,
     tx: &mut Conn,
     user_id: Uuid,
-    code: &SecondFactorCode,
+    proof: &Proof<'_>,
     ctx: &RequestContext,
     reset_on_success: bool,
 ) -> Result<Verdict, AppError> {
@@ -99,8 +120,13 @@ async fn judge(
             retry_after_secs: (locked_until - now).max(1),
         });
     };
-    let accepted = match code {
-        SecondFactorCode::Totp(digits) => {
+    let accepted = match proof {
+        Proof::Passkey { assertion, binding } => {
+            super::passkeys::check_second_step(state, tx, user_id, binding, assertion, ctx)
+                .await?
+                .map(Method::Passkey)
+        }
+        Proof::Code(SecondFactorCode::Totp(digits)) => {
             if attempt.totp_suspended {
                 state.metrics.increment(
                     "tessera_second_factor_checks_total",
@@ -108,17 +134,17 @@ async fn judge(
                 );
                 return Err(AppError::TotpSuspended);
             }
-            check_totp(state, tx, user_id, digits, now, ctx).await?
+            check_totp(state, tx, user_id, digits, now, ctx)
+                .await?
+                .then_some(Method::Totp)
         }
-        SecondFactorCode::Backup(normalized) => {
-            check_backup_code(state, tx, user_id, normalized, now, ctx).await?
+        Proof::Code(SecondFactorCode::Backup(normalized)) => {
+            check_backup_code(state, tx, user_id, normalized, now, ctx)
+                .await?
+                .then_some(Method::BackupCode)
         }
     };
-    if accepted {
-        let method = match code {
-            SecondFactorCode::Totp(_) => Method::Totp,
-            SecondFactorCode::Backup(_) => Method::BackupCode,
-        };
+    if let Some(method) = accepted {
         state.metrics.increment(
             "tessera_second_factor_checks_total",
             &[("method", method.name()), ("outcome", "success")],
@@ -130,9 +156,9 @@ async fn judge(
     }
     state.metrics.increment(
         "tessera_second_factor_checks_total",
-        &[("method", code.method()), ("outcome", "failure")],
+        &[("method", proof.method()), ("outcome", "failure")],
     );
-    record_failure(state, tx, user_id, &attempt, code.method(), ctx).await?;
+    record_failure(state, tx, user_id, &attempt, proof.method(), ctx).await?;
     Ok(Verdict::Rejected)
 }
 
@@ -312,9 +338,10 @@ async fn record_failure(
     Ok(())
 }
 
-/// Whether the principal proved a second factor recently enough for a sensitive change.
+/// Whether the principal proved a second factor (a code, or a passkey with user
+/// verification) recently enough for a sensitive change.
 pub fn is_fresh(state: &AppState, amr: &[String], auth_time: i64) -> bool {
-    amr.iter().any(|m| m == crate::tokens::amr::OTP)
+    amr.iter().any(|m| m == crate::tokens::amr::MFA)
         && state.now() - auth_time <= state.config.fresh_second_factor_secs
 }
 

@@ -30,6 +30,27 @@ pub struct TwoFactorStatus {
     pub backup_codes_remaining: i64,
     /// How many trusted devices are live.
     pub trusted_devices: i64,
+    /// A TOTP authenticator is confirmed.
+    pub totp: bool,
+    /// How many passkeys can be used.
+    pub passkeys: i64,
+}
+
+impl TwoFactorStatus {
+    /// The second factors a sign-in can use now: `totp`, `passkey`, `backup_code`.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        if self.enabled && self.totp {
+            methods.push("totp");
+        }
+        if self.enabled && self.passkeys > 0 {
+            methods.push("passkey");
+        }
+        if self.enabled && self.backup_codes_remaining > 0 {
+            methods.push("backup_code");
+        }
+        methods
+    }
 }
 
 /// The caller's two-factor status. The session check is folded into the same query
@@ -67,13 +88,15 @@ async fn status_of(
         // the compatibility surface still count, and work again once it is back on.
         backup_codes_remaining: summary.backup_codes_unused,
         trusted_devices: summary.trusted_devices,
+        totp: summary.totp_confirmed == 1,
+        passkeys: summary.passkeys,
     })
 }
 
 /// Enrolment needs a recent authentication: an access token issued by a sign-in at most
 /// `fresh_second_factor_secs` ago, or the account's password now. Otherwise a stolen
 /// access token could enrol the thief's authenticator and lock the owner out.
-async fn require_recent_authentication(
+pub(super) async fn require_recent_authentication(
     state: &AppState,
     principal: &Principal,
     user: &UserRow,
@@ -286,7 +309,7 @@ pub async fn verify_setup_by_enrolment(
 }
 
 /// Fresh backup codes: the display forms (shown once) and their keyed hashes (stored).
-fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
+pub(super) fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) {
     let codes: Vec<String> = (0..backup_code::COUNT)
         .map(|_| backup_code::generate())
         .collect();
@@ -375,6 +398,12 @@ pub struct VerifiedLogin {
     pub device: Option<(TrustedDevice, String)>,
 }
 
+/// What the second step of a login is answered with.
+pub enum SecondStep {
+    Code(SecondFactorCode),
+    Passkey(Box<super::passkeys::Assertion>),
+}
+
 /// The second step of login: the `twoFactorToken` from the password step and a code.
 /// One transaction takes one of the token's attempts, checks the code against the
 /// account's counters and, on success, spends the token and signs in; it runs to its
@@ -387,9 +416,29 @@ pub async fn verify_login(
     trust_device: Option<DeviceInput>,
     ctx: RequestContext,
 ) -> Result<VerifiedLogin, AppError> {
+    verify_second_step(
+        state,
+        challenge_token,
+        SecondStep::Code(code),
+        trust_device,
+        ctx,
+    )
+    .await
+}
+
+/// As [`verify_login`], with a code or a passkey's answer: the same token, attempts,
+/// lockout, trusted-device and event rules for both.
+#[tracing::instrument(skip_all)]
+pub async fn verify_second_step(
+    state: &AppState,
+    challenge_token: String,
+    step: SecondStep,
+    trust_device: Option<DeviceInput>,
+    ctx: RequestContext,
+) -> Result<VerifiedLogin, AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
-        verify_login_unit(state, &challenge_token, &code, trust_device.as_ref(), &ctx).await
+        verify_login_unit(state, &challenge_token, &step, trust_device.as_ref(), &ctx).await
     })
     .await
 }
@@ -397,7 +446,7 @@ pub async fn verify_login(
 async fn verify_login_unit(
     state: &AppState,
     challenge_token: &str,
-    code: &SecondFactorCode,
+    step: &SecondStep,
     trust_device: Option<&DeviceInput>,
     ctx: &RequestContext,
 ) -> Result<VerifiedLogin, AppError> {
@@ -409,20 +458,37 @@ async fn verify_login_unit(
         .await?
         .ok_or(AppError::InvalidTwoFactorToken)?;
     let user_id = challenge.user_id;
-    // A refusal that judged nothing (locked, suspended) rolls back, giving the token's
-    // attempt back; a wrong code commits it as the token's failure and the account's.
-    let method = match second_factor::check_for_sign_in(state, &mut tx, user_id, code, ctx).await? {
-        Verdict::Accepted(method) => method,
-        Verdict::Rejected => {
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        }
+    let proof = match step {
+        SecondStep::Code(code) => second_factor::Proof::Code(code),
+        SecondStep::Passkey(assertion) => second_factor::Proof::Passkey {
+            assertion,
+            binding: &hash,
+        },
     };
+    // A refusal that judged nothing (locked, suspended, no such passkey ceremony) rolls
+    // back, giving the token's attempt back; a wrong answer commits it as the token's
+    // failure and the account's.
+    let method =
+        match second_factor::check_for_sign_in(state, &mut tx, user_id, &proof, ctx).await? {
+            Verdict::Accepted(method) => method,
+            Verdict::Rejected => {
+                tx.commit().await?;
+                return Err(match step {
+                    SecondStep::Code(_) => AppError::InvalidCode,
+                    SecondStep::Passkey(_) => AppError::InvalidPasskey,
+                });
+            }
+        };
     if !db::challenges::consume(&mut tx, &hash, now).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }
     let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
-    let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
+    let amr = match method {
+        second_factor::Method::Passkey(used) => {
+            vec![amr::PASSWORD.into(), used.key_amr().into(), amr::MFA.into()]
+        }
+        _ => vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()],
+    };
     let mut signed_in = accounts::sign_in_in(
         state,
         &mut tx,
@@ -488,9 +554,9 @@ pub async fn disable(
     .await
 }
 
-/// Deletes secret, codes, devices and pending second steps, and revokes sessions but
-/// `keep`: what turning 2FA off and an admin reset share.
-async fn remove_second_factor(
+/// Deletes secret, passkeys, codes, devices and pending second steps, and revokes sessions
+/// but `keep`: what turning 2FA off, an admin reset and removing the last passkey share.
+pub(super) async fn remove_second_factor(
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -499,6 +565,8 @@ async fn remove_second_factor(
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     db::totp::delete(tx, user_id).await?;
+    db::passkeys::delete_all(tx, user_id).await?;
+    db::ceremonies::delete_for_user(tx, user_id).await?;
     db::backup_codes::delete_all(tx, user_id).await?;
     db::users::disable_two_factor(tx, user_id).await?;
     sessions::revoke_granted(tx, now, user_id, keep, reason, Some(ctx)).await?;

@@ -881,3 +881,58 @@ async fn a_sign_in_from_another_browser_is_a_new_device_sign_in() {
     assert_eq!(event["ipAddress"], "127.0.0.1", "{event}");
     assert_eq!(event["userAgent"], safari, "{event}");
 }
+
+/// Each passkey change is an event of its own, with the client's address, in order: the
+/// first passkey turning 2FA on, a use, a clone caught by its counter, the removal.
+#[tokio::test]
+async fn passkey_changes_are_recorded() {
+    use crate::passkeys::{self, SoftKey};
+    let app = passkeys::spawn().await;
+    let user = app.signed_in_user().await;
+    let mut key = SoftKey::counting([0; 16]);
+    let registered = passkeys::register(&app, &user, &mut key, "Desk key").await;
+    let clone = key.snapshot();
+    let signed_in = passkeys::passwordless(&app, &mut key).await;
+    let access = signed_in.body["accessToken"].as_str().unwrap().to_owned();
+    key.restore(clone);
+    passkeys::passwordless(&app, &mut key)
+        .await
+        .assert_problem(401, "invalid_passkey");
+    let id = registered["passkey"]["id"].as_str().unwrap();
+    let removed = app
+        .delete(&format!("/v1/auth/passkeys/{id}"), Some(&access))
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+
+    let events = all_events(&app, &access).await;
+    let newest_first: Vec<&str> = types(&events)
+        .into_iter()
+        .filter(|t| {
+            t.starts_with("passkey_") || t.starts_with("two_factor_") || *t == "login_succeeded"
+        })
+        .collect();
+    assert_eq!(
+        newest_first,
+        [
+            "two_factor_disabled",
+            "passkey_removed",
+            "passkey_disabled",
+            "login_succeeded",
+            "passkey_registered",
+            "two_factor_enabled",
+            "login_succeeded",
+        ],
+        "{events:#?}"
+    );
+    for event in &events {
+        assert_eq!(event["ipAddress"], "127.0.0.1", "{event}");
+    }
+    let of = |kind: &str| events.iter().find(|e| e["type"] == kind).unwrap();
+    assert_eq!(of("passkey_registered")["details"]["passkeyId"], id);
+    assert_eq!(of("passkey_removed")["details"]["passkeyId"], id);
+    assert_eq!(
+        of("passkey_disabled")["details"]["reason"],
+        "counter_regression"
+    );
+    assert_eq!(of("two_factor_enabled")["details"]["method"], "passkey");
+}

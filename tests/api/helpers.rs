@@ -172,6 +172,14 @@ impl TestApp {
         }
     }
 
+    /// A second server (its own pools and state) on the same configuration, keys, database
+    /// and clock: another instance of one deployment.
+    pub async fn sibling(&self) -> Self {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".into();
+        Self::start(config, self.data_dir.clone(), self.clock.clone()).await
+    }
+
     /// Stops the server and starts a new one on the same data dir and database.
     pub async fn restart(mut self) -> Self {
         self.stop().await;

@@ -22,6 +22,7 @@ mod multi_instance;
 mod openapi;
 mod operations;
 mod outage;
+mod passkeys;
 mod process;
 mod readme_compat;
 mod rotation;

@@ -8,13 +8,18 @@ import { checkRequired, cleanCode, clearErrors, setBusy, showError } from './for
  * Asks for a fresh second factor and runs `action(code)` with it until it succeeds
  * or the person cancels. Errors (a wrong code, a lockout) are shown in the dialog.
  */
-export function askForCode(action, lead) {
+export function askForCode(action, lead, { label, password } = {}) {
   const dialog = $('reauth-dialog');
   const form = $('form-reauth');
   const input = $('reauth-code');
   const submit = form.querySelector('button[type="submit"]');
   clearErrors(form);
   form.reset();
+  // The same dialog asks for the password where that is the proof asked for.
+  $('reauth-code-label').textContent = label || 'Authentication code or backup code';
+  input.type = password ? 'password' : 'text';
+  input.autocomplete = password ? 'current-password' : 'one-time-code';
+  input.maxLength = password ? 1024 : 32;
   $('reauth-lead').textContent =
     lead || 'This change needs a fresh second factor. Enter a code from your authenticator app or one of your backup codes.';
   return new Promise((resolve, reject) => {
@@ -31,10 +36,10 @@ export function askForCode(action, lead) {
       if (!checkRequired(form)) return;
       setBusy(submit, true);
       try {
-        finish(resolve, await action(cleanCode(input.value)));
+        finish(resolve, await action(password ? input.value : cleanCode(input.value)));
       } catch (err) {
         if (err instanceof SessionEnded) finish(reject, err);
-        else showError(form, err, { invalid_code: 'code', validation_failed: 'code' });
+        else showError(form, err, { invalid_code: 'code', validation_failed: 'code', invalid_credentials: ['code', 'The password is not correct.'] });
       } finally {
         setBusy(submit, false);
       }

@@ -9,6 +9,7 @@ export const EVENT_PAGE = 15;
 export let eventsOffset = 0;
 
 export const METHOD_NAMES = { totp: 'authenticator app', backup_code: 'backup code' };
+const SECOND_FACTORS = { backup_code: 'a backup code', passkey: 'a passkey as the second step' };
 
 export function describeEvent(event) {
   const d = event.details || {};
@@ -16,12 +17,14 @@ export function describeEvent(event) {
   switch (event.type) {
     case 'login_succeeded':
       if (d.method === 'trusted_device') return ['Signed in from a trusted device', 'good'];
+      if (d.method === 'passkey') return ['Signed in with a passkey', 'good'];
       if (d.method === 'second_factor')
-        return [`Signed in with ${d.secondFactor === 'backup_code' ? 'a backup code' : 'two-factor authentication'}`, 'good'];
+        return [`Signed in with ${SECOND_FACTORS[d.secondFactor] || 'two-factor authentication'}`, 'good'];
       return ['Signed in', 'good'];
     case 'login_failed':
       return ['Failed sign-in: wrong password', 'bad'];
     case 'second_factor_failed':
+      if (d.method === 'passkey') return ['Passkey refused at the second step', 'bad'];
       return [`Wrong ${METHOD_NAMES[d.method] ? `${METHOD_NAMES[d.method]} ` : ''}code`, 'bad'];
     case 'second_factor_locked':
       return [`Codes locked after too many wrong attempts${d.lockedForSeconds ? ` (${duration(d.lockedForSeconds)})` : ''}`, 'bad'];
@@ -45,6 +48,12 @@ export function describeEvent(event) {
       return ['Trusted device removed', 'change'];
     case 'devices_removed':
       return [`${typeof d.count === 'number' ? plural(d.count, 'trusted device') : 'Trusted devices'} removed`, 'change'];
+    case 'passkey_registered':
+      return [`Passkey added${d.name ? `: ${d.name}` : ''}`, 'change'];
+    case 'passkey_removed':
+      return ['Passkey removed', 'change'];
+    case 'passkey_disabled':
+      return ['Passkey disabled: its counter went backwards, so it may have been copied', 'bad'];
     case 'password_changed':
       return ['Password changed', 'change'];
     case 'sessions_revoked':

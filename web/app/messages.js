@@ -8,6 +8,9 @@ export function duration(seconds) {
   return `${Math.round(seconds / 3600)} hours`;
 }
 
+/** A failure outside the API (the browser refused a passkey request) with its own message. */
+export class UserFacing extends Error {}
+
 export const MESSAGES = {
   network: "Can't reach the server. Check your connection and try again.",
   invalid_credentials: 'The email, username or password is not correct.',
@@ -31,9 +34,15 @@ export const MESSAGES = {
   internal_error: 'Something went wrong on the server. Try again.',
   validation_failed: 'Check the highlighted fields.',
   unauthorized: 'Your session has ended. Please sign in again.',
+  invalid_ceremony: 'That passkey request expired or was already used. Try again.',
+  invalid_passkey: "That passkey wasn't accepted. Use a passkey you added to this account, on this site.",
+  no_passkey: 'This account has no passkey to use. Use a code instead.',
+  authenticator_not_allowed: "This server doesn't accept passkeys from this kind of device or password manager.",
+  conflict: 'This passkey is already registered.',
 };
 
 export function messageFor(err) {
+  if (err instanceof UserFacing) return err.message;
   if (!(err instanceof ApiError)) return 'Something went wrong. Try again.';
   const m = MESSAGES[err.code];
   if (typeof m === 'function') return m(err);

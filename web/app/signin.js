@@ -5,10 +5,11 @@ import { deviceForIdentifier, fingerprint, KEYS, rememberDevice, store } from '.
 import { defaultDeviceName, deviceInput } from './browser.js';
 import { ApiError, applyTokens, authed, call } from './api.js';
 import { MESSAGES } from './messages.js';
-import { cleanCode, clearErrors, fieldError, onSubmit, setBusy, toast } from './forms.js';
+import { cleanCode, clearErrors, fieldError, onClick, onSubmit, setBusy, toast } from './forms.js';
 import { endSession, showAccount, showAuth } from '../app.js';
+import { secondStepWithPasskey, supported as passkeysSupported } from './passkeys.js';
 
-let pendingLogin = null; // {token, expiresAt}
+let pendingLogin = null; // {token, expiresAt, methods}
 
 onSubmit($('form-login'), async () => {
   const identifier = $('login-identifier').value.trim();
@@ -22,9 +23,12 @@ onSubmit($('form-login'), async () => {
   const result = await call('POST', '/v1/auth/login', { body });
   $('login-password').value = '';
   if (result.requires2FA) {
-    pendingLogin = { token: result.twoFactorToken, expiresAt: result.twoFactorTokenExpiry };
+    const methods = result.methods || ['totp', 'backup_code'];
+    pendingLogin = { token: result.twoFactorToken, expiresAt: result.twoFactorTokenExpiry, methods };
     $('form-second').reset();
-    setSecondMode('totp');
+    setSecondMode(methods.includes('totp') ? 'totp' : 'backup');
+    $('second-passkey-row').hidden = !(methods.includes('passkey') && passkeysSupported());
+    $('second-toggle').hidden = !methods.includes('totp');
     $('second-device-field').hidden = true;
     $('second-device-name').value = defaultDeviceName();
     showAuth('second');
@@ -72,25 +76,44 @@ onSubmit(
     }
     const body = { code: cleanCode($('second-code').value) };
     if ($('second-trust').checked) body.trustDevice = deviceInput($('second-device-name').value);
-    let result;
-    try {
-      result = await call('POST', '/v1/auth/2fa/verify', { body, token: pendingLogin.token });
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'invalid_two_factor_token') {
-        pendingLogin = null;
-        showAuth('login', MESSAGES.invalid_two_factor_token);
-        return;
-      }
-      throw err;
-    }
-    pendingLogin = null;
-    applyTokens(result);
-    if (result.deviceToken && result.trustedDevice) rememberDevice(result.user, result.trustedDevice.id, result.deviceToken);
-    $('form-second').reset();
-    await showAccount();
-    if (result.deviceToken) toast('This device is now trusted for 30 days.');
+    await completeSecondStep(() => call('POST', '/v1/auth/2fa/verify', { body, token: pendingLogin.token }));
   },
   { invalid_code: 'code', second_factor_locked: 'code', totp_suspended: 'code' },
+);
+
+/** Runs the second step's request and, when it signs in, opens the account. */
+async function completeSecondStep(request) {
+  let result;
+  try {
+    result = await request();
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'invalid_two_factor_token') {
+      pendingLogin = null;
+      showAuth('login', MESSAGES.invalid_two_factor_token);
+      return;
+    }
+    throw err;
+  }
+  pendingLogin = null;
+  applyTokens(result);
+  if (result.deviceToken && result.trustedDevice) rememberDevice(result.user, result.trustedDevice.id, result.deviceToken);
+  $('form-second').reset();
+  await showAccount();
+  if (result.deviceToken) toast('This device is now trusted for 30 days.');
+}
+
+onClick(
+  $('second-passkey'),
+  async () => {
+    if (!pendingLogin) {
+      showAuth('login', MESSAGES.invalid_two_factor_token);
+      return;
+    }
+    const trust = $('second-trust').checked ? deviceInput($('second-device-name').value) : undefined;
+    const token = pendingLogin.token;
+    await completeSecondStep(() => secondStepWithPasskey(token, trust));
+  },
+  $('form-second').querySelector('.form-error'),
 );
 
 $('show-register').addEventListener('click', () => showAuth('register'));

@@ -23,9 +23,14 @@ export function renderTwoFactor() {
   pill.textContent = text;
   pill.className = `pill ${cls}`;
   if (mode === 'on' && status) {
+    const app = status.method === 'totp';
+    $('tf-method-title').textContent = app ? 'Authenticator app' : 'Passkeys';
+    const asked = app
+      ? 'Codes from your authenticator app are required when you sign in.'
+      : 'A passkey (see below) is asked for after your password.';
     $('tf-since').textContent = status.enabledAt
-      ? `Codes from your authenticator app are required when you sign in. Turned on ${dateOnly.format(new Date(status.enabledAt))}.`
-      : 'Codes from your authenticator app are required when you sign in.';
+      ? `${asked} Turned on ${dateOnly.format(new Date(status.enabledAt))}.`
+      : asked;
     const remaining = summary ? summary.remaining : status.backupCodesRemaining;
     const total = summary ? summary.total : 10;
     $('tf-codes-count').textContent = `${remaining} of ${total} backup codes left. Each one signs you in once if you can't use your phone.`;

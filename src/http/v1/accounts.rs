@@ -162,8 +162,9 @@ struct SecondFactorRequired {
     two_factor_token: String,
     #[schema(format = DateTime)]
     two_factor_token_expiry: String,
-    /// Second factors accepted: `totp` and `backup_code`.
-    #[schema(example = json!(["totp", "backup_code"]))]
+    /// Second factors accepted: `totp` (with an authenticator app), `passkey` (with a
+    /// passkey: `POST /v1/auth/passkeys/verify/start`) and `backup_code`.
+    #[schema(example = json!(["totp", "passkey", "backup_code"]))]
     methods: Vec<&'static str>,
 }
 
@@ -235,14 +236,16 @@ async fn login(
             tokens: Tokens::new(tokens, &user),
             requires_2fa: false,
         }),
-        LoginOutcome::SecondFactorRequired { token, expires_at } => {
-            LoginResult::SecondFactorRequired(SecondFactorRequired {
-                requires_2fa: true,
-                two_factor_token: token,
-                two_factor_token_expiry: rfc3339(expires_at),
-                methods: vec!["totp", "backup_code"],
-            })
-        }
+        LoginOutcome::SecondFactorRequired {
+            token,
+            expires_at,
+            methods,
+        } => LoginResult::SecondFactorRequired(SecondFactorRequired {
+            requires_2fa: true,
+            two_factor_token: token,
+            two_factor_token_expiry: rfc3339(expires_at),
+            methods,
+        }),
         LoginOutcome::EnrolmentRequired { token, expires_at } => {
             LoginResult::EnrollmentRequired(EnrollmentRequired {
                 requires_2fa: true,

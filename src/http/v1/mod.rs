@@ -4,6 +4,7 @@
 
 mod accounts;
 mod devices;
+mod passkeys;
 mod two_factor;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(two_factor::router())
         .merge(devices::router())
+        .merge(passkeys::router())
 }
 
 /// What a sensitive change to the second factor (turning it off, new backup codes, a new

@@ -221,13 +221,27 @@ struct VerifyRequest {
 /// when the device was trusted.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct VerifiedTokens {
+pub(super) struct VerifiedTokens {
     #[serde(flatten)]
     tokens: Tokens,
     #[serde(skip_serializing_if = "Option::is_none")]
     device_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trusted_device: Option<dto::TrustedDevice>,
+}
+
+impl From<two_factor::VerifiedLogin> for VerifiedTokens {
+    fn from(verified: two_factor::VerifiedLogin) -> Self {
+        let (device_token, trusted_device) = match verified.device {
+            Some((device, token)) => (Some(token), Some(device.into())),
+            None => (None, None),
+        };
+        Self {
+            tokens: Tokens::new(verified.tokens, &verified.user),
+            device_token,
+            trusted_device,
+        }
+    }
 }
 
 /// The second step of login; its bearer is the `twoFactorToken`, not an access token.
@@ -264,16 +278,7 @@ async fn verify(
         .map(|nested| nested.into_inner().into_input())
         .transpose()?;
     let verified = two_factor::verify_login(&state, challenge, code, trust, ctx).await?;
-    let (device_token, trusted_device) = match verified.device {
-        Some((device, token)) => (Some(token), Some(device.into())),
-        None => (None, None),
-    };
-    let body = VerifiedTokens {
-        tokens: Tokens::new(verified.tokens, &verified.user),
-        device_token,
-        trusted_device,
-    };
-    Ok(Json(body).into_response())
+    Ok(Json(VerifiedTokens::from(verified)).into_response())
 }
 
 /// Body of `POST /v1/auth/2fa/disable`.

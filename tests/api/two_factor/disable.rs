@@ -95,7 +95,7 @@ async fn disable_with_a_fresh_second_factor_turns_everything_off_and_revokes_oth
     assert_eq!(
         status_now.body,
         json!({"enabled": false, "method": null, "enabledAt": null, "setupPending": false,
-               "backupCodesRemaining": 0, "trustedDevices": 0})
+               "backupCodesRemaining": 0, "trustedDevices": 0, "methods": [], "passkeys": 0})
     );
     let summary = app.get("/v1/auth/2fa/backup-codes", Some(&access)).await;
     assert_eq!(summary.status, 200, "{}", summary.text);

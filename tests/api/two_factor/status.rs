@@ -11,7 +11,7 @@ async fn status_before_during_and_after_enabling() {
     assert_eq!(
         before.body,
         json!({"enabled": false, "method": null, "enabledAt": null, "setupPending": false,
-               "backupCodesRemaining": 0, "trustedDevices": 0})
+               "backupCodesRemaining": 0, "trustedDevices": 0, "methods": [], "passkeys": 0})
     );
 
     let secret = pending_secret(&app, &user).await;
@@ -37,10 +37,12 @@ async fn status_before_during_and_after_enabling() {
     assert_eq!(after.body["setupPending"], false);
     assert_eq!(after.body["backupCodesRemaining"], 10);
     assert_eq!(after.body["trustedDevices"], 0);
+    assert_eq!(after.body["methods"], json!(["totp", "backup_code"]));
+    assert_eq!(after.body["passkeys"], 0);
     assert_eq!(
         after.body.as_object().unwrap().len(),
-        6,
-        "exactly the contract fields: {}",
+        8,
+        "exactly the contract fields and the methods in use: {}",
         after.text
     );
 }

@@ -1,0 +1,217 @@
+//! A passkey as the second step of a password login: offered in `methods`, checked under
+//! the same token, lockout, trusted-device and event rules as codes.
+
+use serde_json::json;
+
+use super::*;
+
+#[tokio::test]
+async fn a_login_offers_the_passkey_and_accepts_it() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let login = app.login(&user.email, &user.password).await;
+    assert_eq!(login.body["requires2FA"], true, "{}", login.text);
+    assert_eq!(login.body["methods"], json!(["passkey", "backup_code"]));
+    let token = login.body["twoFactorToken"].as_str().unwrap();
+
+    let signed_in = second_step(&app, token, &mut key).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let access = signed_in.body["accessToken"].as_str().unwrap();
+    let claims = jwt_payload(access);
+    assert_eq!(claims["amr"], json!(["pwd", "swk", "mfa"]), "{claims}");
+
+    let events = events(&app, access).await;
+    assert!(
+        events
+            .iter()
+            .any(|(t, d)| t == "login_succeeded" && d["secondFactor"] == "passkey"),
+        "{events:?}"
+    );
+    let list = app.get("/v1/auth/passkeys", Some(access)).await;
+    assert!(list.body[0]["lastUsedAt"].is_string(), "{}", list.text);
+
+    // The token is spent.
+    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(token))
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_is_refused() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let started = app
+        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await;
+    let credential = key.get(&started.body["options"], ORIGIN).await;
+    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
+    let first = app
+        .post(
+            "/v1/auth/passkeys/verify/finish",
+            body.clone(),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    app.post(
+        "/v1/auth/passkeys/verify/finish",
+        body.clone(),
+        Some(&token),
+    )
+    .await
+    .assert_problem(401, "invalid_two_factor_token");
+
+    // Sent again within a new login, against a new ceremony: the challenge differs.
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let started = app
+        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await;
+    let replay = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
+    app.post(
+        "/v1/auth/passkeys/verify/finish",
+        replay.clone(),
+        Some(&token),
+    )
+    .await
+    .assert_problem(401, "invalid_passkey");
+    // That wrong answer used the ceremony up.
+    app.post("/v1/auth/passkeys/verify/finish", replay, Some(&token))
+        .await
+        .assert_problem(409, "invalid_ceremony");
+    let events = events(&app, first.body["accessToken"].as_str().unwrap()).await;
+    assert!(
+        events
+            .iter()
+            .any(|(t, d)| t == "second_factor_failed" && d["method"] == "passkey"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_ceremony_of_another_login_is_refused() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let mine = app.two_factor_token(&user.email, &user.password).await;
+    let theirs = app.two_factor_token(&user.email, &user.password).await;
+    let started = app
+        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&theirs))
+        .await;
+    let credential = key.get(&started.body["options"], ORIGIN).await;
+    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
+    app.post("/v1/auth/passkeys/verify/finish", body.clone(), Some(&mine))
+        .await
+        .assert_problem(409, "invalid_ceremony");
+    // Judging nothing, that took nothing: the right token still finishes it.
+    let ok = app
+        .post("/v1/auth/passkeys/verify/finish", body, Some(&theirs))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn an_expired_ceremony_is_refused() {
+    let app = TestApp::spawn_with(|c| {
+        configure(c);
+        c.two_factor_token_ttl_secs = 3600;
+    })
+    .await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let started = app
+        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await;
+    let credential = key.get(&started.body["options"], ORIGIN).await;
+    app.clock.advance(5 * 60);
+    app.post(
+        "/v1/auth/passkeys/verify/finish",
+        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
+        Some(&token),
+    )
+    .await
+    .assert_problem(409, "invalid_ceremony");
+}
+
+#[tokio::test]
+async fn wrong_answers_count_toward_the_lockout() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    assert_eq!(app.config.lockout_threshold, 5);
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    for _ in 0..5 {
+        let started = app
+            .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+            .await;
+        assert_eq!(started.status, 200, "{}", started.text);
+        // Signed for a page the relying party does not list.
+        let forged = key
+            .get(&started.body["options"], "https://evil.tessera.example")
+            .await;
+        app.post(
+            "/v1/auth/passkeys/verify/finish",
+            json!({"ceremonyId": started.body["ceremonyId"], "credential": forged}),
+            Some(&token),
+        )
+        .await
+        .assert_problem(401, "invalid_passkey");
+    }
+    // The token has no attempt left.
+    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
+    // Locked now, even for a right answer.
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let locked = second_step(&app, &token, &mut key).await;
+    locked.assert_problem(429, "second_factor_locked");
+}
+
+#[tokio::test]
+async fn the_second_step_can_trust_the_device() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let started = app
+        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await;
+    let credential = key.get(&started.body["options"], ORIGIN).await;
+    let finished = app
+        .post(
+            "/v1/auth/passkeys/verify/finish",
+            json!({
+                "ceremonyId": started.body["ceremonyId"],
+                "credential": credential,
+                "trustDevice": {"deviceName": "Laptop", "deviceType": "desktop", "deviceFingerprint": "fp-1"}
+            }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(finished.status, 200, "{}", finished.text);
+    let device_token = finished.body["deviceToken"].as_str().expect("device token");
+    let login = app
+        .post(
+            "/v1/auth/login",
+            json!({"email": user.email, "password": user.password, "deviceToken": device_token, "deviceFingerprint": "fp-1"}),
+            None,
+        )
+        .await;
+    assert_eq!(login.body["requires2FA"], false, "{}", login.text);
+}
+
+#[tokio::test]
+async fn an_account_without_passkeys_cannot_start_one() {
+    let app = spawn().await;
+    let enrolled = app.enrolled_user().await;
+    let token = app
+        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
+        .await;
+    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+        .await
+        .assert_problem(409, "no_passkey");
+    app.post(
+        "/v1/auth/passkeys/verify/start",
+        json!({}),
+        Some("nonsense"),
+    )
+    .await
+    .assert_problem(401, "invalid_two_factor_token");
+}
