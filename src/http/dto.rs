@@ -13,6 +13,7 @@ use crate::domain::validate;
 use crate::error::AppError;
 use crate::service::accounts::{Account, Identifier};
 use crate::service::devices::{self, DeviceInput};
+use crate::service::passkeys::PasskeyInfo;
 use crate::service::sessions::IssuedTokens;
 use crate::service::{events, two_factor};
 
@@ -284,6 +285,43 @@ impl From<events::SecurityEvent> for SecurityEvent {
             ip_address: e.ip_address,
             user_agent: e.user_agent,
             details: e.details,
+        }
+    }
+}
+
+/// `Passkey`: one of the account's passkeys.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Passkey {
+    pub id: Uuid,
+    #[schema(example = "Laptop")]
+    pub name: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(required = true, format = DateTime)]
+    pub last_used_at: Option<String>,
+    /// The authenticator may sync this passkey to the owner's other devices.
+    pub backup_eligible: bool,
+    /// The passkey is backed up (synced) now.
+    pub backed_up: bool,
+    /// The authenticator model (AAGUID), where the authenticator tells it.
+    #[schema(required = true)]
+    pub aaguid: Option<Uuid>,
+    /// Refused for good since its signature counter went backwards (a possible clone).
+    pub disabled: bool,
+}
+
+impl From<PasskeyInfo> for Passkey {
+    fn from(p: PasskeyInfo) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            created_at: rfc3339(p.created_at),
+            last_used_at: p.last_used_at.map(rfc3339),
+            backup_eligible: p.backup_eligible,
+            backed_up: p.backed_up,
+            aaguid: p.aaguid,
+            disabled: p.disabled,
         }
     }
 }

@@ -12,7 +12,9 @@ use super::admin_keys::{AdminCaller, Scope};
 use super::devices::TrustedDevice;
 use super::events::{self, SecurityEvent};
 use super::operator::{self, AccountDetails, Actor};
+use super::passkeys::PasskeyInfo;
 use super::two_factor::{self, TwoFactorStatus};
+use super::{authenticators, signing_keys};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -194,4 +196,70 @@ pub async fn set_second_factor_required(
 ) -> Result<bool, AppError> {
     caller.require(Scope::UsersWrite)?;
     operator::set_second_factor_required(state, user_id, required, actor(caller)).await
+}
+
+/// The account's passkeys; recorded as viewed.
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn passkeys(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+) -> Result<Vec<PasskeyInfo>, AppError> {
+    caller.require(Scope::UsersRead)?;
+    operator::record_viewed(state, user_id, "passkeys", actor(caller)).await?;
+    super::passkeys::list(state, user_id).await
+}
+
+/// Imports TOTP authenticators (see [`authenticators::import`]): each line in a
+/// transaction of its own, each imported one recorded on its account with the key.
+#[tracing::instrument(skip_all, fields(lines = lines.len(), dry_run))]
+pub async fn import_totp(
+    state: &AppState,
+    caller: &AdminCaller,
+    lines: Vec<authenticators::ImportLine>,
+    dry_run: bool,
+) -> Result<Vec<authenticators::ImportOutcome>, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, "admin API: TOTP import");
+    authenticators::import(state, lines, dry_run, caller.details()).await
+}
+
+/// Re-learns the clock drift of the account's authenticator from two consecutive codes
+/// (see [`authenticators::resync`]).
+#[tracing::instrument(skip_all, fields(user_id = %user_id))]
+pub async fn resync_totp(
+    state: &AppState,
+    caller: &AdminCaller,
+    user_id: Uuid,
+    first: String,
+    second: String,
+) -> Result<authenticators::Resynced, AppError> {
+    caller.require(Scope::UsersWrite)?;
+    authenticators::resync(state, user_id, first, second, caller.details()).await
+}
+
+/// What a signing-key change did.
+pub enum KeyChange {
+    /// A new current key; the ones it replaced stay published until their tokens expire.
+    Rotated(signing_keys::Rotation),
+    /// A key prepared ahead of use (published now), and whether it is new.
+    Prepared { kid: String, new: bool },
+}
+
+/// Rotates the access-token signing key for every instance sharing the database, or only
+/// prepares the next one. Needs the `admin` scope: it concerns every account.
+#[tracing::instrument(skip_all, fields(prepare))]
+pub async fn change_signing_key(
+    state: &AppState,
+    caller: &AdminCaller,
+    prepare: bool,
+) -> Result<KeyChange, AppError> {
+    caller.require(Scope::Admin)?;
+    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, prepare, "admin API: signing key change");
+    if prepare {
+        let (kid, new) = signing_keys::prepare(state).await?;
+        Ok(KeyChange::Prepared { kid, new })
+    } else {
+        signing_keys::rotate(state).await.map(KeyChange::Rotated)
+    }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin_api;
+mod admin_credentials;
 mod at_rest;
 mod authenticators;
 mod burst;

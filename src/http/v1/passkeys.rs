@@ -24,14 +24,14 @@ use crate::error::AppError;
 use crate::http::body::{
     BodyContext, Code, Decoded, Field, Nested, Optional, Password, Standard, Text,
 };
-use crate::http::dto::{Tokens, TrustedDeviceInput};
+use crate::http::dto::{Passkey, Tokens, TrustedDeviceInput};
 use crate::http::extract::{Auth, Body, Client, OptionalBody, bearer_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
     AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable,
 };
-use crate::service::passkeys::{self, Assertion, MAX_NAME, PasskeyInfo, Started};
+use crate::service::passkeys::{self, Assertion, MAX_NAME, Started};
 use crate::service::two_factor::{self, SecondStep};
 use crate::state::AppState;
 
@@ -45,43 +45,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify_finish))
         .routes(routes!(login_start))
         .routes(routes!(login_finish))
-}
-
-/// `Passkey`: one of the account's passkeys.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct PasskeyDto {
-    id: Uuid,
-    #[schema(example = "Laptop")]
-    name: String,
-    #[schema(format = DateTime)]
-    created_at: String,
-    #[schema(required = true, format = DateTime)]
-    last_used_at: Option<String>,
-    /// The authenticator may sync this passkey to the owner's other devices.
-    backup_eligible: bool,
-    /// The passkey is backed up (synced) now.
-    backed_up: bool,
-    /// The authenticator model (AAGUID), where the authenticator tells it.
-    #[schema(required = true)]
-    aaguid: Option<Uuid>,
-    /// Refused for good since its signature counter went backwards (a possible clone).
-    disabled: bool,
-}
-
-impl From<PasskeyInfo> for PasskeyDto {
-    fn from(p: PasskeyInfo) -> Self {
-        Self {
-            id: p.id,
-            name: p.name,
-            created_at: rfc3339(p.created_at),
-            last_used_at: p.last_used_at.map(rfc3339),
-            backup_eligible: p.backup_eligible,
-            backed_up: p.backed_up,
-            aaguid: p.aaguid,
-            disabled: p.disabled,
-        }
-    }
 }
 
 /// A started ceremony.
@@ -195,12 +158,12 @@ struct AssertionCredential {
     operation_id = "list_passkeys",
     tag = "passkeys",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "`[Passkey]`.", body = Vec<PasskeyDto>), Unauthorized, Unavailable)
+    responses((status = 200, description = "`[Passkey]`.", body = Vec<Passkey>), Unauthorized, Unavailable)
 )]
 async fn list(
     State(state): State<AppState>,
     Auth(principal): Auth,
-) -> Result<Json<Vec<PasskeyDto>>, AppError> {
+) -> Result<Json<Vec<Passkey>>, AppError> {
     let passkeys = passkeys::list(&state, principal.user_id).await?;
     Ok(Json(passkeys.into_iter().map(Into::into).collect()))
 }
@@ -275,7 +238,7 @@ struct RegisterFinishRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct PasskeyRegistered {
-    passkey: PasskeyDto,
+    passkey: Passkey,
     #[serde(skip_serializing_if = "Option::is_none")]
     backup_codes: Option<Vec<String>>,
 }
@@ -337,7 +300,7 @@ struct RenameRequest {
     params(("passkeyId" = Uuid, Path, description = "The passkey's `id`.")),
     request_body = RenameRequest,
     responses(
-        (status = 200, description = "Renamed.", body = PasskeyDto),
+        (status = 200, description = "Renamed.", body = Passkey),
         BodyErrors,
         Unauthorized,
         (status = 404, description = "No such passkey of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
@@ -350,7 +313,7 @@ async fn rename(
     Auth(principal): Auth,
     Path(passkey_id): Path<String>,
     Body(body): Body<RenameRequest>,
-) -> Result<Json<PasskeyDto>, AppError> {
+) -> Result<Json<Passkey>, AppError> {
     let name = body.name.into_valid()?.trimmed();
     let passkey_id = Uuid::parse_str(&passkey_id).map_err(|_| AppError::NotFound)?;
     Ok(Json(

@@ -4,6 +4,8 @@
 //! routes are served on `admin_listen` when it is set, else on the public listener; there
 //! they answer 404 while no key exists.
 
+mod credentials;
+
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
@@ -57,6 +59,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(require_second_factor))
         .routes(routes!(user_security_events))
         .routes(routes!(user_trusted_devices))
+        .routes(routes!(user_passkeys))
+        .merge(credentials::router())
 }
 
 /// The caller: a live admin API key (`Authorization: Bearer tsk_...`).
@@ -670,4 +674,27 @@ async fn user_trusted_devices(
 ) -> Result<Json<Vec<dto::TrustedDevice>>, AppError> {
     let devices = admin_api::trusted_devices(&state, &caller, user_id).await?;
     Ok(Json(devices.into_iter().map(Into::into).collect()))
+}
+
+/// An account's passkeys (this read is recorded in its security events).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{userId}/passkeys",
+    operation_id = "admin_user_passkeys",
+    tag = "admin",
+    security(("adminApiKey" = [])),
+    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    responses(
+        (status = 200, description = "The passkeys, oldest first (scope `users:read`).", body = Vec<dto::Passkey>),
+        AdminErrors,
+        Unavailable,
+    )
+)]
+async fn user_passkeys(
+    State(state): State<AppState>,
+    AdminKey(caller): AdminKey,
+    UserId(user_id): UserId,
+) -> Result<Json<Vec<dto::Passkey>>, AppError> {
+    let passkeys = admin_api::passkeys(&state, &caller, user_id).await?;
+    Ok(Json(passkeys.into_iter().map(Into::into).collect()))
 }
