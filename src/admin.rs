@@ -195,7 +195,7 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
                     .iter()
                     .map(|&method| match (method, authenticator) {
                         ("totp", Some(a)) => format!(
-                            "totp: {}, {} digits, {} s, clock drift {:+} step(s)",
+                            "totp [{}, {} digits, {} s, clock drift {:+} step(s)]",
                             a.params.algorithm.name(),
                             a.params.digits,
                             a.params.period,
@@ -204,7 +204,7 @@ pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminE
                         (other, _) => other.to_owned(),
                     })
                     .collect();
-                format!("on ({})", methods.join("; "))
+                format!("on ({})", methods.join(", "))
             }
             (false, _) => "off".to_owned(),
         },

@@ -137,8 +137,11 @@ impl std::fmt::Debug for Setup {
     }
 }
 
-/// The common start of both setup steps: the account, which must not have 2FA on yet,
-/// and a recent authentication (see [`require_recent_authentication`]).
+/// The common start of both setup steps: the account, which must not have an
+/// authenticator app yet, and a recent authentication (see
+/// [`require_recent_authentication`]). An account whose 2FA is on through passkeys only
+/// may add one next to them: a sensitive change, so its sign-in's second factor must be
+/// fresh instead (a passkey sign-in within `fresh_second_factor_secs`).
 async fn enrolling_user(
     state: &AppState,
     principal: &Principal,
@@ -146,10 +149,22 @@ async fn enrolling_user(
     ctx: &RequestContext,
 ) -> Result<UserRow, AppError> {
     let user = accounts::reload_row(state, principal.user_id).await?;
-    if user.two_factor_enabled {
+    if !user.two_factor_enabled {
+        require_recent_authentication(state, principal, &user, password, ctx).await?;
+        return Ok(user);
+    }
+    let has_authenticator = {
+        let mut conn = state.db.read().await?;
+        db::totp::find(&mut conn, user.id)
+            .await?
+            .is_some_and(|t| t.secret_enc.is_some())
+    };
+    if has_authenticator {
         return Err(AppError::TwoFactorAlreadyEnabled);
     }
-    require_recent_authentication(state, principal, &user, password, ctx).await?;
+    let tx = state.db.begin().await?;
+    // Nothing is written: the transaction only carries the check, and rolls back.
+    super::second_factor::require_fresh(state, tx, principal, None, ctx).await?;
     Ok(user)
 }
 
@@ -379,6 +394,13 @@ pub async fn verify_setup(
         let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
         if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, drift, now).await? {
             return Err(AppError::NoPendingSetup);
+        }
+        if user.two_factor_enabled {
+            // Added next to passkeys: 2FA stays on, and the backup codes the account has
+            // stay valid (none are shown).
+            record_enabled(&mut tx, now, user.id, &ctx).await?;
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
         if !db::users::enable_two_factor(&mut tx, user.id, now).await? {
             // Turned on by a concurrent confirmation that committed first.

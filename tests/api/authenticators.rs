@@ -143,7 +143,7 @@ async fn rfc6238_authenticators_of_every_hash_are_imported_and_sign_in() {
         .await
         .unwrap();
     assert!(
-        shown.contains("on (totp: SHA256, 8 digits, 30 s"),
+        shown.contains("on (totp [SHA256, 8 digits, 30 s"),
         "{shown}"
     );
     let imported = events_of(&app, &users[0].3.access_token, "totp_imported").await;

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::helpers::{PASSWORD, totp_code, verify_code};
 
 #[tokio::test]
 async fn passkeys_are_listed_and_renamed() {
@@ -220,4 +221,69 @@ async fn the_operator_sees_passkeys_and_a_reset_removes_them() {
     passwordless(&app, &mut key)
         .await
         .assert_problem(401, "invalid_passkey");
+}
+
+/// An account whose second factor is a passkey adds an authenticator app next to it: a
+/// sensitive change (its sign-in's second factor must be fresh), after which a password
+/// login may answer with either, and the backup codes it has stay valid.
+#[tokio::test]
+async fn an_authenticator_app_is_added_next_to_a_passkey() {
+    let app = spawn().await;
+    let (user, mut key, registered) = user_with_passkey(&app).await;
+    let backup_code = registered["backupCodes"][0].as_str().unwrap().to_owned();
+    // The password sign-in that registered the passkey had no second factor.
+    app.post("/v1/auth/2fa/setup", json!({}), Some(&user.access_token))
+        .await
+        .assert_problem(403, "reauthentication_required");
+    let fresh = passwordless(&app, &mut key).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    let access = fresh.body["accessToken"].as_str().unwrap().to_owned();
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&access))
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let confirmed = app
+        .post(
+            "/v1/auth/2fa/verify-setup",
+            json!({"code": totp_code(&secret, app.now())}),
+            Some(&access),
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    assert_eq!(confirmed.body["enabled"], true);
+    assert_eq!(confirmed.body["backupCodes"], json!([]), "none are shown");
+    // Both are methods now, and a second app is refused.
+    let status = app.get("/v1/auth/2fa/status", Some(&access)).await;
+    assert_eq!(status.body["method"], "totp", "{}", status.text);
+    let methods = status.body["methods"].to_string();
+    assert!(
+        methods.contains("totp") && methods.contains("passkey"),
+        "{methods}"
+    );
+    app.post("/v1/auth/2fa/setup", json!({}), Some(&access))
+        .await
+        .assert_problem(409, "two_factor_already_enabled");
+    // A password login takes a code from the app, and the old backup codes still work.
+    app.clock.advance(30);
+    let login = app.login(&user.email, PASSWORD).await;
+    let methods = login.body["methods"].to_string();
+    assert!(
+        methods.contains("totp") && methods.contains("passkey"),
+        "{}",
+        login.text
+    );
+    let token = login.body["twoFactorToken"].as_str().unwrap();
+    let signed_in = verify_code(&app, token, &totp_code(&secret, app.now())).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let token = app.two_factor_token(&user.email, PASSWORD).await;
+    let with_backup = verify_code(&app, &token, &backup_code).await;
+    assert_eq!(with_backup.status, 200, "{}", with_backup.text);
+    // Removing the passkey now leaves 2FA on: the app is still there.
+    let id = registered["passkey"]["id"].as_str().unwrap();
+    let removed = app
+        .delete(&format!("/v1/auth/passkeys/{id}"), Some(&access))
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    assert_eq!(removed.body["twoFactorEnabled"], true, "{}", removed.text);
 }
