@@ -20,6 +20,7 @@
 //! no code holds a read connection while it waits for a write transaction. Otherwise a
 //! writer could wait for a connection held by a task that waits for the writer.
 
+pub mod admin_audit;
 pub mod admin_keys;
 pub mod backup_codes;
 pub mod ceremonies;

@@ -4,10 +4,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::IntoParams;
 
 use super::body::{BodyContext, RequestBody, Unchecked};
 use crate::domain::net::{IpRange, canonical};
@@ -112,6 +114,44 @@ impl<T: RequestBody> FromRequest<AppState> for UncheckedBody<T> {
     async fn from_request(req: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
         let map = json_object(req, false).await?;
         Unchecked::read(map).map(UncheckedBody)
+    }
+}
+
+/// `limit` and `offset` of a paged list, as the query string gives them.
+#[derive(Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Entries per page.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    limit: Option<i64>,
+    /// Entries to skip.
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A checked [`Page`]: `limit` 1 to 100 (default 50), `offset` 0 or more (default 0).
+pub struct Paging {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(page) = Query::<Page>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
+        let limit = page.limit.unwrap_or(50);
+        if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
+            return Err(AppError::field("limit", "must be between 1 and 100"));
+        }
+        let offset = page.offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(AppError::field("offset", "must not be negative"));
+        }
+        Ok(Paging { limit, offset })
     }
 }
 

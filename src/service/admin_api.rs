@@ -15,8 +15,98 @@ use super::operator::{self, AccountDetails, Actor};
 use super::passkeys::PasskeyInfo;
 use super::two_factor::{self, TwoFactorStatus};
 use super::{authenticators, signing_keys};
+use crate::db::{self, Conn};
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// A call of the admin API that belongs to no single account's event log (a listing, a
+/// deletion, an import, a key rotation), as the audit log keeps it.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    /// Unix seconds.
+    pub occurred_at: i64,
+    pub api_key_id: Uuid,
+    pub api_key_name: String,
+    /// `users_listed`, `account_deleted`, `totp_imported`, `signing_key_rotated`,
+    /// `signing_key_prepared`.
+    pub action: String,
+    pub target_user_id: Option<Uuid>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl From<db::admin_audit::AuditRow> for AuditEntry {
+    fn from(row: db::admin_audit::AuditRow) -> Self {
+        Self {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            api_key_id: row.api_key_id,
+            api_key_name: row.api_key_name,
+            action: row.action,
+            target_user_id: row.target_user_id,
+            ip_address: row.ip_address,
+            user_agent: row.user_agent,
+            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// The audit row of a call by `caller`, in the caller's transaction.
+pub(crate) async fn audit_in(
+    tx: &mut Conn,
+    now: i64,
+    caller: &AdminCaller,
+    action: &str,
+    target: Option<Uuid>,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let row = db::admin_audit::AuditRow {
+        id: Uuid::new_v4(),
+        occurred_at: now,
+        api_key_id: caller.key.id,
+        api_key_name: caller.key.name.clone(),
+        action: action.to_owned(),
+        target_user_id: target,
+        ip_address: Some(caller.ctx.ip.clone()),
+        user_agent: caller.ctx.user_agent.clone(),
+        details: details.to_string(),
+    };
+    db::admin_audit::insert(tx, &row).await?;
+    Ok(())
+}
+
+/// The audit row of a call whose own work is done (a read, or a change made in
+/// transactions of its own), in a transaction of its own that runs to its end.
+async fn audit(
+    state: &AppState,
+    caller: &AdminCaller,
+    action: &'static str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let caller = caller.clone();
+    super::detached(state, |task_state| async move {
+        let mut tx = task_state.db.begin().await?;
+        audit_in(&mut tx, task_state.now(), &caller, action, None, details).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The audit log, newest first. Needs the `admin` scope: it names every key's calls.
+pub async fn audit_log(
+    state: &AppState,
+    caller: &AdminCaller,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AuditEntry>, AppError> {
+    caller.require(Scope::Admin)?;
+    let mut conn = state.db.read().await?;
+    let rows = db::admin_audit::page(&mut conn, limit, offset).await?;
+    Ok(rows.into_iter().map(AuditEntry::from).collect())
+}
 
 fn actor(caller: &AdminCaller) -> Actor {
     Actor {
@@ -36,8 +126,10 @@ pub async fn list_users(
     offset: i64,
 ) -> Result<Vec<AccountDetails>, AppError> {
     caller.require(Scope::UsersRead)?;
-    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, "admin API: accounts listed");
-    operator::list_accounts(state, search, limit.clamp(1, 100), offset).await
+    let accounts = operator::list_accounts(state, search, limit.clamp(1, 100), offset).await?;
+    let details = serde_json::json!({"search": search, "offset": offset, "count": accounts.len()});
+    audit(state, caller, "users_listed", details).await?;
+    Ok(accounts)
 }
 
 /// One account: its state and its second factor; recorded as viewed.
@@ -158,7 +250,7 @@ pub async fn delete_user(
     user_id: Uuid,
 ) -> Result<(), AppError> {
     caller.require(Scope::UsersWrite)?;
-    operator::delete_account(state, user_id, actor(caller)).await
+    operator::delete_account(state, user_id, caller.clone()).await
 }
 
 /// Turns the second factor off: secret, backup codes, devices and sessions go.
@@ -220,8 +312,15 @@ pub async fn import_totp(
     dry_run: bool,
 ) -> Result<Vec<authenticators::ImportOutcome>, AppError> {
     caller.require(Scope::UsersWrite)?;
-    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, "admin API: TOTP import");
-    authenticators::import(state, lines, dry_run, caller.details()).await
+    let entries = lines.len();
+    let outcomes = authenticators::import(state, lines, dry_run, caller.details()).await?;
+    let imported = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, authenticators::ImportResult::Imported { .. }))
+        .count();
+    let details = serde_json::json!({"entries": entries, "imported": imported, "dryRun": dry_run});
+    audit(state, caller, "totp_imported", details).await?;
+    Ok(outcomes)
 }
 
 /// Re-learns the clock drift of the account's authenticator from two consecutive codes
@@ -255,11 +354,15 @@ pub async fn change_signing_key(
     prepare: bool,
 ) -> Result<KeyChange, AppError> {
     caller.require(Scope::Admin)?;
-    tracing::info!(api_key_id = %caller.key.id, ip = %caller.ctx.ip, prepare, "admin API: signing key change");
     if prepare {
         let (kid, new) = signing_keys::prepare(state).await?;
+        let details = serde_json::json!({"kid": kid, "new": new});
+        audit(state, caller, "signing_key_prepared", details).await?;
         Ok(KeyChange::Prepared { kid, new })
     } else {
-        signing_keys::rotate(state).await.map(KeyChange::Rotated)
+        let rotation = signing_keys::rotate(state).await?;
+        let details = serde_json::json!({"kid": rotation.kid, "retired": rotation.retired});
+        audit(state, caller, "signing_key_rotated", details).await?;
+        Ok(KeyChange::Rotated(rotation))
     }
 }

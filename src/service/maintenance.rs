@@ -25,6 +25,7 @@ pub struct PruneReport {
     pub outbox_messages: u64,
     pub known_devices: u64,
     pub passkey_ceremonies: u64,
+    pub admin_audit: u64,
 }
 
 /// One full pass. Safe to run on several instances at once: every step is a conditional
@@ -72,6 +73,7 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     report.trusted_devices = drain(state, Table::TrustedDevices, now).await?;
     let retention = state.config.security_event_retention_days * 86_400;
     report.security_events = drain(state, Table::SecurityEvents, now - retention).await?;
+    report.admin_audit = drain(state, Table::AdminAudit, now - retention).await?;
     report.outbox_messages = super::outbox::prune(state).await?;
     let window = state.config.new_device_window_days * 86_400;
     report.known_devices = drain(state, Table::KnownDevices, now - window).await?;
@@ -85,6 +87,7 @@ enum Table {
     Sessions,
     TrustedDevices,
     SecurityEvents,
+    AdminAudit,
     KnownDevices,
 }
 
@@ -100,6 +103,7 @@ async fn drain(state: &AppState, table: Table, cutoff: i64) -> Result<u64, AppEr
             Table::Sessions => db::sessions::prune(&mut tx, cutoff, BATCH).await?,
             Table::TrustedDevices => db::devices::prune(&mut tx, cutoff, BATCH).await?,
             Table::SecurityEvents => db::events::prune(&mut tx, cutoff, BATCH).await?,
+            Table::AdminAudit => db::admin_audit::prune(&mut tx, cutoff, BATCH).await?,
             Table::KnownDevices => db::known_devices::prune(&mut tx, cutoff, BATCH).await?,
         };
         tx.commit().await?;

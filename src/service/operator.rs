@@ -7,6 +7,7 @@
 use uuid::Uuid;
 
 use super::accounts::Account;
+use super::admin_keys::AdminCaller;
 use super::{RequestContext, events, sessions};
 use crate::db;
 use crate::domain::validate;
@@ -333,18 +334,28 @@ pub async fn set_second_factor_required(
 }
 
 /// Deletes the account and everything it owns (sessions, refresh tokens, secret, backup
-/// codes, trusted devices, pending steps, security events) in one statement. Nothing is
-/// left to record the deletion on, so it is logged with the actor instead.
+/// codes, trusted devices, pending steps, security events) in one statement, and records
+/// the deletion in the admin audit log in the same transaction.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
-pub async fn delete_account(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(), AppError> {
+pub async fn delete_account(
+    state: &AppState,
+    user_id: Uuid,
+    caller: AdminCaller,
+) -> Result<(), AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
+        let now = state.now();
         let mut tx = state.db.begin().await?;
         if !db::users::delete(&mut tx, user_id).await? {
             return Err(AppError::NotFound);
         }
+        // The account's own event log goes with it: the audit log keeps the deletion, by
+        // the account's id only (nothing personal outlives the account).
+        let details = serde_json::json!({});
+        super::admin_api::audit_in(&mut tx, now, &caller, "account_deleted", Some(user_id), details)
+            .await?;
         tx.commit().await?;
-        tracing::info!(user_id = %user_id, by = %actor.details, ip = %actor.ctx.ip, "account deleted");
+        tracing::info!(user_id = %user_id, api_key_id = %caller.key.id, ip = %caller.ctx.ip, "account deleted");
         Ok(())
     })
     .await

@@ -1147,3 +1147,72 @@ async fn a_signed_in_enrolment_is_unchanged_by_the_requirement() {
     assert_eq!(done.body["backupCodes"].as_array().unwrap().len(), 10);
     assert!(done.body.get("accessToken").is_none(), "{}", done.text);
 }
+
+/// What no account's events can hold (a listing, a deletion) is in the audit log, with the
+/// key, the address and, for a deletion, the account's id only; only an `admin` key reads
+/// it, and a page is bounded.
+#[tokio::test]
+async fn the_audit_log_keeps_listings_and_deletions_for_admin_keys_only() {
+    let app = TestApp::spawn().await;
+    let reader = app.admin_key("reader", &["users:read"]).await;
+    let writer = app.admin_key("writer", &["users:write"]).await;
+    let root = app.admin_key("root", &["admin"]).await;
+    let doomed = app.signed_in_user().await;
+    let listed = call(
+        &app,
+        "GET",
+        "/admin/v1/users?search=user-",
+        None,
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let deleted = call(
+        &app,
+        "DELETE",
+        &format!("/admin/v1/users/{}", doomed.id),
+        None,
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+
+    call(&app, "GET", "/admin/v1/audit", None, None)
+        .await
+        .assert_problem(401, "invalid_api_key");
+    for key in [&reader, &writer] {
+        call(&app, "GET", "/admin/v1/audit", None, Some(key))
+            .await
+            .assert_problem(403, "insufficient_scope");
+    }
+    call(&app, "GET", "/admin/v1/audit?limit=101", None, Some(&root))
+        .await
+        .assert_problem(400, "validation_failed");
+    let log = call(&app, "GET", "/admin/v1/audit", None, Some(&root)).await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    let entries = log.body.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{}", log.text);
+    // Newest first.
+    assert_eq!(entries[0]["action"], "account_deleted");
+    assert_eq!(entries[0]["apiKeyName"], "writer");
+    assert_eq!(entries[0]["targetUserId"], doomed.id.as_str());
+    assert_eq!(entries[0]["ipAddress"], "127.0.0.1");
+    assert!(
+        !log.text.contains(&doomed.email),
+        "nothing personal outlives the account: {}",
+        log.text
+    );
+    assert_eq!(entries[1]["action"], "users_listed");
+    assert_eq!(entries[1]["apiKeyName"], "reader");
+    assert_eq!(entries[1]["details"]["search"], "user-");
+    let second = call(
+        &app,
+        "GET",
+        "/admin/v1/audit?limit=1&offset=1",
+        None,
+        Some(&root),
+    )
+    .await;
+    assert_eq!(second.body.as_array().unwrap().len(), 1);
+    assert_eq!(second.body[0]["action"], "users_listed");
+}

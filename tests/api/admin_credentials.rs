@@ -219,6 +219,29 @@ async fn the_signing_key_rotates_over_the_admin_api_without_signing_anyone_out()
     let fresh = app.login(&user.email, PASSWORD).await;
     let header = jsonwebtoken::decode_header(fresh.body["accessToken"].as_str().unwrap()).unwrap();
     assert_eq!(header.kid.as_deref(), Some(next.as_str()));
+    // Both changes are in the audit log, naming the key.
+    let log = app.get("/admin/v1/audit", Some(&root)).await;
+    let actions: Vec<(&str, &str)> = log
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["apiKeyName"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("signing_key_rotated", "root"),
+            ("signing_key_prepared", "root")
+        ],
+        "{}",
+        log.text
+    );
 }
 
 #[tokio::test]

@@ -22,14 +22,13 @@ use super::body::{
     self, BodyContext, Email, Field, Flag, NoFields, Optional, Password, PhoneNumber, UserName,
 };
 use super::dto::{self, User};
-use super::extract::{Body, Client, OptionalBody, bearer_token};
+use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token};
 use super::problem::Problem;
 use super::responses::{AdminErrors, BodyErrors, Unavailable};
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::service::admin_api::{self, NewAccount};
 use crate::service::admin_keys::AdminCaller;
-use crate::service::events;
 use crate::service::operator::AccountDetails;
 use crate::service::two_factor::TwoFactorStatus;
 use crate::state::AppState;
@@ -60,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(user_security_events))
         .routes(routes!(user_trusted_devices))
         .routes(routes!(user_passkeys))
+        .routes(routes!(audit_log))
         .merge(credentials::router())
 }
 
@@ -606,18 +606,6 @@ async fn require_second_factor(
     Ok(Json(Changed { changed }))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-struct Page {
-    /// Events per page.
-    #[param(minimum = 1, maximum = 100, default = 50)]
-    limit: Option<i64>,
-    /// Events to skip.
-    #[param(minimum = 0, default = 0)]
-    offset: Option<i64>,
-}
-
 /// An account's security events, newest first (this read is recorded as one of them).
 #[utoipa::path(
     get,
@@ -637,18 +625,8 @@ async fn user_security_events(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
     UserId(user_id): UserId,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Paging { limit, offset }: Paging,
 ) -> Result<Json<Vec<dto::SecurityEvent>>, AppError> {
-    let Query(page) =
-        page.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=events::MAX_PAGE_SIZE).contains(&limit) {
-        return Err(AppError::field("limit", "must be between 1 and 100"));
-    }
-    let offset = page.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(AppError::field("offset", "must not be negative"));
-    }
     let events = admin_api::security_events(&state, &caller, user_id, limit, offset).await?;
     Ok(Json(events.into_iter().map(Into::into).collect()))
 }
@@ -697,4 +675,69 @@ async fn user_passkeys(
 ) -> Result<Json<Vec<dto::Passkey>>, AppError> {
     let passkeys = admin_api::passkeys(&state, &caller, user_id).await?;
     Ok(Json(passkeys.into_iter().map(Into::into).collect()))
+}
+
+/// One admin API call of the audit log: a call that belongs to no single account's event
+/// log (a listing, a deletion, an import, a key rotation).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuditEntry {
+    id: Uuid,
+    #[schema(format = DateTime)]
+    occurred_at: String,
+    api_key_id: Uuid,
+    api_key_name: String,
+    /// `users_listed`, `account_deleted`, `totp_imported`, `signing_key_rotated` or
+    /// `signing_key_prepared`.
+    #[schema(example = "account_deleted")]
+    action: String,
+    #[schema(required = true)]
+    target_user_id: Option<Uuid>,
+    #[schema(required = true, example = "203.0.113.7")]
+    ip_address: Option<String>,
+    #[schema(required = true)]
+    user_agent: Option<String>,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+}
+
+impl From<admin_api::AuditEntry> for AuditEntry {
+    fn from(e: admin_api::AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            occurred_at: rfc3339(e.occurred_at),
+            api_key_id: e.api_key_id,
+            api_key_name: e.api_key_name,
+            action: e.action,
+            target_user_id: e.target_user_id,
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            details: e.details,
+        }
+    }
+}
+
+/// The admin audit log, newest first: the calls no account's security events hold (kept
+/// as long as security events, `security_event_retention_days`).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    operation_id = "admin_audit_log",
+    tag = "admin",
+    security(("adminApiKey" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "One page of the log, newest first (scope `admin`).", body = Vec<AuditEntry>),
+        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        AdminErrors,
+        Unavailable,
+    )
+)]
+async fn audit_log(
+    State(state): State<AppState>,
+    AdminKey(caller): AdminKey,
+    Paging { limit, offset }: Paging,
+) -> Result<Json<Vec<AuditEntry>>, AppError> {
+    let entries = admin_api::audit_log(&state, &caller, limit, offset).await?;
+    Ok(Json(entries.into_iter().map(Into::into).collect()))
 }

@@ -2,11 +2,11 @@
 //! (OpenAPI tag `accounts`).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,7 +17,9 @@ use crate::http::body::{
     self, BodyContext, Email, Field, Optional, Password, PhoneNumber, UserName,
 };
 use crate::http::dto::{self, Tokens, User};
-use crate::http::extract::{Auth, Body, Client, OptionalBody, UncheckedBody, strict_context};
+use crate::http::extract::{
+    Auth, Body, Client, OptionalBody, Page, Paging, UncheckedBody, strict_context,
+};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
@@ -445,18 +447,6 @@ async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-struct Page {
-    /// Events per page.
-    #[param(minimum = 1, maximum = 100, default = 50)]
-    limit: Option<i64>,
-    /// Events to skip.
-    #[param(minimum = 0, default = 0)]
-    offset: Option<i64>,
-}
-
 /// The account's security events, newest first.
 #[utoipa::path(
     get,
@@ -475,18 +465,8 @@ struct Page {
 async fn security_events(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Paging { limit, offset }: Paging,
 ) -> Result<Json<Vec<dto::SecurityEvent>>, AppError> {
-    let Query(page) =
-        page.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=events::MAX_PAGE_SIZE).contains(&limit) {
-        return Err(AppError::field("limit", "must be between 1 and 100"));
-    }
-    let offset = page.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(AppError::field("offset", "must not be negative"));
-    }
     let events = events::list(&state, principal.user_id, limit, offset).await?;
     Ok(Json(events.into_iter().map(Into::into).collect()))
 }
