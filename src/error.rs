@@ -78,6 +78,9 @@ pub enum AppError {
     /// The authenticator model is not in `webauthn_allowed_aaguids`.
     #[error("authenticator not allowed")]
     AuthenticatorNotAllowed,
+    /// A notification message is being sent right now, so it cannot be replayed.
+    #[error("notification being sent")]
+    NotificationBusy,
     #[error("database unavailable")]
     Unavailable,
     #[error("request timed out")]
@@ -134,6 +137,7 @@ impl AppError {
             AppError::InvalidPasskey => "invalid_passkey",
             AppError::NoPasskey => "no_passkey",
             AppError::AuthenticatorNotAllowed => "authenticator_not_allowed",
+            AppError::NotificationBusy => "notification_busy",
             AppError::Unavailable => "service_unavailable",
             AppError::Timeout => "request_timeout",
             AppError::Internal(_) => "internal_error",

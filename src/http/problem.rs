@@ -54,7 +54,8 @@ pub fn status_of(err: &AppError) -> StatusCode {
         | AppError::NoPendingSetup
         | AppError::NoAuthenticator
         | AppError::NoPasskey
-        | AppError::InvalidCeremony => StatusCode::CONFLICT,
+        | AppError::InvalidCeremony
+        | AppError::NotificationBusy => StatusCode::CONFLICT,
         AppError::InvalidPasskey => StatusCode::UNAUTHORIZED,
         AppError::AuthenticatorNotAllowed => StatusCode::FORBIDDEN,
         AppError::InvalidCredentials
@@ -129,6 +130,7 @@ fn title_and_detail(err: &AppError) -> (&'static str, String) {
         AppError::InvalidPasskey => ("Passkey refused", "The passkey's answer could not be verified for this site.".into()),
         AppError::NoPasskey => ("No passkey", "This account has no passkey that can be used.".into()),
         AppError::AuthenticatorNotAllowed => ("Authenticator not allowed", "This server does not accept passkeys from this kind of authenticator.".into()),
+        AppError::NotificationBusy => ("Notification being sent", "The message is being sent right now; try again in a minute.".into()),
         AppError::Unavailable => ("Service unavailable", "The database is unreachable; try again shortly.".into()),
         AppError::Timeout => ("Request timeout", "The request took too long.".into()),
         AppError::Internal(_) => ("Internal error", "Something went wrong on our side.".into()),

@@ -14,7 +14,7 @@ use super::events::{self, SecurityEvent};
 use super::operator::{self, AccountDetails, Actor};
 use super::passkeys::PasskeyInfo;
 use super::two_factor::{self, TwoFactorStatus};
-use super::{authenticators, signing_keys};
+use super::{authenticators, outbox, signing_keys};
 use crate::db::{self, Conn};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -29,7 +29,7 @@ pub struct AuditEntry {
     pub api_key_id: Uuid,
     pub api_key_name: String,
     /// `users_listed`, `account_deleted`, `totp_imported`, `signing_key_rotated`,
-    /// `signing_key_prepared`.
+    /// `signing_key_prepared`, `notification_replayed`, `webhook_tested`.
     pub action: String,
     pub target_user_id: Option<Uuid>,
     pub ip_address: Option<String>,
@@ -365,4 +365,83 @@ pub async fn change_signing_key(
         audit(state, caller, "signing_key_rotated", details).await?;
         Ok(KeyChange::Rotated(rotation))
     }
+}
+
+/// The notification channels in force (webhook endpoints, email), with their messages
+/// counted by status. Needs the `admin` scope: the messages concern every account.
+pub async fn notification_channels(
+    state: &AppState,
+    caller: &AdminCaller,
+) -> Result<Vec<outbox::ChannelSummary>, AppError> {
+    caller.require(Scope::Admin)?;
+    outbox::channels(state).await
+}
+
+/// The most recent notification messages, of one channel or all.
+pub async fn notification_deliveries(
+    state: &AppState,
+    caller: &AdminCaller,
+    channel: Option<&str>,
+    limit: i64,
+) -> Result<Vec<outbox::Delivery>, AppError> {
+    caller.require(Scope::Admin)?;
+    outbox::deliveries(state, channel, limit).await
+}
+
+/// What a replay did.
+pub enum Replay {
+    /// Due again now, with a fresh count of attempts.
+    Due,
+    /// A worker is sending it right now.
+    Busy,
+}
+
+/// Makes a message (a dead one, say) due again; `NotFound` if there is none.
+pub async fn replay_notification(
+    state: &AppState,
+    caller: &AdminCaller,
+    id: Uuid,
+) -> Result<Replay, AppError> {
+    caller.require(Scope::Admin)?;
+    let replayed = {
+        let caller = caller.clone();
+        super::detached(state, |task_state| async move {
+            let replayed = outbox::replay(&task_state, id).await?;
+            if replayed == Some(true) {
+                let mut tx = task_state.db.begin().await?;
+                let details = serde_json::json!({"messageId": id});
+                audit_in(
+                    &mut tx,
+                    task_state.now(),
+                    &caller,
+                    "notification_replayed",
+                    None,
+                    details,
+                )
+                .await?;
+                tx.commit().await?;
+            }
+            Ok(replayed)
+        })
+        .await?
+    };
+    match replayed {
+        None => Err(AppError::NotFound),
+        Some(true) => Ok(Replay::Due),
+        Some(false) => Ok(Replay::Busy),
+    }
+}
+
+/// Sends a signed `test` message to a configured webhook endpoint now; the endpoint's HTTP
+/// status, or what went wrong. `NotFound` if no endpoint has that name.
+pub async fn test_webhook(
+    state: &AppState,
+    caller: &AdminCaller,
+    endpoint: &str,
+) -> Result<Result<u16, String>, AppError> {
+    caller.require(Scope::Admin)?;
+    let outcome = outbox::send_test(state, endpoint).await?;
+    let details = serde_json::json!({"endpoint": endpoint, "delivered": outcome.is_ok()});
+    audit(state, caller, "webhook_tested", details).await?;
+    Ok(outcome)
 }

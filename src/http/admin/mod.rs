@@ -5,6 +5,7 @@
 //! they answer 404 while no key exists.
 
 mod credentials;
+mod notifications;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -61,6 +62,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(user_passkeys))
         .routes(routes!(audit_log))
         .merge(credentials::router())
+        .merge(notifications::router())
 }
 
 /// The caller: a live admin API key (`Authorization: Bearer tsk_...`).

@@ -735,3 +735,120 @@ async fn a_committed_change_wakes_the_worker() {
     let got = receiver.wait_for_accepted(None, 1).await;
     assert_eq!(got[0].body["type"], "password_changed");
 }
+
+/// The admin API shows the channels and their messages, replays a failed message (which
+/// then arrives once) and sends a signed test message; only an `admin` key may, and each
+/// change is in the audit log.
+#[tokio::test]
+async fn the_admin_api_shows_replays_and_tests_notifications() {
+    let receiver = Receiver::start(false).await;
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
+    let writer = app.admin_key("writer", &["users:write"]).await;
+    let root = app.admin_key("root", &["admin"]).await;
+    let user = app.signed_in_user().await;
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(&user.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    receiver.wait_for_requests(Some(&app), 1).await;
+    // The worker records the failure after the answer came.
+    let mut failed = Vec::new();
+    for _ in 0..100 {
+        failed = outbox::deliveries(&app.state, None, 10).await.unwrap();
+        if failed.iter().any(|d| d.last_error.is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let id = failed[0].id;
+
+    app.get("/admin/v1/notifications/channels", Some(&writer))
+        .await
+        .assert_problem(403, "insufficient_scope");
+    let channels = app
+        .get("/admin/v1/notifications/channels", Some(&root))
+        .await;
+    assert_eq!(channels.status, 200, "{}", channels.text);
+    assert_eq!(channels.body[0]["name"], "hooks");
+    assert_eq!(channels.body[0]["kind"], "webhook");
+    assert_eq!(
+        channels.body[0]["messages"]["pending"], 1,
+        "{}",
+        channels.text
+    );
+    let listed = app
+        .get(
+            "/admin/v1/notifications/deliveries?channel=hooks",
+            Some(&root),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body[0]["id"], id.to_string());
+    assert_eq!(listed.body[0]["eventType"], "password_changed");
+    assert_eq!(listed.body[0]["lastError"], "HTTP 503");
+    app.get("/admin/v1/notifications/deliveries?limit=0", Some(&root))
+        .await
+        .assert_problem(400, "validation_failed");
+
+    // Up again: the replay is due at once, long before its retry.
+    receiver.answer(204);
+    let replay = format!("/admin/v1/notifications/deliveries/{id}/replay");
+    app.post(&replay, json!({}), Some(&writer))
+        .await
+        .assert_problem(403, "insufficient_scope");
+    let replayed = app.post(&replay, json!({}), Some(&root)).await;
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    assert_eq!(replayed.body["replayed"], true);
+    let got = receiver.wait_for_accepted(Some(&app), 1).await;
+    assert_eq!(got[0].id, receiver.all()[0].id, "the same message");
+    app.post(
+        &format!(
+            "/admin/v1/notifications/deliveries/{}/replay",
+            uuid::Uuid::new_v4()
+        ),
+        json!({}),
+        Some(&root),
+    )
+    .await
+    .assert_problem(404, "not_found");
+
+    let tested = app
+        .post(
+            "/admin/v1/notifications/channels/hooks/test",
+            json!({}),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.text);
+    assert_eq!(tested.body["delivered"], true, "{}", tested.text);
+    assert_eq!(tested.body["status"], 204);
+    let test_message = receiver.all().into_iter().last().unwrap();
+    assert_eq!(test_message.body["type"], "test");
+    assert_signed(&test_message, &[SECRET]);
+    app.post(
+        "/admin/v1/notifications/channels/nope/test",
+        json!({}),
+        Some(&root),
+    )
+    .await
+    .assert_problem(404, "not_found");
+
+    let audit = app.get("/admin/v1/audit", Some(&root)).await;
+    let actions: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"notification_replayed") && actions.contains(&"webhook_tested"),
+        "{}",
+        audit.text
+    );
+}
