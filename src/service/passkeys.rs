@@ -171,43 +171,76 @@ pub async fn start_registration(
             .await?;
             state.db.begin().await?
         };
-        let now = state.now();
-        let exclude = db::passkeys::for_user(&mut tx, user.id)
-            .await?
-            .into_iter()
-            .map(|p| p.credential_id)
-            .collect();
-        let handle = db::passkeys::user_handle(&mut tx, user.id, Uuid::new_v4())
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
-        let (mut options, registration) = state
-            .relying_party
-            .webauthn
-            .start_passkey_registration(handle, &user.email, &user.user_name, Some(exclude))
-            .map_err(AppError::internal)?;
-        // Ask for a discoverable credential (usable without a user name) where the
-        // authenticator can make one; it is not required, so security keys without room
-        // for one still work as a second factor.
-        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
-            selection.resident_key = Some(ResidentKeyRequirement::Preferred);
-        }
-        let (ceremony_id, expires_at) = insert_ceremony(
-            &mut tx,
-            kind::REGISTRATION,
-            principal.session_id.as_bytes(),
-            Some(user.id),
-            &to_json(&registration)?,
-            now,
-        )
-        .await?;
+        let started =
+            begin_registration(state, &mut tx, &user, principal.session_id.as_bytes()).await?;
         tx.commit().await?;
-        Ok(Started {
-            ceremony_id,
-            options,
-            expires_at,
-        })
+        Ok(started)
     })
     .await
+}
+
+/// `start_registration` for a login that must enrol a second factor first
+/// (`requiresEnrollment`): its enrolment token stands for the recent authentication, and
+/// the ceremony is bound to it.
+#[tracing::instrument(skip_all)]
+pub async fn start_registration_by_enrolment(
+    state: &AppState,
+    token: String,
+) -> Result<Started<CreationChallengeResponse>, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let user = two_factor::enrolment_user(state, &token).await?;
+        let mut tx = state.db.begin().await?;
+        let binding = crate::crypto::token_hash(&token);
+        let started = begin_registration(state, &mut tx, &user, &binding).await?;
+        tx.commit().await?;
+        Ok(started)
+    })
+    .await
+}
+
+/// The ceremony of a registration for `user`, bound to `binding` (what alone may finish
+/// it), excluding the account's passkeys; in the caller's transaction.
+async fn begin_registration(
+    state: &AppState,
+    tx: &mut Conn,
+    user: &db::users::UserRow,
+    binding: &[u8],
+) -> Result<Started<CreationChallengeResponse>, AppError> {
+    let now = state.now();
+    let exclude = db::passkeys::for_user(tx, user.id)
+        .await?
+        .into_iter()
+        .map(|p| p.credential_id)
+        .collect();
+    let handle = db::passkeys::user_handle(tx, user.id, Uuid::new_v4())
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let (mut options, registration) = state
+        .relying_party
+        .webauthn
+        .start_passkey_registration(handle, &user.email, &user.user_name, Some(exclude))
+        .map_err(AppError::internal)?;
+    // Ask for a discoverable credential (usable without a user name) where the
+    // authenticator can make one; it is not required, so security keys without room for
+    // one still work as a second factor.
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+    }
+    let (ceremony_id, expires_at) = insert_ceremony(
+        tx,
+        kind::REGISTRATION,
+        binding,
+        Some(user.id),
+        &to_json(&registration)?,
+        now,
+    )
+    .await?;
+    Ok(Started {
+        ceremony_id,
+        options,
+        expires_at,
+    })
 }
 
 /// A registered passkey; the backup codes when it was the account's first second factor
@@ -232,94 +265,185 @@ pub async fn finish_registration(
 ) -> Result<Registered, AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
-        let now = state.now();
-        let name = name.unwrap_or_else(|| DEFAULT_NAME.to_owned());
-        let (codes, hashes) = two_factor::new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        let ceremony = db::ceremonies::consume(
+        let binding = principal.session_id.as_bytes();
+        let registered = match store_registration(
+            state,
             &mut tx,
             ceremony_id,
-            kind::REGISTRATION,
-            principal.session_id.as_bytes(),
-            now,
+            binding,
+            &credential,
+            name,
+            &ctx,
         )
         .await?
-        .ok_or(AppError::InvalidCeremony)?;
-        let user_id = ceremony.user_id.ok_or(AppError::InvalidCeremony)?;
-        let registration: PasskeyRegistration = stored(&ceremony.state)?;
-        let rp = &state.relying_party;
-        let passkey = match rp
-            .webauthn
-            .finish_passkey_registration(&credential, &registration)
         {
-            Ok(passkey) => passkey,
-            Err(err) => {
-                tracing::info!(error = %err, "passkey registration refused");
+            Ok(registered) => registered,
+            Err(refusal) => {
                 tx.commit().await?;
-                return Err(AppError::InvalidPasskey);
+                return Err(refusal);
             }
         };
-        let aaguid = crate::domain::webauthn::aaguid(&credential.response.attestation_object);
-        if !rp.allowed_aaguids.is_empty()
-            && !aaguid.is_some_and(|a| rp.allowed_aaguids.contains(&a))
-        {
-            tx.commit().await?;
-            return Err(AppError::AuthenticatorNotAllowed);
-        }
-        let credential: Credential = passkey.clone().into();
-        let id = Uuid::new_v4();
-        let inserted = db::passkeys::insert(
-            &mut tx,
-            &db::passkeys::NewPasskey {
-                id,
-                user_id,
-                credential_id: &credential.cred_id,
-                name: &name,
-                credential: &to_json(&passkey)?,
-                sign_count: i64::from(credential.counter),
-                backup_eligible: credential.backup_eligible,
-                backed_up: credential.backup_state,
-                aaguid,
-                now,
-            },
-        )
-        .await?;
-        if !inserted {
-            tx.commit().await?;
-            return Err(AppError::AlreadyExists("passkey"));
-        }
-        let first_factor = db::users::enable_two_factor(&mut tx, user_id, now).await?;
-        if first_factor {
-            db::backup_codes::replace_all(&mut tx, user_id, &hashes, now).await?;
-            events::record(
-                &mut tx,
-                now,
-                user_id,
-                events::TWO_FACTOR_ENABLED,
-                Some(&ctx),
-                serde_json::json!({"method": "passkey"}),
-            )
-            .await?;
-        }
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::PASSKEY_REGISTERED,
-            Some(&ctx),
-            serde_json::json!({"passkeyId": id, "name": name}),
-        )
-        .await?;
-        let row = db::passkeys::by_credential(&mut tx, user_id, &credential.cred_id)
-            .await?
-            .ok_or_else(|| AppError::internal("the passkey just stored is missing"))?;
         tx.commit().await?;
-        Ok(Registered {
-            passkey: row.into(),
-            backup_codes: first_factor.then_some(codes),
+        Ok(registered)
+    })
+    .await
+}
+
+/// A login that had to enrol, completed with a passkey: the passkey, the backup codes
+/// (always: it is the account's first second factor) and the session.
+pub struct EnrolledWithPasskey {
+    pub registered: Registered,
+    pub tokens: IssuedTokens,
+    pub user: Account,
+}
+
+/// `finish_registration` for a login that must enrol first: stores the passkey, turns
+/// two-factor authentication on, spends the enrolment token and signs in (`amr`: the
+/// password, the key, `mfa`), all in one transaction that runs to its end.
+#[tracing::instrument(skip_all)]
+pub async fn finish_registration_by_enrolment(
+    state: &AppState,
+    token: String,
+    ceremony_id: Uuid,
+    credential: RegisterPublicKeyCredential,
+    name: Option<String>,
+    ctx: RequestContext,
+) -> Result<EnrolledWithPasskey, AppError> {
+    super::detached(state, |task_state| async move {
+        let state = &task_state;
+        let now = state.now();
+        let binding = crate::crypto::token_hash(&token);
+        let mut tx = state.db.begin().await?;
+        let registered = match store_registration(
+            state,
+            &mut tx,
+            ceremony_id,
+            &binding,
+            &credential,
+            name,
+            &ctx,
+        )
+        .await?
+        {
+            Ok(registered) => registered,
+            Err(refusal) => {
+                tx.commit().await?;
+                return Err(refusal);
+            }
+        };
+        let Some(user_id) =
+            db::challenges::spend(&mut tx, &binding, db::challenges::ENROLMENT, now).await?
+        else {
+            // The token was spent or expired since the ceremony began: nothing is kept.
+            return Err(AppError::Unauthenticated);
+        };
+        let key = if registered.passkey.backed_up {
+            amr::SOFTWARE_KEY
+        } else {
+            amr::HARDWARE_KEY
+        };
+        let amr = vec![amr::PASSWORD.into(), key.into(), amr::MFA.into()];
+        let details = serde_json::json!({"method": "enrolment", "secondFactor": "passkey"});
+        let signed_in =
+            accounts::sign_in_in(state, &mut tx, user_id, amr, details, None, None, &ctx).await?;
+        tx.commit().await?;
+        let (tokens, user) = signed_in.issue(state)?;
+        Ok(EnrolledWithPasskey {
+            registered,
+            tokens,
+            user,
         })
     })
     .await
+}
+
+/// The common part of finishing a registration, in the caller's transaction: takes the
+/// ceremony (bound to `binding`), checks the answer and stores the passkey, turning 2FA on
+/// with backup codes when it is the account's first second factor. `Ok(Err(_))` is a
+/// refusal after the ceremony was taken: the caller commits, so it cannot be tried again.
+async fn store_registration(
+    state: &AppState,
+    tx: &mut Conn,
+    ceremony_id: Uuid,
+    binding: &[u8],
+    credential: &RegisterPublicKeyCredential,
+    name: Option<String>,
+    ctx: &RequestContext,
+) -> Result<Result<Registered, AppError>, AppError> {
+    let now = state.now();
+    let name = name.unwrap_or_else(|| DEFAULT_NAME.to_owned());
+    let (codes, hashes) = two_factor::new_backup_codes(state);
+    let ceremony = db::ceremonies::consume(tx, ceremony_id, kind::REGISTRATION, binding, now)
+        .await?
+        .ok_or(AppError::InvalidCeremony)?;
+    let user_id = ceremony.user_id.ok_or(AppError::InvalidCeremony)?;
+    let registration: PasskeyRegistration = stored(&ceremony.state)?;
+    let rp = &state.relying_party;
+    let passkey = match rp
+        .webauthn
+        .finish_passkey_registration(credential, &registration)
+    {
+        Ok(passkey) => passkey,
+        Err(err) => {
+            tracing::info!(error = %err, "passkey registration refused");
+            return Ok(Err(AppError::InvalidPasskey));
+        }
+    };
+    let aaguid = crate::domain::webauthn::aaguid(&credential.response.attestation_object);
+    if !rp.allowed_aaguids.is_empty() && !aaguid.is_some_and(|a| rp.allowed_aaguids.contains(&a)) {
+        return Ok(Err(AppError::AuthenticatorNotAllowed));
+    }
+    let stored_credential: Credential = passkey.clone().into();
+    let id = Uuid::new_v4();
+    let inserted = db::passkeys::insert(
+        tx,
+        &db::passkeys::NewPasskey {
+            id,
+            user_id,
+            credential_id: &stored_credential.cred_id,
+            name: &name,
+            credential: &to_json(&passkey)?,
+            sign_count: i64::from(stored_credential.counter),
+            backup_eligible: stored_credential.backup_eligible,
+            backed_up: stored_credential.backup_state,
+            aaguid,
+            now,
+        },
+    )
+    .await?;
+    if !inserted {
+        return Ok(Err(AppError::AlreadyExists("passkey")));
+    }
+    let first_factor = db::users::enable_two_factor(tx, user_id, now).await?;
+    if first_factor {
+        db::backup_codes::replace_all(tx, user_id, &hashes, now).await?;
+        events::record(
+            tx,
+            now,
+            user_id,
+            events::TWO_FACTOR_ENABLED,
+            Some(ctx),
+            serde_json::json!({"method": "passkey"}),
+        )
+        .await?;
+    }
+    events::record(
+        tx,
+        now,
+        user_id,
+        events::PASSKEY_REGISTERED,
+        Some(ctx),
+        serde_json::json!({"passkeyId": id, "name": name}),
+    )
+    .await?;
+    let row = db::passkeys::by_credential(tx, user_id, &stored_credential.cred_id)
+        .await?
+        .ok_or_else(|| AppError::internal("the passkey just stored is missing"))?;
+    Ok(Ok(Registered {
+        passkey: row.into(),
+        backup_codes: first_factor.then_some(codes),
+    }))
 }
 
 /// The account's passkeys, oldest first.

@@ -213,7 +213,7 @@ async fn new_pending_setup(state: &AppState, user: UserRow, now: i64) -> Result<
 
 /// The account an enrolment token (from a login that answered `requiresEnrollment`)
 /// names, while the token is live and the account still has no second factor.
-async fn enrolment_user(state: &AppState, token: &str) -> Result<UserRow, AppError> {
+pub(super) async fn enrolment_user(state: &AppState, token: &str) -> Result<UserRow, AppError> {
     let now = state.now();
     let mut conn = state.db.read().await?;
     let challenge = db::challenges::find_live(

@@ -928,7 +928,7 @@ async fn require_all_makes_a_v1_login_enrol_before_it_signs_in() {
     assert_eq!(login.status, 200, "{}", login.text);
     assert_eq!(login.body["requires2FA"], true);
     assert_eq!(login.body["requiresEnrollment"], true);
-    assert_eq!(login.body["methods"], json!(["totp"]));
+    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
     assert!(login.body.get("accessToken").is_none(), "{}", login.text);
     let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
 

@@ -186,8 +186,8 @@ struct EnrollmentRequired {
     enrollment_token: String,
     #[schema(format = DateTime)]
     enrollment_token_expiry: String,
-    /// Second factors that may be enrolled: `totp`.
-    #[schema(example = json!(["totp"]))]
+    /// Second factors that may be enrolled: `totp`, `passkey`.
+    #[schema(example = json!(["totp", "passkey"]))]
     methods: Vec<&'static str>,
 }
 
@@ -254,7 +254,7 @@ async fn login(
                 requires_enrollment: true,
                 enrollment_token: token,
                 enrollment_token_expiry: rfc3339(expires_at),
-                methods: vec!["totp"],
+                methods: vec!["totp", "passkey"],
             })
         }
     }))

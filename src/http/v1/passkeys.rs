@@ -25,7 +25,7 @@ use crate::http::body::{
     BodyContext, Code, Decoded, Field, Nested, Optional, Password, Standard, Text,
 };
 use crate::http::dto::{Passkey, Tokens, TrustedDeviceInput};
-use crate::http::extract::{Auth, Body, Client, OptionalBody, bearer_token};
+use crate::http::extract::{Auth, Body, Client, Enroller, OptionalBody, bearer_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
@@ -193,7 +193,7 @@ struct RegisterStartRequest {
     path = "/v1/auth/passkeys/register/start",
     operation_id = "passkey_register_start",
     tag = "passkeys",
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("enrollmentToken" = [])),
     request_body(content = Option<RegisterStartRequest>, description = "May be left out.", content_type = "application/json"),
     responses(
         (status = 200, description = "The creation options and the `ceremonyId`.", body = CeremonyStarted),
@@ -206,13 +206,20 @@ struct RegisterStartRequest {
 )]
 async fn register_start(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    enroller: Enroller,
     Client(ctx): Client,
     Body(body): OptionalBody<RegisterStartRequest>,
 ) -> Result<Response, AppError> {
     let password = body.password.into_option().map(Password::into_secret);
     let code = body.code.into_option().map(Code::into_inner);
-    started(passkeys::start_registration(&state, principal, password, code, ctx).await?)
+    started(match enroller {
+        Enroller::Session(principal) => {
+            passkeys::start_registration(&state, principal, password, code, ctx).await?
+        }
+        Enroller::EnrolmentToken(token) => {
+            passkeys::start_registration_by_enrolment(&state, token).await?
+        }
+    })
 }
 
 /// Body of `POST /v1/auth/passkeys/register/finish`.
@@ -241,15 +248,21 @@ struct PasskeyRegistered {
     passkey: Passkey,
     #[serde(skip_serializing_if = "Option::is_none")]
     backup_codes: Option<Vec<String>>,
+    /// With an `enrollmentToken` as bearer: the session of the login it completes.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(inline)]
+    tokens: Option<Tokens>,
 }
 
-/// Finishes registering a passkey, in the session that started it.
+/// Finishes registering a passkey, in the session that started it. With the
+/// `enrollmentToken` of a login that answered `requiresEnrollment: true` as bearer (for
+/// start and finish), it also completes that sign-in: the answer carries the tokens.
 #[utoipa::path(
     post,
     path = "/v1/auth/passkeys/register/finish",
     operation_id = "passkey_register_finish",
     tag = "passkeys",
-    security(("bearerAuth" = [])),
+    security(("bearerAuth" = []), ("enrollmentToken" = [])),
     request_body = RegisterFinishRequest,
     responses(
         (status = 201, description = "Registered.", body = PasskeyRegistered),
@@ -263,19 +276,46 @@ struct PasskeyRegistered {
 )]
 async fn register_finish(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    enroller: Enroller,
     Client(ctx): Client,
     Body(body): Body<RegisterFinishRequest>,
 ) -> Result<Response, AppError> {
     let ceremony_id = body.ceremony_id.into_valid()?;
     let credential = body.credential.into_valid()?.0;
     let name = body.name.into_option().map(PasskeyName::trimmed);
-    let registered =
-        passkeys::finish_registration(&state, principal, ceremony_id, credential, name, ctx)
+    let body = match enroller {
+        Enroller::Session(principal) => {
+            let registered = passkeys::finish_registration(
+                &state,
+                principal,
+                ceremony_id,
+                credential,
+                name,
+                ctx,
+            )
             .await?;
-    let body = PasskeyRegistered {
-        passkey: registered.passkey.into(),
-        backup_codes: registered.backup_codes,
+            PasskeyRegistered {
+                passkey: registered.passkey.into(),
+                backup_codes: registered.backup_codes,
+                tokens: None,
+            }
+        }
+        Enroller::EnrolmentToken(token) => {
+            let enrolled = passkeys::finish_registration_by_enrolment(
+                &state,
+                token,
+                ceremony_id,
+                credential,
+                name,
+                ctx,
+            )
+            .await?;
+            PasskeyRegistered {
+                passkey: enrolled.registered.passkey.into(),
+                backup_codes: enrolled.registered.backup_codes,
+                tokens: Some(Tokens::new(enrolled.tokens, &enrolled.user)),
+            }
+        }
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

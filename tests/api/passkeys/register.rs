@@ -375,3 +375,53 @@ async fn an_inconsistent_relying_party_stops_the_start_with_the_reason() {
     let config = Config::load_from(None, env).expect("consistent settings load");
     assert_eq!(config.webauthn_origins.len(), 2);
 }
+
+/// A login that must enrol a second factor first completes with a passkey: the enrolment
+/// token starts and finishes the registration, the answer is a full session with a fresh
+/// second factor and the backup codes, and the token is spent.
+#[tokio::test]
+async fn a_login_that_must_enrol_completes_with_a_passkey() {
+    let app = TestApp::spawn_with(|c| {
+        configure(c);
+        c.require_second_factor = tessera::config::SecondFactorPolicy::All;
+    })
+    .await;
+    let email = "enrol@example.com";
+    assert_eq!(
+        app.register(email, crate::helpers::PASSWORD).await.status,
+        201
+    );
+    let login = app.login(email, crate::helpers::PASSWORD).await;
+    assert_eq!(login.body["requiresEnrollment"], true, "{}", login.text);
+    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
+    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
+
+    let mut key = SoftKey::new();
+    let started = register_start(&app, &token, json!({})).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let credential = key.create(&started.body["options"], ORIGIN).await;
+    let finished = register_finish(
+        &app,
+        &token,
+        &started.body["ceremonyId"],
+        credential,
+        "Phone",
+    )
+    .await;
+    assert_eq!(finished.status, 201, "{}", finished.text);
+    assert_eq!(finished.body["backupCodes"].as_array().unwrap().len(), 10);
+    let access = finished.body["accessToken"].as_str().unwrap();
+    let amr = jwt_payload(access)["amr"].to_string();
+    assert!(
+        amr.contains("pwd") && amr.contains("swk") && amr.contains("mfa"),
+        "{amr}"
+    );
+    assert_eq!(app.get("/v1/auth/me", Some(access)).await.status, 200);
+    // Spent: the token starts nothing more.
+    register_start(&app, &token, json!({}))
+        .await
+        .assert_problem(401, "unauthorized");
+    // The passkey signs in alone from now on.
+    let again = passwordless(&app, &mut key).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+}
