@@ -166,11 +166,19 @@ pub struct SecondFactorAttempt {
     pub sf_lockouts: i64,
     pub totp_suspended: bool,
     pub two_factor_enabled: bool,
+    /// The confirmed authenticator, if there is one: its sealed secret, parameters and
+    /// learned drift (see [`super::totp::TotpRow`]).
+    pub totp_secret_enc: Option<Vec<u8>>,
+    pub totp_algorithm: Option<String>,
+    pub totp_digits: Option<i64>,
+    pub totp_period: Option<i64>,
+    pub totp_drift: Option<i64>,
 }
 
 /// Begins a second-factor check inside a write transaction: counts the attempt as a
 /// failure up front (a success resets the counters in the same transaction) and returns
-/// the state the check needs. `None` while the factor is
+/// the state the check needs, the confirmed authenticator included (one round trip on the
+/// hottest write path, not two). `None` while the factor is
 /// locked. The statement also takes the account's row lock, so on PostgreSQL concurrent
 /// checks of one account run one after another, on any number of instances.
 pub async fn begin_second_factor_attempt(
@@ -181,7 +189,12 @@ pub async fn begin_second_factor_attempt(
 ) -> Result<Option<SecondFactorAttempt>, sqlx::Error> {
     let sql = "UPDATE users SET sf_attempts = sf_attempts + 1, sf_failures = sf_failures + 1 \
                WHERE id = $1 AND sf_locked_until <= $2 AND sf_attempts < $3 \
-               RETURNING sf_attempts, sf_failures, sf_lockouts, totp_suspended, two_factor_enabled";
+               RETURNING sf_attempts, sf_failures, sf_lockouts, totp_suspended, two_factor_enabled, \
+                 (SELECT t.secret_enc FROM totp_credentials t WHERE t.user_id = users.id) AS totp_secret_enc, \
+                 (SELECT t.algorithm FROM totp_credentials t WHERE t.user_id = users.id) AS totp_algorithm, \
+                 (SELECT t.digits FROM totp_credentials t WHERE t.user_id = users.id) AS totp_digits, \
+                 (SELECT t.period FROM totp_credentials t WHERE t.user_id = users.id) AS totp_period, \
+                 (SELECT t.drift FROM totp_credentials t WHERE t.user_id = users.id) AS totp_drift";
     run!(conn, e => sqlx::query_as::<_, SecondFactorAttempt>(sql).bind(id).bind(now).bind(threshold)
         .fetch_optional(&mut *e).await)
 }

@@ -134,7 +134,7 @@ async fn judge(
                 );
                 return Err(AppError::TotpSuspended);
             }
-            check_totp(state, tx, user_id, digits, now, ctx)
+            check_totp(state, tx, user_id, &attempt, digits, now, ctx)
                 .await?
                 .then_some(Method::Totp)
         }
@@ -162,25 +162,30 @@ async fn judge(
     Ok(Verdict::Rejected)
 }
 
+/// Checks a TOTP code against the authenticator the attempt's statement returned.
 async fn check_totp(
     state: &AppState,
     tx: &mut Conn,
     user_id: Uuid,
+    attempt: &db::users::SecondFactorAttempt,
     digits: &str,
     now: i64,
     ctx: &RequestContext,
 ) -> Result<bool, AppError> {
-    let Some(credential) = db::totp::find(tx, user_id).await? else {
+    let (Some(sealed), Some(algorithm), Some(digit_count), Some(period), Some(stored_drift)) = (
+        attempt.totp_secret_enc.as_deref(),
+        attempt.totp_algorithm.as_deref(),
+        attempt.totp_digits,
+        attempt.totp_period,
+        attempt.totp_drift,
+    ) else {
         return Ok(false);
     };
-    let Some(sealed) = credential.secret_enc.as_deref() else {
-        return Ok(false);
-    };
-    let params = stored_params(&credential)?;
+    let params = checked_params(algorithm, digit_count, period)?;
     let secret = crypto::open(&state.keys.master, &totp_aad(user_id), sealed)?;
     let totp = Totp::with_params(&secret, params);
     let max_drift = state.config.totp_max_drift_steps;
-    let drift = credential.drift.clamp(-max_drift, max_drift);
+    let drift = stored_drift.clamp(-max_drift, max_drift);
     let Some(step) = totp.matching_step_around(digits, now, drift, state.config.totp_skew_steps)
     else {
         return Ok(false);
@@ -190,8 +195,8 @@ async fn check_totp(
     if !db::totp::claim_step(tx, user_id, step, learned).await? {
         return Ok(false);
     }
-    if learned != credential.drift {
-        record_drift(tx, now, user_id, credential.drift, learned, "sign_in", ctx).await?;
+    if learned != stored_drift {
+        record_drift(tx, now, user_id, stored_drift, learned, "sign_in", ctx).await?;
     }
     Ok(true)
 }
@@ -199,7 +204,11 @@ async fn check_totp(
 /// The parameters of a stored authenticator; a row holding values this version cannot use
 /// is an internal error, not a wrong code.
 pub fn stored_params(credential: &db::totp::TotpRow) -> Result<Params, AppError> {
-    Params::from_stored(&credential.algorithm, credential.digits, credential.period)
+    checked_params(&credential.algorithm, credential.digits, credential.period)
+}
+
+fn checked_params(algorithm: &str, digits: i64, period: i64) -> Result<Params, AppError> {
+    Params::from_stored(algorithm, digits, period)
         .map_err(|e| AppError::internal(format!("stored TOTP parameters: {e}")))
 }
 
