@@ -31,7 +31,13 @@ pub async fn any(conn: &mut Conn, user_id: Uuid) -> Result<bool, sqlx::Error> {
 
 /// Forgets devices not seen since `older_than`, a batch at a time.
 pub async fn prune(conn: &mut Conn, older_than: i64, batch: i64) -> Result<u64, sqlx::Error> {
+    // An account's most recent device stays, however old: without any, the account's next
+    // sign-in would count as its first and report nothing, exactly when a long-unused
+    // account is signed into from somewhere new.
     let sql = "DELETE FROM known_devices WHERE (user_id, device_key) IN \
-               (SELECT user_id, device_key FROM known_devices WHERE last_seen_at < $1 LIMIT $2)";
+               (SELECT k.user_id, k.device_key FROM known_devices k WHERE k.last_seen_at < $1 \
+                  AND EXISTS (SELECT 1 FROM known_devices n WHERE n.user_id = k.user_id \
+                              AND n.last_seen_at > k.last_seen_at) \
+                LIMIT $2)";
     run!(conn, e => sqlx::query(sql).bind(older_than).bind(batch).execute(&mut *e).await.map(|r| r.rows_affected()))
 }

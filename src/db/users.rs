@@ -199,6 +199,14 @@ pub async fn begin_second_factor_attempt(
         .fetch_optional(&mut *e).await)
 }
 
+/// Takes the account's row lock for the rest of the transaction (on PostgreSQL; SQLite's
+/// one writer serialises write transactions anyway), so a rule that reads several of the
+/// account's rows decides on a state no concurrent change of the account can move.
+pub async fn lock_row(conn: &mut Conn, id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE users SET id = id WHERE id = $1";
+    run!(conn, e => sqlx::query(sql).bind(id).execute(&mut *e).await.map(|_| ()))
+}
+
 pub async fn two_factor_enabled(conn: &mut Conn, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
     let sql = "SELECT two_factor_enabled FROM users WHERE id = $1";
     run!(conn, e => sqlx::query_scalar::<_, bool>(sql).bind(id).fetch_optional(&mut *e).await)

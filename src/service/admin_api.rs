@@ -77,20 +77,35 @@ pub(crate) async fn audit_in(
     Ok(())
 }
 
-/// The audit row of a call whose own work is done (a read, or a change made in
-/// transactions of its own), in a transaction of its own that runs to its end.
-async fn audit(
+/// Runs `work` (a read, or a change made in transactions of its own) and then writes its
+/// audit row, described from its result by `describe`, all on one task of its own: a
+/// client that hangs up cannot leave the change done and the audit row missing.
+async fn audited<T, F>(
     state: &AppState,
     caller: &AdminCaller,
     action: &'static str,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
+    work: impl FnOnce(AppState) -> F + Send + 'static,
+    describe: impl FnOnce(&T) -> serde_json::Value + Send + 'static,
+) -> Result<T, AppError>
+where
+    F: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+    T: Send + 'static,
+{
     let caller = caller.clone();
     super::detached(state, |task_state| async move {
+        let done = work(task_state.clone()).await?;
         let mut tx = task_state.db.begin().await?;
-        audit_in(&mut tx, task_state.now(), &caller, action, None, details).await?;
+        audit_in(
+            &mut tx,
+            task_state.now(),
+            &caller,
+            action,
+            None,
+            describe(&done),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done)
     })
     .await
 }
@@ -126,10 +141,20 @@ pub async fn list_users(
     offset: i64,
 ) -> Result<Vec<AccountDetails>, AppError> {
     caller.require(Scope::UsersRead)?;
-    let accounts = operator::list_accounts(state, search, limit.clamp(1, 100), offset).await?;
-    let details = serde_json::json!({"search": search, "offset": offset, "count": accounts.len()});
-    audit(state, caller, "users_listed", details).await?;
-    Ok(accounts)
+    let search = search.map(str::to_owned);
+    let shown = search.clone();
+    audited(
+        state,
+        caller,
+        "users_listed",
+        move |state| async move {
+            operator::list_accounts(&state, search.as_deref(), limit.clamp(1, 100), offset).await
+        },
+        move |accounts: &Vec<AccountDetails>| {
+            serde_json::json!({"search": shown, "offset": offset, "count": accounts.len()})
+        },
+    )
+    .await
 }
 
 /// One account: its state and its second factor; recorded as viewed.
@@ -142,9 +167,8 @@ pub async fn get_user(
     caller.require(Scope::UsersRead)?;
     operator::record_viewed(state, user_id, "account", actor(caller)).await?;
     let details = operator::details(state, user_id).await?;
-    let status = two_factor::status_for_admin(state, user_id)
-        .await
-        .map_err(|_| AppError::NotFound)?;
+    // `details` found the account; a failure here is the database's, not a 404.
+    let status = two_factor::status_for_admin(state, user_id).await?;
     Ok((details, status))
 }
 
@@ -313,14 +337,21 @@ pub async fn import_totp(
 ) -> Result<Vec<authenticators::ImportOutcome>, AppError> {
     caller.require(Scope::UsersWrite)?;
     let entries = lines.len();
-    let outcomes = authenticators::import(state, lines, dry_run, caller.details()).await?;
-    let imported = outcomes
-        .iter()
-        .filter(|o| matches!(o.result, authenticators::ImportResult::Imported { .. }))
-        .count();
-    let details = serde_json::json!({"entries": entries, "imported": imported, "dryRun": dry_run});
-    audit(state, caller, "totp_imported", details).await?;
-    Ok(outcomes)
+    let details = caller.details();
+    audited(
+        state,
+        caller,
+        "totp_imported",
+        move |state| async move { authenticators::import(&state, lines, dry_run, details).await },
+        move |outcomes: &Vec<authenticators::ImportOutcome>| {
+            let imported = outcomes
+                .iter()
+                .filter(|o| matches!(o.result, authenticators::ImportResult::Imported { .. }))
+                .count();
+            serde_json::json!({"entries": entries, "imported": imported, "dryRun": dry_run})
+        },
+    )
+    .await
 }
 
 /// Re-learns the clock drift of the account's authenticator from two consecutive codes
@@ -355,15 +386,25 @@ pub async fn change_signing_key(
 ) -> Result<KeyChange, AppError> {
     caller.require(Scope::Admin)?;
     if prepare {
-        let (kid, new) = signing_keys::prepare(state).await?;
-        let details = serde_json::json!({"kid": kid, "new": new});
-        audit(state, caller, "signing_key_prepared", details).await?;
+        let (kid, new) = audited(
+            state,
+            caller,
+            "signing_key_prepared",
+            |state| async move { signing_keys::prepare(&state).await },
+            |(kid, new): &(String, bool)| serde_json::json!({"kid": kid, "new": new}),
+        )
+        .await?;
         Ok(KeyChange::Prepared { kid, new })
     } else {
-        let rotation = signing_keys::rotate(state).await?;
-        let details = serde_json::json!({"kid": rotation.kid, "retired": rotation.retired});
-        audit(state, caller, "signing_key_rotated", details).await?;
-        Ok(KeyChange::Rotated(rotation))
+        audited(
+            state,
+            caller,
+            "signing_key_rotated",
+            |state| async move { signing_keys::rotate(&state).await },
+            |r: &signing_keys::Rotation| serde_json::json!({"kid": r.kid, "retired": r.retired}),
+        )
+        .await
+        .map(KeyChange::Rotated)
     }
 }
 
@@ -440,8 +481,16 @@ pub async fn test_webhook(
     endpoint: &str,
 ) -> Result<Result<u16, String>, AppError> {
     caller.require(Scope::Admin)?;
-    let outcome = outbox::send_test(state, endpoint).await?;
-    let details = serde_json::json!({"endpoint": endpoint, "delivered": outcome.is_ok()});
-    audit(state, caller, "webhook_tested", details).await?;
-    Ok(outcome)
+    let endpoint = endpoint.to_owned();
+    let named = endpoint.clone();
+    audited(
+        state,
+        caller,
+        "webhook_tested",
+        move |state| async move { outbox::send_test(&state, &endpoint).await },
+        move |outcome: &Result<u16, String>| {
+            serde_json::json!({"endpoint": named, "delivered": outcome.is_ok()})
+        },
+    )
+    .await
 }

@@ -80,6 +80,9 @@ pub const ALL: &[&str] = &[
     PASSWORD_SET,
     TOTP_DRIFT_CHANGED,
     TOTP_IMPORTED,
+    PASSKEY_REGISTERED,
+    PASSKEY_REMOVED,
+    PASSKEY_DISABLED,
     NEW_DEVICE_SIGN_IN,
 ];
 
@@ -219,4 +222,24 @@ pub async fn list(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every event kind this module declares can be subscribed to by name: a kind added
+    /// without its place in `ALL` would be refused in a webhook's `events`.
+    #[test]
+    fn every_declared_kind_is_in_all() {
+        let source = include_str!("events.rs");
+        let declared: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter(|l| l.contains(": &str = \""))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert!(declared.len() > 20, "{declared:?}");
+        for kind in declared {
+            assert!(super::ALL.contains(&kind), "{kind} is not in ALL");
+        }
+    }
 }

@@ -338,11 +338,11 @@ pub async fn finish_registration_by_enrolment(
             // The token was spent or expired since the ceremony began: nothing is kept.
             return Err(AppError::Unauthenticated);
         };
-        let key = if registered.passkey.backed_up {
-            amr::SOFTWARE_KEY
-        } else {
-            amr::HARDWARE_KEY
-        };
+        // The same rule as every later use of the passkey: backup eligible means synced.
+        let key = Used {
+            synced: registered.passkey.backup_eligible,
+        }
+        .key_amr();
         let amr = vec![amr::PASSWORD.into(), key.into(), amr::MFA.into()];
         let details = serde_json::json!({"method": "enrolment", "secondFactor": "passkey"});
         let signed_in =
@@ -499,6 +499,10 @@ pub async fn remove(
         let tx = state.db.begin().await?;
         let mut tx =
             second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
+        // Whether this was the last second factor is read below: on PostgreSQL two
+        // removals of an account's last two passkeys must take turns, or each could see
+        // the other's passkey still there and leave 2FA on with none.
+        db::users::lock_row(&mut tx, user_id).await?;
         if !db::passkeys::delete(&mut tx, user_id, id).await? {
             return Err(AppError::NotFound);
         }

@@ -162,9 +162,11 @@ async fn enrolling_user(
     if has_authenticator {
         return Err(AppError::TwoFactorAlreadyEnabled);
     }
-    let tx = state.db.begin().await?;
-    // Nothing is written: the transaction only carries the check, and rolls back.
-    super::second_factor::require_fresh(state, tx, principal, None, ctx).await?;
+    // No code is taken here, so freshness is the sign-in's alone: a pure check, no
+    // transaction (which would hold SQLite's one writer for nothing).
+    if !super::second_factor::is_fresh(state, &principal.amr, principal.auth_time) {
+        return Err(AppError::ReauthenticationRequired);
+    }
     Ok(user)
 }
 

@@ -936,3 +936,35 @@ async fn passkey_changes_are_recorded() {
     );
     assert_eq!(of("two_factor_enabled")["details"]["method"], "passkey");
 }
+
+/// An account unused for longer than `new_device_window_days`, its old devices pruned by
+/// maintenance, still reports a sign-in from a new device: the pruning keeps its most
+/// recent device, so the sign-in is not taken for the account's first.
+#[tokio::test]
+async fn a_long_unused_account_still_reports_a_new_device_after_pruning() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    app.clock
+        .advance((app.state.config.new_device_window_days + 1) * 86_400);
+    tessera::service::maintenance::run_once(&app.state)
+        .await
+        .unwrap();
+    let elsewhere = app
+        .send(
+            app.client
+                .post(app.url("/v1/auth/login"))
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+                )
+                .json(&json!({"email": user.email, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(elsewhere.status, 200, "{}", elsewhere.text);
+    let access = elsewhere.body["accessToken"].as_str().unwrap();
+    let events = all_events(&app, access).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "new_device_sign_in"),
+        "{events:?}"
+    );
+}

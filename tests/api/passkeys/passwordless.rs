@@ -137,3 +137,27 @@ async fn a_passkey_the_server_does_not_know_is_refused() {
     let unknown = passwordless(&app, &mut stranger).await;
     unknown.assert_problem(401, "invalid_passkey");
 }
+
+/// A disabled account signs in with no method: the passkey alone, which never passes the
+/// password step, is refused too and starts no session.
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_with_its_passkey() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let admin = app.admin_key("ops", &["users:write"]).await;
+    let disabled = app
+        .post(
+            &format!("/admin/v1/users/{}/disable", user.id),
+            json!({}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    let refused = passwordless(&app, &mut key).await;
+    refused.assert_problem(401, "invalid_credentials");
+    assert!(
+        refused.body.get("accessToken").is_none(),
+        "{}",
+        refused.text
+    );
+}
