@@ -468,7 +468,7 @@ pub async fn import_totp(
         }
     });
     let (lines, mut outcomes) = two_factor_import::read_import(&text, format.into());
-    outcomes.extend(two_factor_import::import(state, lines, dry_run, operator.details()).await?);
+    outcomes.extend(two_factor_import::import(state, lines, dry_run, operator.actor()).await?);
     outcomes.sort_by_key(|o| o.line);
     let mut out = String::new();
     let mut imported = 0;
@@ -536,7 +536,7 @@ pub async fn resync_totp(
         user.id,
         first.to_owned(),
         second.to_owned(),
-        operator.details(),
+        operator.actor(),
     )
     .await
     .map_err(|e| match e {

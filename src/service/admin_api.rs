@@ -337,12 +337,12 @@ pub async fn import_totp(
 ) -> Result<Vec<authenticators::ImportOutcome>, AppError> {
     caller.require(Scope::UsersWrite)?;
     let entries = lines.len();
-    let details = caller.details();
+    let actor = actor(caller);
     audited(
         state,
         caller,
         "totp_imported",
-        move |state| async move { authenticators::import(&state, lines, dry_run, details).await },
+        move |state| async move { authenticators::import(&state, lines, dry_run, actor).await },
         move |outcomes: &Vec<authenticators::ImportOutcome>| {
             let imported = outcomes
                 .iter()
@@ -365,7 +365,7 @@ pub async fn resync_totp(
     second: String,
 ) -> Result<authenticators::Resynced, AppError> {
     caller.require(Scope::UsersWrite)?;
-    authenticators::resync(state, user_id, first, second, caller.details()).await
+    authenticators::resync(state, user_id, first, second, actor(caller)).await
 }
 
 /// What a signing-key change did.

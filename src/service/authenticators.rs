@@ -276,7 +276,8 @@ pub fn read_import(text: &str, format: ImportFormat) -> (Vec<ImportLine>, Vec<Im
 
 /// Imports `lines` (see the module's description). With `dry_run`, every line is judged
 /// and carried out in its transaction exactly as for real, and every transaction rolled
-/// back. `details` (the operator) goes into each account's `totp_imported` event.
+/// back. `actor` (the operator or admin API key, and where it called from) is in each account's
+/// `totp_imported` event.
 ///
 /// An imported authenticator switches 2FA on (the account had it in the system it comes
 /// from) and issues no backup codes: they would be shown to the operator, not the user,
@@ -286,13 +287,13 @@ pub async fn import(
     state: &AppState,
     lines: Vec<ImportLine>,
     dry_run: bool,
-    details: serde_json::Value,
+    actor: operator::Actor,
 ) -> Result<Vec<ImportOutcome>, AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
         let mut outcomes = Vec::with_capacity(lines.len());
         for line in lines {
-            let result = match import_line(state, &line, dry_run, &details).await {
+            let result = match import_line(state, &line, dry_run, &actor).await {
                 Ok(result) => result,
                 Err(LineError::Refused(reason)) => ImportResult::Refused(reason),
                 Err(LineError::App(err)) => {
@@ -374,7 +375,7 @@ async fn import_line(
     state: &AppState,
     line: &ImportLine,
     dry_run: bool,
-    details: &serde_json::Value,
+    actor: &operator::Actor,
 ) -> Result<ImportResult, LineError> {
     let now = state.now();
     let (secret, params) = read_authenticator(&line.authenticator)?;
@@ -399,8 +400,8 @@ async fn import_line(
         ));
     }
     let enabled_two_factor = db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
-    let ctx = operator::context();
-    let mut event = details.clone();
+    let ctx = &actor.ctx;
+    let mut event = actor.details.clone();
     event["algorithm"] = params.algorithm.name().into();
     event["digits"] = params.digits.into();
     event["period"] = params.period.into();
@@ -409,12 +410,12 @@ async fn import_line(
         now,
         user.id,
         events::TOTP_IMPORTED,
-        Some(&ctx),
+        Some(ctx),
         event,
     )
     .await?;
     if enabled_two_factor {
-        let mut enabled = details.clone();
+        let mut enabled = actor.details.clone();
         enabled["method"] = "totp".into();
         enabled["imported"] = true.into();
         events::record(
@@ -422,7 +423,7 @@ async fn import_line(
             now,
             user.id,
             events::TWO_FACTOR_ENABLED,
-            Some(&ctx),
+            Some(ctx),
             enabled,
         )
         .await?;
@@ -486,7 +487,7 @@ pub struct Resynced {
 /// The second code's step is claimed as used, so neither code can sign in afterwards.
 /// Refused (`InvalidCode`) when no pair of consecutive steps matches (or more than one
 /// does) or the codes were used already; a drift beyond `totp_max_drift_steps` is refused
-/// too, as the window could not follow it. `details` (the operator) goes into the
+/// too, as the window could not follow it. `actor` (who, and from where) is in the
 /// `totp_drift_changed` event.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn resync(
@@ -494,7 +495,7 @@ pub async fn resync(
     user_id: Uuid,
     first: String,
     second: String,
-    details: serde_json::Value,
+    actor: operator::Actor,
 ) -> Result<Resynced, AppError> {
     super::detached(state, |task_state| async move {
         let state = &task_state;
@@ -532,7 +533,7 @@ pub async fn resync(
             // These codes (or later ones) were used already.
             return Err(AppError::InvalidCode);
         }
-        let mut event = details;
+        let mut event = actor.details;
         event["previousSteps"] = credential.drift.into();
         event["driftSteps"] = offset.into();
         event["reason"] = "resync".into();
@@ -541,7 +542,7 @@ pub async fn resync(
             now,
             user_id,
             events::TOTP_DRIFT_CHANGED,
-            Some(&operator::context()),
+            Some(&actor.ctx),
             event,
         )
         .await?;

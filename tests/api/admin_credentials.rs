@@ -112,6 +112,8 @@ async fn totp_is_imported_per_entry_and_resynced_through_the_admin_api() {
     let imported = events_of(&app, &user.id, &reader, "totp_imported").await;
     assert_eq!(imported.len(), 1, "{imported:?}");
     assert_eq!(imported[0]["details"]["apiKeyName"], "writer");
+    // Recorded with where the admin API call came from, not as the command line.
+    assert_eq!(imported[0]["ipAddress"], "127.0.0.1");
 
     // Resync: the authenticator's clock runs 8 steps ahead. The user reads a code, and
     // the next one 30 seconds later.
@@ -136,7 +138,9 @@ async fn totp_is_imported_per_entry_and_resynced_through_the_admin_api() {
         .assert_problem(400, "validation_failed");
     let drift = events_of(&app, &user.id, &reader, "totp_drift_changed").await;
     assert!(
-        drift.iter().any(|e| e["details"]["apiKeyName"] == "writer"),
+        drift
+            .iter()
+            .any(|e| e["details"]["apiKeyName"] == "writer" && e["ipAddress"] == "127.0.0.1"),
         "{drift:?}"
     );
     // A sign-in now takes the drifted authenticator's code of the moment.
