@@ -395,38 +395,26 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.access_token_ttl_secs > 0,
-            "access_token_ttl_secs must be positive"
-        );
-        anyhow::ensure!(
-            self.refresh_token_ttl_secs > 0,
-            "refresh_token_ttl_secs must be positive"
-        );
-        anyhow::ensure!(
-            (0..=300).contains(&self.refresh_reuse_grace_secs),
-            "refresh_reuse_grace_secs must be between 0 and 300"
-        );
-        anyhow::ensure!(
-            self.lockout_threshold > 0,
-            "lockout_threshold must be positive"
-        );
-        anyhow::ensure!(
-            (0..=5).contains(&self.totp_skew_steps),
-            "totp_skew_steps must be between 0 and 5"
-        );
-        anyhow::ensure!(
-            (0..=20).contains(&self.totp_max_drift_steps),
-            "totp_max_drift_steps must be between 0 and 20"
-        );
-        anyhow::ensure!(
-            (60..=3600).contains(&self.totp_resync_window_secs),
-            "totp_resync_window_secs must be between 60 and 3600"
-        );
-        anyhow::ensure!(
-            (1..=3600).contains(&self.signing_key_refresh_secs),
-            "signing_key_refresh_secs must be between 1 and 3600"
-        );
+        positive("access_token_ttl_secs", self.access_token_ttl_secs)?;
+        positive("refresh_token_ttl_secs", self.refresh_token_ttl_secs)?;
+        within(
+            "refresh_reuse_grace_secs",
+            self.refresh_reuse_grace_secs,
+            0..=300,
+        )?;
+        positive("lockout_threshold", self.lockout_threshold)?;
+        within("totp_skew_steps", self.totp_skew_steps, 0..=5)?;
+        within("totp_max_drift_steps", self.totp_max_drift_steps, 0..=20)?;
+        within(
+            "totp_resync_window_secs",
+            self.totp_resync_window_secs,
+            60..=3600,
+        )?;
+        within(
+            "signing_key_refresh_secs",
+            self.signing_key_refresh_secs,
+            1..=3600,
+        )?;
         anyhow::ensure!(
             self.log_format == "text" || self.log_format == "json",
             "log_format must be `text` or `json`"
@@ -437,10 +425,10 @@ impl Config {
                 .is_none_or(|t| t.expose_secret().chars().count() >= 16),
             "metrics_bearer_token must be at least 16 characters"
         );
-        anyhow::ensure!(
-            self.set_password_token_ttl_secs > 0,
-            "set_password_token_ttl_secs must be positive"
-        );
+        positive(
+            "set_password_token_ttl_secs",
+            self.set_password_token_ttl_secs,
+        )?;
         anyhow::ensure!(
             self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
             "tls_cert_file and tls_key_file go together: set both for TLS, or neither"
@@ -514,6 +502,26 @@ impl Config {
                 .unwrap_or(2)
         }
     }
+}
+
+/// Refuses a setting that is not above zero, naming it.
+fn positive<T: PartialOrd + Default>(name: &str, value: T) -> anyhow::Result<()> {
+    anyhow::ensure!(value > T::default(), "{name} must be positive");
+    Ok(())
+}
+
+/// Refuses a setting outside `range`, naming it and the bounds.
+fn within<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> anyhow::Result<()> {
+    let (low, high) = (range.start(), range.end());
+    anyhow::ensure!(
+        range.contains(&value),
+        "{name} must be between {low} and {high}"
+    );
+    Ok(())
 }
 
 impl WebhookEndpoint {
