@@ -13,6 +13,8 @@ use crate::service::admin_keys::{self, Scope};
 use crate::service::{self, two_factor};
 use crate::state::AppState;
 
+pub use crate::service::operator::UserRef;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("no user matches {0}")]
@@ -76,30 +78,6 @@ impl Operator {
     }
 }
 
-/// How a command names its user: explicitly by one field, or by a bare argument that may
-/// be any of the three.
-#[derive(Debug, Clone)]
-pub enum UserRef {
-    Id(Uuid),
-    Email(String),
-    UserName(String),
-    /// An id, email or user name. Refused when it names more than one account, as an
-    /// account created before user names were kept apart from emails and ids may have a
-    /// user name that is another account's email or id.
-    Any(String),
-}
-
-impl std::fmt::Display for UserRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UserRef::Id(id) => write!(f, "id {id}"),
-            UserRef::Email(email) => write!(f, "email {email:?}"),
-            UserRef::UserName(name) => write!(f, "user name {name:?}"),
-            UserRef::Any(who) => write!(f, "{who:?}"),
-        }
-    }
-}
-
 /// Finds the one user `who` names.
 pub async fn find_user(state: &AppState, who: &UserRef) -> Result<Account, AdminError> {
     let found = match who {
@@ -146,22 +124,36 @@ pub async fn list_users(
         .into_iter()
         .map(|d| d.account)
         .collect();
-    let mut out = format!(
-        "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
-        "ID", "EMAIL", "USER NAME", "2FA", "CREATED"
-    );
-    for u in &users {
-        out.push_str(&format!(
-            "{:<36}  {:<32}  {:<20}  {:<5}  {}\n",
-            u.id,
-            u.email,
-            u.user_name,
-            if u.two_factor_enabled { "on" } else { "off" },
-            rfc3339(u.created_at)
-        ));
-    }
+    let rows = users.iter().map(|u| {
+        [
+            u.id.to_string(),
+            u.email.clone(),
+            u.user_name.clone(),
+            (if u.two_factor_enabled { "on" } else { "off" }).to_owned(),
+            rfc3339(u.created_at),
+        ]
+    });
+    let header = ["ID", "EMAIL", "USER NAME", "2FA", "CREATED"].map(String::from);
+    let mut out = table(&[36, 32, 20, 5], std::iter::once(header).chain(rows));
     out.push_str(&format!("{} user(s)\n", users.len()));
     Ok(out)
+}
+
+/// A listing's lines, the header first: each cell padded to its column's width in
+/// `widths` and two spaces from the next, the last column as it is. One layout for the
+/// header and the rows, so they cannot drift apart.
+fn table<const N: usize>(widths: &[usize], rows: impl IntoIterator<Item = [String; N]>) -> String {
+    let mut out = String::new();
+    for row in rows {
+        for (cell, width) in row.iter().zip(widths) {
+            out.push_str(&format!("{cell:<width$}  "));
+        }
+        if let Some(last) = row.get(widths.len()) {
+            out.push_str(last);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub async fn show_user(state: &AppState, who: &UserRef) -> Result<String, AdminError> {
@@ -389,15 +381,10 @@ pub async fn create_api_key(
 /// `tessera admin api-keys list`: every key, live or revoked (never the keys themselves).
 pub async fn list_api_keys(state: &AppState) -> Result<String, AdminError> {
     let keys = admin_keys::list(state).await?;
-    let mut out = format!(
-        "{:<36}  {:<24}  {:<28}  {:<20}  {}\n",
-        "ID", "NAME", "SCOPES", "CREATED", "REVOKED"
-    );
-    for k in &keys {
-        out.push_str(&format!(
-            "{:<36}  {:<24}  {:<28}  {:<20}  {}\n",
-            k.id,
-            k.name,
+    let rows = keys.iter().map(|k| {
+        [
+            k.id.to_string(),
+            k.name.clone(),
             k.scopes
                 .iter()
                 .map(|s| s.name())
@@ -405,8 +392,10 @@ pub async fn list_api_keys(state: &AppState) -> Result<String, AdminError> {
                 .join(" "),
             rfc3339(k.created_at),
             k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into()),
-        ));
-    }
+        ]
+    });
+    let header = ["ID", "NAME", "SCOPES", "CREATED", "REVOKED"].map(String::from);
+    let mut out = table(&[36, 24, 28, 20], std::iter::once(header).chain(rows));
     out.push_str(&format!("{} key(s)\n", keys.len()));
     Ok(out)
 }

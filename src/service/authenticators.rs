@@ -6,38 +6,19 @@
 //! all, and one bad line does not hold back the good ones. The report says, per line, what
 //! was imported or refused and why; a refusal never quotes a secret.
 
+use serde_json::json;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::events;
+use super::operator::{self, UserRef};
 use super::second_factor::{self, totp_aad};
-use super::{events, operator};
 use crate::crypto;
 use crate::db::{self, Conn, users::UserRow};
 use crate::domain::totp::{self, Algorithm, Params, Totp};
 use crate::domain::validate;
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// How a line names its account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserKey {
-    Id(Uuid),
-    Email(String),
-    UserName(String),
-    /// An id, email or user name; refused when it names more than one account.
-    Any(String),
-}
-
-impl std::fmt::Display for UserKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UserKey::Id(id) => write!(f, "id {id}"),
-            UserKey::Email(email) => write!(f, "email {email:?}"),
-            UserKey::UserName(name) => write!(f, "user name {name:?}"),
-            UserKey::Any(who) => write!(f, "{who:?}"),
-        }
-    }
-}
 
 /// The authenticator of one line: an `otpauth://totp/...` URI, or a base32 secret with
 /// its parameters (each defaulting to SHA1, 6 digits, 30 seconds).
@@ -65,7 +46,7 @@ impl std::fmt::Debug for Authenticator {
 pub struct ImportLine {
     /// Where it came from (a line number), for the report.
     pub line: u64,
-    pub user: UserKey,
+    pub user: UserRef,
     pub authenticator: Authenticator,
     /// The last time step (in the authenticator's own period) already used elsewhere:
     /// codes of that step and earlier are refused here too.
@@ -145,13 +126,13 @@ fn present(value: &Option<String>) -> Option<&str> {
 
 impl ImportRecord {
     fn into_line(self, line: u64) -> Result<ImportLine, (String, String)> {
-        let named: Vec<UserKey> = [
-            present(&self.user).map(|v| UserKey::Any(v.to_owned())),
-            present(&self.email).map(|v| UserKey::Email(v.to_owned())),
-            present(&self.user_name).map(|v| UserKey::UserName(v.to_owned())),
+        let named: Vec<UserRef> = [
+            present(&self.user).map(|v| UserRef::Any(v.to_owned())),
+            present(&self.email).map(|v| UserRef::Email(v.to_owned())),
+            present(&self.user_name).map(|v| UserRef::UserName(v.to_owned())),
             present(&self.id).map(|v| match Uuid::parse_str(v) {
-                Ok(id) => UserKey::Id(id),
-                Err(_) => UserKey::Any(v.to_owned()),
+                Ok(id) => UserRef::Id(id),
+                Err(_) => UserRef::Any(v.to_owned()),
             }),
         ]
         .into_iter()
@@ -167,7 +148,7 @@ impl ImportRecord {
             [] => return refuse("no account: give one of user, email, user_name or id"),
             _ => return refuse("more than one of user, email, user_name and id"),
         };
-        if let Some(UserKey::Any(text)) = present(&self.id).map(|_| &user)
+        if let Some(UserRef::Any(text)) = present(&self.id).map(|_| &user)
             && Uuid::parse_str(text).is_err()
         {
             return refuse("id is not a UUID");
@@ -400,33 +381,19 @@ async fn import_line(
         ));
     }
     let enabled_two_factor = db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await?;
-    let ctx = &actor.ctx;
-    let mut event = actor.details.clone();
-    event["algorithm"] = params.algorithm.name().into();
-    event["digits"] = params.digits.into();
-    event["period"] = params.period.into();
-    events::record(
-        &mut tx,
-        now,
-        user.id,
-        events::TOTP_IMPORTED,
-        Some(ctx),
-        event,
-    )
-    .await?;
-    if enabled_two_factor {
-        let mut enabled = actor.details.clone();
-        enabled["method"] = "totp".into();
-        enabled["imported"] = true.into();
-        events::record(
-            &mut tx,
-            now,
-            user.id,
-            events::TWO_FACTOR_ENABLED,
-            Some(ctx),
-            enabled,
-        )
+    let imported = json!({
+        "algorithm": params.algorithm.name(),
+        "digits": params.digits,
+        "period": params.period,
+    });
+    actor
+        .record(&mut tx, now, user.id, events::TOTP_IMPORTED, imported)
         .await?;
+    if enabled_two_factor {
+        let enabled = json!({"method": "totp", "imported": true});
+        actor
+            .record(&mut tx, now, user.id, events::TWO_FACTOR_ENABLED, enabled)
+            .await?;
     }
     if !dry_run {
         tx.commit().await?;
@@ -439,15 +406,15 @@ async fn import_line(
 }
 
 /// The one account `key` names, read through the line's own transaction.
-async fn resolve(tx: &mut Conn, key: &UserKey) -> Result<UserRow, LineError> {
+async fn resolve(tx: &mut Conn, key: &UserRef) -> Result<UserRow, LineError> {
     let by_id = |text: &str| Uuid::parse_str(text.trim()).ok();
     let found = match key {
-        UserKey::Id(id) => db::users::find_by_id(tx, *id).await?,
-        UserKey::Email(email) => db::users::find_by_email(tx, &validate::email_key(email)).await?,
-        UserKey::UserName(name) => {
+        UserRef::Id(id) => db::users::find_by_id(tx, *id).await?,
+        UserRef::Email(email) => db::users::find_by_email(tx, &validate::email_key(email)).await?,
+        UserRef::UserName(name) => {
             db::users::find_by_user_name(tx, &validate::user_name_key(name.trim())).await?
         }
-        UserKey::Any(text) => {
+        UserRef::Any(text) => {
             let mut matches: Vec<UserRow> = Vec::new();
             if let Some(id) = by_id(text)
                 && let Some(row) = db::users::find_by_id(tx, id).await?
@@ -533,19 +500,10 @@ pub async fn resync(
             // These codes (or later ones) were used already.
             return Err(AppError::InvalidCode);
         }
-        let mut event = actor.details;
-        event["previousSteps"] = credential.drift.into();
-        event["driftSteps"] = offset.into();
-        event["reason"] = "resync".into();
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::TOTP_DRIFT_CHANGED,
-            Some(&actor.ctx),
-            event,
-        )
-        .await?;
+        let drift = json!({"previousSteps": credential.drift, "driftSteps": offset, "reason": "resync"});
+        actor
+            .record(&mut tx, now, user_id, events::TOTP_DRIFT_CHANGED, drift)
+            .await?;
         tx.commit().await?;
         Ok(Resynced {
             previous: credential.drift,

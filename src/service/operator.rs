@@ -4,6 +4,7 @@
 //! signing them out everywhere. Callers format what these return; they never touch the
 //! database themselves.
 
+use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::Account;
@@ -22,6 +23,30 @@ pub fn context() -> RequestContext {
     }
 }
 
+/// How an operator names an account (a command's argument, a line of a TOTP import):
+/// explicitly by one field, or by a bare argument that may be any of the three.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(Uuid),
+    Email(String),
+    UserName(String),
+    /// An id, email or user name. Refused when it names more than one account, as an
+    /// account created before user names were kept apart from emails and ids may have a
+    /// user name that is another account's email or id.
+    Any(String),
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserRef::Id(id) => write!(f, "id {id}"),
+            UserRef::Email(email) => write!(f, "email {email:?}"),
+            UserRef::UserName(name) => write!(f, "user name {name:?}"),
+            UserRef::Any(who) => write!(f, "{who:?}"),
+        }
+    }
+}
+
 /// Who acts on an account: where the request came from, and what the security events it
 /// writes say about who it was (`{"operator": name}` from the command line,
 /// `{"apiKeyId", "apiKeyName"}` from the admin API).
@@ -33,7 +58,7 @@ pub struct Actor {
 
 impl Actor {
     /// The event details: who acted, with `extra` fields.
-    fn details_with(&self, extra: serde_json::Value) -> serde_json::Value {
+    pub(super) fn details_with(&self, extra: serde_json::Value) -> serde_json::Value {
         let mut details = self.details.clone();
         if let (Some(into), Some(from)) = (details.as_object_mut(), extra.as_object()) {
             for (k, v) in from {
@@ -41,6 +66,20 @@ impl Actor {
             }
         }
         details
+    }
+
+    /// Records `kind` on the account in the change's transaction, as this actor's doing:
+    /// from where it came, and who it was with `extra` fields (see [`Actor::details_with`]).
+    pub(super) async fn record(
+        &self,
+        tx: &mut db::Conn,
+        now: i64,
+        user_id: Uuid,
+        kind: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let details = self.details_with(extra);
+        events::record(tx, now, user_id, kind, Some(&self.ctx), details).await
     }
 }
 
@@ -178,26 +217,21 @@ pub async fn record_viewed(
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        if db::users::find_by_id(&mut tx, user_id).await?.is_none() {
-            return Err(AppError::NotFound);
-        }
-        let details = actor.details_with(serde_json::json!({"viewed": what}));
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::ACCOUNT_VIEWED,
-            Some(&actor.ctx),
-            details,
-        )
-        .await?;
+        require_account(&mut tx, user_id).await?;
+        let viewed = json!({"viewed": what});
+        actor
+            .record(&mut tx, now, user_id, events::ACCOUNT_VIEWED, viewed)
+            .await?;
         tx.commit().await
     })
     .await
 }
 
 /// The account must exist, inside the change's transaction.
-async fn require_account(tx: &mut db::Conn, user_id: Uuid) -> Result<db::users::UserRow, AppError> {
+pub(super) async fn require_account(
+    tx: &mut db::Conn,
+    user_id: Uuid,
+) -> Result<db::users::UserRow, AppError> {
     db::users::find_by_id(tx, user_id)
         .await?
         .ok_or(AppError::NotFound)
@@ -212,15 +246,9 @@ pub async fn unlock(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(),
         let mut tx = state.db.begin().await?;
         require_account(&mut tx, user_id).await?;
         db::users::unlock(&mut tx, user_id).await?;
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::ACCOUNT_UNLOCKED,
-            Some(&actor.ctx),
-            actor.details,
-        )
-        .await?;
+        actor
+            .record(&mut tx, now, user_id, events::ACCOUNT_UNLOCKED, json!({}))
+            .await?;
         tx.commit().await
     })
     .await
@@ -245,16 +273,10 @@ pub async fn revoke_sessions(
         db::challenges::delete_for_user(&mut tx, user_id).await?;
         super::devices::revoke_all(&mut tx, now, user_id, "admin", Some(&actor.ctx)).await?;
         let revoked = db::sessions::revoke_all_for_user(&mut tx, user_id, None, now).await?;
-        let details = actor.details_with(serde_json::json!({"count": revoked, "reason": "admin"}));
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::SESSIONS_REVOKED,
-            Some(&actor.ctx),
-            details,
-        )
-        .await?;
+        let ended = json!({"count": revoked, "reason": "admin"});
+        actor
+            .record(&mut tx, now, user_id, events::SESSIONS_REVOKED, ended)
+            .await?;
         tx.commit().await?;
         Ok(revoked)
     })
@@ -294,7 +316,7 @@ pub async fn set_disabled(
         } else {
             events::ACCOUNT_ENABLED
         };
-        events::record(&mut tx, now, user_id, kind, Some(&actor.ctx), actor.details).await?;
+        actor.record(&mut tx, now, user_id, kind, json!({})).await?;
         tx.commit().await?;
         Ok(true)
     })
@@ -317,16 +339,16 @@ pub async fn set_second_factor_required(
         if !db::users::set_second_factor_required(&mut tx, user_id, required).await? {
             return Ok(false);
         }
-        let details = actor.details_with(serde_json::json!({"required": required}));
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::SECOND_FACTOR_REQUIREMENT_CHANGED,
-            Some(&actor.ctx),
-            details,
-        )
-        .await?;
+        let details = json!({"required": required});
+        actor
+            .record(
+                &mut tx,
+                now,
+                user_id,
+                events::SECOND_FACTOR_REQUIREMENT_CHANGED,
+                details,
+            )
+            .await?;
         tx.commit().await?;
         Ok(true)
     })
@@ -351,7 +373,7 @@ pub async fn delete_account(
         }
         // The account's own event log goes with it: the audit log keeps the deletion, by
         // the account's id only (nothing personal outlives the account).
-        let details = serde_json::json!({});
+        let details = json!({});
         super::admin_api::audit_in(&mut tx, now, &caller, "account_deleted", Some(user_id), details)
             .await?;
         tx.commit().await?;
