@@ -37,9 +37,9 @@ pub async fn insert(conn: &mut Conn, c: &NewChallenge<'_>) -> Result<(), sqlx::E
         .bind(c.user_agent).execute(&mut *e).await.map(|_| ()))
 }
 
-/// Creates a pending token of another `purpose` ([`ENROLMENT`], [`SET_PASSWORD`]) only
-/// while the account's password hash is still `password_hash`.
-pub async fn insert_with_purpose(
+/// Creates a pending token of `purpose` only while the account's password hash is still
+/// `password_hash` (the one just checked, or just stored); false when it has changed since.
+pub async fn insert_for_password(
     conn: &mut Conn,
     c: &NewChallenge<'_>,
     purpose: &str,
@@ -51,21 +51,6 @@ pub async fn insert_with_purpose(
     run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
         .bind(c.user_agent).bind(password_hash).bind(purpose)
         .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
-}
-
-/// As [`reserve_attempt`], for a token of `purpose`.
-pub async fn reserve_attempt_for(
-    conn: &mut Conn,
-    hash: &[u8],
-    purpose: &str,
-    now: i64,
-    max_failures: i64,
-) -> Result<Option<ChallengeRow>, sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
-               WHERE token_hash = $1 AND purpose = $4 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
-               RETURNING user_id, expires_at";
-    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).bind(purpose)
-        .fetch_optional(&mut *e).await)
 }
 
 /// The live token of `purpose` with this hash, without taking an attempt.
@@ -93,36 +78,24 @@ pub async fn spend(
     run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(purpose).fetch_optional(&mut *e).await)
 }
 
-/// Creates the pending second step only while the account's password hash is still
-/// `password_hash` (the one just checked); false when it has changed since.
-pub async fn insert_for_password(
-    conn: &mut Conn,
-    c: &NewChallenge<'_>,
-    password_hash: &str,
-) -> Result<bool, sqlx::Error> {
-    let sql = "INSERT INTO two_factor_challenges (token_hash, user_id, created_at, expires_at, ip_address, user_agent) \
-               SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-                 (SELECT 1 FROM users WHERE id = $2 AND password_hash = $7)";
-    run!(conn, e => sqlx::query(sql).bind(c.hash).bind(c.user_id).bind(c.now).bind(c.expires_at).bind(c.ip)
-        .bind(c.user_agent).bind(password_hash)
-        .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
-}
-
-/// Takes one of the challenge's `max_failures` attempts, in the transaction that checks
-/// the code: the challenge if it is unused, unexpired and had an attempt to spare. A wrong
-/// code commits the attempt as the failure; a success gives it back in [`consume`]; any
-/// other outcome rolls the transaction back. On PostgreSQL the statement also locks the
-/// row, so concurrent uses of one token take turns.
+/// Takes one of the `max_failures` attempts of a token of `purpose` ([`SECOND_FACTOR`],
+/// [`ENROLMENT`]), in the transaction that checks the code: the challenge if it is unused,
+/// unexpired and had an attempt to spare. A wrong code commits the attempt as the
+/// failure; a success gives it back in [`consume`]; any other outcome rolls the
+/// transaction back. On PostgreSQL the statement also locks the row, so concurrent uses of
+/// one token take turns.
 pub async fn reserve_attempt(
     conn: &mut Conn,
     hash: &[u8],
+    purpose: &str,
     now: i64,
     max_failures: i64,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
     let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
-               WHERE token_hash = $1 AND purpose = 'second_factor' AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
+               WHERE token_hash = $1 AND purpose = $4 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
                RETURNING user_id, expires_at";
-    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).bind(purpose)
+        .fetch_optional(&mut *e).await)
 }
 
 /// The account of a live second step (unused, unexpired, attempts to spare), without

@@ -148,37 +148,24 @@ async fn create_user_unit(
         Ok(user) => {
             let mut link = None;
             if let Some(by) = created_by {
-                let mut details = by.details;
-                if with_link && let Some(object) = details.as_object_mut() {
-                    object.insert("withPassword".into(), false.into());
-                }
-                events::record(
+                let extra = if with_link {
+                    serde_json::json!({"withPassword": false})
+                } else {
+                    serde_json::json!({})
+                };
+                by.record(
                     &mut tx,
                     user.created_at,
                     user.id,
                     events::ACCOUNT_CREATED,
-                    Some(&by.ctx),
-                    details,
+                    extra,
                 )
                 .await?;
                 if with_link {
-                    let token = crypto::random_token();
-                    let expires_at = user.created_at + state.config.set_password_token_ttl_secs;
-                    db::challenges::insert_with_purpose(
-                        &mut tx,
-                        &db::challenges::NewChallenge {
-                            hash: &crypto::token_hash(&token),
-                            user_id: user.id,
-                            now: user.created_at,
-                            expires_at,
-                            ip: &by.ctx.ip,
-                            user_agent: by.ctx.user_agent.as_deref(),
-                        },
-                        db::challenges::SET_PASSWORD,
-                        &user.password_hash,
-                    )
-                    .await?;
-                    link = Some((token, expires_at));
+                    let ttl = state.config.set_password_token_ttl_secs;
+                    let purpose = db::challenges::SET_PASSWORD;
+                    link =
+                        new_token(&mut tx, &user, purpose, user.created_at, ttl, &by.ctx).await?;
                 }
             }
             tx.commit().await?;
@@ -319,26 +306,13 @@ async fn login_unit(
 
     let mut tx = state.db.begin().await?;
     if !user.two_factor_enabled && second_factor_required(state, &user) {
-        let token = crypto::random_token();
         // As long as a pending setup lives: the enrolment is a setup and its confirmation.
-        let expires_at = now + state.config.totp_setup_ttl_secs;
-        let created = db::challenges::insert_with_purpose(
-            &mut tx,
-            &db::challenges::NewChallenge {
-                hash: &crypto::token_hash(&token),
-                user_id: user.id,
-                now,
-                expires_at,
-                ip: &ctx.ip,
-                user_agent: ctx.user_agent.as_deref(),
-            },
-            db::challenges::ENROLMENT,
-            &user.password_hash,
-        )
-        .await?;
-        if !created {
+        let ttl = state.config.totp_setup_ttl_secs;
+        let purpose = db::challenges::ENROLMENT;
+        let Some((token, expires_at)) = new_token(&mut tx, &user, purpose, now, ttl, ctx).await?
+        else {
             return Err(AppError::InvalidCredentials);
-        }
+        };
         tx.commit().await?;
         state
             .metrics
@@ -358,26 +332,11 @@ async fn login_unit(
         let details = serde_json::json!({"method": "trusted_device", "deviceId": device_id});
         return signed_in_by_login(state, tx, &user, amr, details, "trusted_device", ctx).await;
     }
-    let token = crypto::random_token();
-    let expires_at = now + state.config.two_factor_token_ttl_secs;
-    // Only while the password just checked is still the account's: a password change
-    // that committed in between ends every pending second step, this one included.
-    let created = db::challenges::insert_for_password(
-        &mut tx,
-        &db::challenges::NewChallenge {
-            hash: &crypto::token_hash(&token),
-            user_id: user.id,
-            now,
-            expires_at,
-            ip: &ctx.ip,
-            user_agent: ctx.user_agent.as_deref(),
-        },
-        &user.password_hash,
-    )
-    .await?;
-    if !created {
+    let ttl = state.config.two_factor_token_ttl_secs;
+    let purpose = db::challenges::SECOND_FACTOR;
+    let Some((token, expires_at)) = new_token(&mut tx, &user, purpose, now, ttl, ctx).await? else {
         return Err(AppError::InvalidCredentials);
-    }
+    };
     let summary = db::users::two_factor_summary(&mut tx, user.id, None, now).await?;
     let mut methods = Vec::with_capacity(3);
     if summary.as_ref().is_none_or(|s| s.totp_confirmed == 1) {
@@ -397,6 +356,34 @@ async fn login_unit(
         expires_at,
         methods,
     })
+}
+
+/// A new single-use token of `purpose` for `user` (a second step, an enrolment, a
+/// set-password link), live for `ttl` seconds from `now`: the token (shown once; only its
+/// hash is stored) and when it expires. Only while the password the caller read is still
+/// the account's: a password change that committed in between ends every pending token,
+/// this one included, so `None` then.
+async fn new_token(
+    tx: &mut Conn,
+    user: &UserRow,
+    purpose: &str,
+    now: i64,
+    ttl: i64,
+    ctx: &RequestContext,
+) -> Result<Option<(String, i64)>, AppError> {
+    let token = crypto::random_token();
+    let expires_at = now + ttl;
+    let challenge = db::challenges::NewChallenge {
+        hash: &crypto::token_hash(&token),
+        user_id: user.id,
+        now,
+        expires_at,
+        ip: &ctx.ip,
+        user_agent: ctx.user_agent.as_deref(),
+    };
+    let created =
+        db::challenges::insert_for_password(tx, &challenge, purpose, &user.password_hash).await?;
+    Ok(created.then_some((token, expires_at)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -673,24 +660,8 @@ pub async fn change_password(
             // Another change won since this one read the account.
             return Err(AppError::InvalidCredentials);
         }
-        events::record(
-            &mut tx,
-            now,
-            user.id,
-            events::PASSWORD_CHANGED,
-            Some(&ctx),
-            serde_json::json!({}),
-        )
-        .await?;
-        sessions::revoke_granted(
-            &mut tx,
-            now,
-            user.id,
-            Some(principal.session_id),
-            "password_changed",
-            Some(&ctx),
-        )
-        .await?;
+        let keep = Some(principal.session_id);
+        password_replaced(&mut tx, now, user.id, events::PASSWORD_CHANGED, keep, &ctx).await?;
         tx.commit().await
     })
     .await
@@ -733,17 +704,24 @@ pub async fn set_password_with_link(
             return Err(AppError::InvalidSetPasswordToken);
         }
         db::users::set_password_hash(&mut tx, user_id, &new_hash).await?;
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::PASSWORD_SET,
-            Some(&ctx),
-            serde_json::json!({}),
-        )
-        .await?;
-        sessions::revoke_granted(&mut tx, now, user_id, None, "password_set", Some(&ctx)).await?;
+        password_replaced(&mut tx, now, user_id, events::PASSWORD_SET, None, &ctx).await?;
         tx.commit().await
     })
     .await
+}
+
+/// A new password is in place (`kind`: [`events::PASSWORD_CHANGED`] by its owner,
+/// [`events::PASSWORD_SET`] by a set-password link): recorded, and everything granted
+/// before it ends, for that reason, but the session `keep` that changed it.
+async fn password_replaced(
+    tx: &mut Conn,
+    now: i64,
+    user_id: Uuid,
+    kind: &str,
+    keep: Option<Uuid>,
+    ctx: &RequestContext,
+) -> Result<(), AppError> {
+    events::record(tx, now, user_id, kind, Some(ctx), serde_json::json!({})).await?;
+    sessions::revoke_granted(tx, now, user_id, keep, kind, Some(ctx)).await?;
+    Ok(())
 }

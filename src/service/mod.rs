@@ -99,6 +99,17 @@ where
     }
 }
 
+/// Commits `tx`, then refuses with `refusal`: for a refusal that used something up (a
+/// ceremony taken, a token's attempt counted, a replayed token's session revoked), which
+/// must stay used up so the same answer cannot be tried again.
+pub(crate) async fn commit_refusal<T>(
+    tx: crate::db::Conn,
+    refusal: AppError,
+) -> Result<T, AppError> {
+    tx.commit().await?;
+    Err(refusal)
+}
+
 /// Counts the use cases running on their own tasks, so shutdown can let them finish
 /// before it closes the database, and a test can wait until a request it hung up on has
 /// been carried out.

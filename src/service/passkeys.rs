@@ -115,16 +115,21 @@ fn stored<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, AppError> {
     serde_json::from_str(json).map_err(AppError::internal)
 }
 
-async fn insert_ceremony(
+/// Stores the relying party's state of a ceremony of `kind` (bound to `binding`) as a row
+/// that lives [`CEREMONY_TTL_SECS`], and hands the browser's `options` back with the id to
+/// finish it with.
+async fn start_ceremony<O>(
     tx: &mut Conn,
     kind: &str,
     binding: &[u8],
     user_id: Option<Uuid>,
-    state_json: &str,
+    ceremony: &impl serde::Serialize,
+    options: O,
     now: i64,
-) -> Result<(Uuid, i64), AppError> {
+) -> Result<Started<O>, AppError> {
     let id = Uuid::new_v4();
     let expires_at = now + CEREMONY_TTL_SECS;
+    let state = to_json(ceremony)?;
     db::ceremonies::insert(
         tx,
         &db::ceremonies::NewCeremony {
@@ -132,13 +137,17 @@ async fn insert_ceremony(
             kind,
             binding,
             user_id,
-            state: state_json,
+            state: &state,
             now,
             expires_at,
         },
     )
     .await?;
-    Ok((id, expires_at))
+    Ok(Started {
+        ceremony_id: id,
+        options,
+        expires_at,
+    })
 }
 
 /// Starts registering a passkey. A change to how the account signs in, so it needs what
@@ -227,20 +236,16 @@ async fn begin_registration(
     if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
         selection.resident_key = Some(ResidentKeyRequirement::Preferred);
     }
-    let (ceremony_id, expires_at) = insert_ceremony(
+    start_ceremony(
         tx,
         kind::REGISTRATION,
         binding,
         Some(user.id),
-        &to_json(&registration)?,
+        &registration,
+        options,
         now,
     )
-    .await?;
-    Ok(Started {
-        ceremony_id,
-        options,
-        expires_at,
-    })
+    .await
 }
 
 /// A registered passkey; the backup codes when it was the account's first second factor
@@ -279,10 +284,7 @@ pub async fn finish_registration(
         .await?
         {
             Ok(registered) => registered,
-            Err(refusal) => {
-                tx.commit().await?;
-                return Err(refusal);
-            }
+            Err(refusal) => return super::commit_refusal(tx, refusal).await,
         };
         tx.commit().await?;
         Ok(registered)
@@ -327,10 +329,7 @@ pub async fn finish_registration_by_enrolment(
         .await?
         {
             Ok(registered) => registered,
-            Err(refusal) => {
-                tx.commit().await?;
-                return Err(refusal);
-            }
+            Err(refusal) => return super::commit_refusal(tx, refusal).await,
         };
         let Some(user_id) =
             db::challenges::spend(&mut tx, &binding, db::challenges::ENROLMENT, now).await?
@@ -343,12 +342,8 @@ pub async fn finish_registration_by_enrolment(
             synced: registered.passkey.backup_eligible,
         }
         .key_amr();
-        let amr = vec![amr::PASSWORD.into(), key.into(), amr::MFA.into()];
-        let details = serde_json::json!({"method": "enrolment", "secondFactor": "passkey"});
-        let signed_in =
-            accounts::sign_in_in(state, &mut tx, user_id, amr, details, None, None, &ctx).await?;
-        tx.commit().await?;
-        let (tokens, user) = signed_in.issue(state)?;
+        let (tokens, user) =
+            two_factor::sign_in_enrolled(state, tx, user_id, key, "passkey", &ctx).await?;
         Ok(EnrolledWithPasskey {
             registered,
             tokens,
@@ -418,15 +413,7 @@ async fn store_registration(
     let first_factor = db::users::enable_two_factor(tx, user_id, now).await?;
     if first_factor {
         db::backup_codes::replace_all(tx, user_id, &hashes, now).await?;
-        events::record(
-            tx,
-            now,
-            user_id,
-            events::TWO_FACTOR_ENABLED,
-            Some(ctx),
-            serde_json::json!({"method": "passkey"}),
-        )
-        .await?;
+        two_factor::record_enabled(tx, now, user_id, ctx, "passkey").await?;
     }
     events::record(
         tx,
@@ -523,24 +510,9 @@ pub async fn remove(
             .await?
             .unwrap_or(false);
         let still_on = if enabled && passkeys_left == 0 && !totp {
-            two_factor::remove_second_factor(
-                &mut tx,
-                now,
-                user_id,
-                Some(principal.session_id),
-                "two_factor_disabled",
-                &ctx,
-            )
-            .await?;
-            events::record(
-                &mut tx,
-                now,
-                user_id,
-                events::TWO_FACTOR_DISABLED,
-                Some(&ctx),
-                serde_json::json!({"reason": "last_passkey_removed"}),
-            )
-            .await?;
+            two_factor::delete_second_factors(&mut tx, user_id).await?;
+            let why = serde_json::json!({"reason": "last_passkey_removed"});
+            two_factor::turned_off(&mut tx, now, &principal, &ctx, why).await?;
             false
         } else {
             enabled
@@ -576,21 +548,18 @@ pub async fn start_second_step(
             .webauthn
             .start_passkey_authentication(&passkeys)
             .map_err(AppError::internal)?;
-        let (ceremony_id, expires_at) = insert_ceremony(
+        let started = start_ceremony(
             &mut tx,
             kind::SECOND_FACTOR,
             &hash,
             Some(user_id),
-            &to_json(&authentication)?,
+            &authentication,
+            options,
             now,
         )
         .await?;
         tx.commit().await?;
-        Ok(Started {
-            ceremony_id,
-            options,
-            expires_at,
-        })
+        Ok(started)
     })
     .await
 }
@@ -719,23 +688,19 @@ pub async fn start_passwordless(
             .webauthn
             .start_discoverable_authentication()
             .map_err(AppError::internal)?;
-        let json = to_json(&authentication)?;
         let mut tx = state.db.begin().await?;
-        let (ceremony_id, expires_at) = insert_ceremony(
+        let started = start_ceremony(
             &mut tx,
             kind::PASSWORDLESS,
             PASSWORDLESS_BINDING,
             None,
-            &json,
+            &authentication,
+            options,
             now,
         )
         .await?;
         tx.commit().await?;
-        Ok(Started {
-            ceremony_id,
-            options,
-            expires_at,
-        })
+        Ok(started)
     })
     .await
 }
@@ -766,11 +731,8 @@ pub async fn finish_passwordless(
         let used =
             match passwordless_check(state, &mut tx, &assertion, authentication, &ctx).await? {
                 Some(found) => found,
-                None => {
-                    // The ceremony is used up, and a disabled clone stays disabled.
-                    tx.commit().await?;
-                    return Err(AppError::InvalidPasskey);
-                }
+                // The ceremony is used up, and a disabled clone stays disabled.
+                None => return super::commit_refusal(tx, AppError::InvalidPasskey).await,
             };
         let (user_id, used) = used;
         let amr = vec![used.key_amr().into(), amr::USER.into(), amr::MFA.into()];

@@ -392,10 +392,7 @@ impl Gate {
     async fn pass(self, tx: Conn) -> Result<Conn, AppError> {
         match self {
             Gate::Open => Ok(tx),
-            Gate::WrongCode => {
-                tx.commit().await?;
-                Err(AppError::InvalidCode)
-            }
+            Gate::WrongCode => super::commit_refusal(tx, AppError::InvalidCode).await,
         }
     }
 }

@@ -131,8 +131,7 @@ async fn refresh_unit(
                 }
                 None => {
                     revoke_on_reuse(state, &mut tx, &hash, now, ctx).await?;
-                    tx.commit().await?;
-                    return Err(AppError::InvalidRefreshToken);
+                    return super::commit_refusal(tx, AppError::InvalidRefreshToken).await;
                 }
             }
         }
@@ -273,35 +272,11 @@ pub async fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, A
     })
 }
 
-/// Revokes every session of the user but `keep`, recording why.
-pub async fn revoke_others(
-    conn: &mut Conn,
-    now: i64,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    reason: &str,
-    ctx: Option<&RequestContext>,
-) -> Result<u64, AppError> {
-    let revoked = db::sessions::revoke_all_for_user(conn, user_id, keep, now).await?;
-    if revoked > 0 {
-        events::record_ended(
-            conn,
-            now,
-            user_id,
-            events::SESSIONS_REVOKED,
-            ctx,
-            revoked,
-            reason,
-        )
-        .await?;
-    }
-    Ok(revoked)
-}
-
 /// Ends everything granted under the account's current credentials, in the caller's
-/// transaction: every session but `keep`, every trusted device and every pending second
-/// step (a `twoFactorToken` on either surface). What a password change, turning 2FA off,
-/// an admin reset and an admin revocation share.
+/// transaction: every pending second step (a `twoFactorToken` on either surface), every
+/// session but `keep` and every trusted device, recording why when there was one to end.
+/// What a password change, turning 2FA off, an admin reset and disabling an account share.
+/// Returns how many sessions were live.
 pub async fn revoke_granted(
     tx: &mut Conn,
     now: i64,
@@ -311,7 +286,19 @@ pub async fn revoke_granted(
     ctx: Option<&RequestContext>,
 ) -> Result<u64, AppError> {
     db::challenges::delete_for_user(tx, user_id).await?;
-    let revoked = revoke_others(tx, now, user_id, keep, reason, ctx).await?;
+    let revoked = db::sessions::revoke_all_for_user(tx, user_id, keep, now).await?;
+    if revoked > 0 {
+        events::record_ended(
+            tx,
+            now,
+            user_id,
+            events::SESSIONS_REVOKED,
+            ctx,
+            revoked,
+            reason,
+        )
+        .await?;
+    }
     super::devices::revoke_all(tx, now, user_id, reason, ctx).await?;
     Ok(revoked)
 }

@@ -2,6 +2,7 @@
 //! turning it off, and the compatibility surface's on/off switch.
 
 use secrecy::SecretString;
+use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::Account;
@@ -274,7 +275,7 @@ pub async fn verify_setup_by_enrolment(
         let hash = crypto::token_hash(&token);
         let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        let user_id = db::challenges::reserve_attempt_for(
+        let user_id = db::challenges::reserve_attempt(
             &mut tx,
             &hash,
             db::challenges::ENROLMENT,
@@ -284,38 +285,19 @@ pub async fn verify_setup_by_enrolment(
         .await?
         .ok_or(AppError::Unauthenticated)?
         .user_id;
-        let pending = db::totp::find(&mut tx, user_id)
-            .await?
-            .and_then(|t| {
-                t.pending_secret_enc
-                    .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
-            })
-            .ok_or(AppError::NoPendingSetup)?;
-        let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &pending)?;
-        let totp = Totp::standard(&secret);
-        let Some(step) = totp.matching_step(&code, now, state.config.totp_skew_steps) else {
+        if !confirm_pending_setup(state, &mut tx, user_id, &code, now).await? {
             // The token's attempt stays taken.
-            tx.commit().await?;
-            return Err(AppError::InvalidCode);
-        };
-        let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
-        if !db::totp::confirm_pending(&mut tx, user_id, &pending, step, drift, now).await? {
-            return Err(AppError::NoPendingSetup);
+            return super::commit_refusal(tx, AppError::InvalidCode).await;
         }
         if !db::users::enable_two_factor(&mut tx, user_id, now).await? {
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user_id, &hashes, now).await?;
-        record_enabled(&mut tx, now, user_id, &ctx).await?;
+        record_enabled(&mut tx, now, user_id, &ctx, "totp").await?;
         if !db::challenges::consume(&mut tx, &hash, now).await? {
             return Err(AppError::Unauthenticated);
         }
-        let details = serde_json::json!({"method": "enrolment", "secondFactor": "totp"});
-        let amr = vec![amr::PASSWORD.into(), amr::OTP.into(), amr::MFA.into()];
-        let signed_in =
-            accounts::sign_in_in(state, &mut tx, user_id, amr, details, None, None, &ctx).await?;
-        tx.commit().await?;
-        let (tokens, user) = signed_in.issue(state)?;
+        let (tokens, user) = sign_in_enrolled(state, tx, user_id, amr::OTP, "totp", &ctx).await?;
         Ok(EnrolledSignIn {
             backup_codes: codes,
             tokens,
@@ -323,6 +305,56 @@ pub async fn verify_setup_by_enrolment(
         })
     })
     .await
+}
+
+/// Signs in a login that had to enrol, in the enrolment's transaction `tx` (committed
+/// here), once its first second factor is on: `amr` names the password, the factor
+/// (`factor_amr`) and `mfa`, as the factor was just proven; the event names the
+/// `second_factor` enrolled.
+pub(super) async fn sign_in_enrolled(
+    state: &AppState,
+    mut tx: Conn,
+    user_id: Uuid,
+    factor_amr: &str,
+    second_factor: &str,
+    ctx: &RequestContext,
+) -> Result<(IssuedTokens, Account), AppError> {
+    let amr = vec![amr::PASSWORD.into(), factor_amr.into(), amr::MFA.into()];
+    let details = json!({"method": "enrolment", "secondFactor": second_factor});
+    let signed_in =
+        accounts::sign_in_in(state, &mut tx, user_id, amr, details, None, None, ctx).await?;
+    tx.commit().await?;
+    signed_in.issue(state)
+}
+
+/// Confirms the account's live pending secret with `code` from it, in the caller's
+/// transaction, keeping the drift the code shows; false when the code is wrong (what that
+/// costs is the caller's to say). `NoPendingSetup` when there is no live pending secret,
+/// or it was replaced or confirmed meanwhile.
+async fn confirm_pending_setup(
+    state: &AppState,
+    tx: &mut Conn,
+    user_id: Uuid,
+    code: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let pending = db::totp::find(tx, user_id)
+        .await?
+        .and_then(|t| {
+            t.pending_secret_enc
+                .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
+        })
+        .ok_or(AppError::NoPendingSetup)?;
+    let secret = crypto::open(&state.keys.master, &totp_aad(user_id), &pending)?;
+    let totp = Totp::standard(&secret);
+    let Some(step) = totp.matching_step(code, now, state.config.totp_skew_steps) else {
+        return Ok(false);
+    };
+    let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
+    if !db::totp::confirm_pending(tx, user_id, &pending, step, drift, now).await? {
+        return Err(AppError::NoPendingSetup);
+    }
+    Ok(true)
 }
 
 /// Fresh backup codes: the display forms (shown once) and their keyed hashes (stored).
@@ -344,15 +376,16 @@ pub(super) fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) 
     (codes, hashes)
 }
 
-/// The event of 2FA turning on with an authenticator, by a first setup or by turning a
-/// confirmed authenticator back on.
-async fn record_enabled(
+/// The event of 2FA turning on with `method` (`totp`: a first setup, or a confirmed
+/// authenticator turned back on; `passkey`: a first passkey).
+pub(super) async fn record_enabled(
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
     ctx: &RequestContext,
+    method: &str,
 ) -> Result<(), AppError> {
-    let details = serde_json::json!({"method": "totp"});
+    let details = json!({"method": method});
     events::record(
         tx,
         now,
@@ -381,26 +414,13 @@ pub async fn verify_setup(
         let user = enrolling_user(state, &principal, password.as_ref(), &ctx).await?;
         let (codes, hashes) = new_backup_codes(state);
         let mut tx = state.db.begin().await?;
-        let pending = db::totp::find(&mut tx, user.id)
-            .await?
-            .and_then(|t| {
-                t.pending_secret_enc
-                    .filter(|_| t.pending_expires_at.is_some_and(|at| at > now))
-            })
-            .ok_or(AppError::NoPendingSetup)?;
-        let secret = crypto::open(&state.keys.master, &totp_aad(user.id), &pending)?;
-        let totp = Totp::standard(&secret);
-        let Some(step) = totp.matching_step(&code, now, state.config.totp_skew_steps) else {
+        if !confirm_pending_setup(state, &mut tx, user.id, &code, now).await? {
             return Err(AppError::InvalidCode);
-        };
-        let drift = totp::learned_drift(step, totp.step_at(now), state.config.totp_max_drift_steps);
-        if !db::totp::confirm_pending(&mut tx, user.id, &pending, step, drift, now).await? {
-            return Err(AppError::NoPendingSetup);
         }
         if user.two_factor_enabled {
             // Added next to passkeys: 2FA stays on, and the backup codes the account has
             // stay valid (none are shown).
-            record_enabled(&mut tx, now, user.id, &ctx).await?;
+            record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
             tx.commit().await?;
             return Ok(Vec::new());
         }
@@ -409,7 +429,7 @@ pub async fn verify_setup(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-        record_enabled(&mut tx, now, user.id, &ctx).await?;
+        record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
         tx.commit().await?;
         Ok(codes)
     })
@@ -478,7 +498,8 @@ async fn verify_login_unit(
     let max_failures = state.config.two_factor_token_max_failures;
     let hash = crypto::token_hash(challenge_token);
     let mut tx = state.db.begin().await?;
-    let challenge = db::challenges::reserve_attempt(&mut tx, &hash, now, max_failures)
+    let purpose = db::challenges::SECOND_FACTOR;
+    let challenge = db::challenges::reserve_attempt(&mut tx, &hash, purpose, now, max_failures)
         .await?
         .ok_or(AppError::InvalidTwoFactorToken)?;
     let user_id = challenge.user_id;
@@ -506,7 +527,7 @@ async fn verify_login_unit(
     if !db::challenges::consume(&mut tx, &hash, now).await? {
         return Err(AppError::InvalidTwoFactorToken);
     }
-    let details = serde_json::json!({"method": "second_factor", "secondFactor": method.name()});
+    let details = json!({"method": "second_factor", "secondFactor": method.name()});
     let amr = match method {
         second_factor::Method::Passkey(used) => {
             vec![amr::PASSWORD.into(), used.key_amr().into(), amr::MFA.into()]
@@ -555,46 +576,48 @@ pub async fn disable(
         let tx = state.db.begin().await?;
         let mut tx =
             second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
-        remove_second_factor(
-            &mut tx,
-            now,
-            user.id,
-            Some(principal.session_id),
-            "two_factor_disabled",
-            &ctx,
-        )
-        .await?;
-        events::record(
-            &mut tx,
-            now,
-            user.id,
-            events::TWO_FACTOR_DISABLED,
-            Some(&ctx),
-            serde_json::json!({}),
-        )
-        .await?;
+        delete_second_factors(&mut tx, user.id).await?;
+        turned_off(&mut tx, now, &principal, &ctx, json!({})).await?;
         tx.commit().await
     })
     .await
 }
 
-/// Deletes secret, passkeys, codes, devices and pending second steps, and revokes sessions
-/// but `keep`: what turning 2FA off, an admin reset and removing the last passkey share.
-pub(super) async fn remove_second_factor(
-    tx: &mut Conn,
-    now: i64,
-    user_id: Uuid,
-    keep: Option<Uuid>,
-    reason: &str,
-    ctx: &RequestContext,
-) -> Result<(), AppError> {
+/// Deletes the secret, the passkeys (with their pending ceremonies) and the backup codes,
+/// and marks 2FA off: what turning 2FA off, an admin reset and removing the last passkey
+/// share. The caller ends what was granted under them.
+pub(super) async fn delete_second_factors(tx: &mut Conn, user_id: Uuid) -> Result<(), AppError> {
     db::totp::delete(tx, user_id).await?;
     db::passkeys::delete_all(tx, user_id).await?;
     db::ceremonies::delete_for_user(tx, user_id).await?;
     db::backup_codes::delete_all(tx, user_id).await?;
     db::users::disable_two_factor(tx, user_id).await?;
-    sessions::revoke_granted(tx, now, user_id, keep, reason, Some(ctx)).await?;
     Ok(())
+}
+
+/// The owner turned 2FA off (by `POST /2fa/disable`, the compatibility switch, or removing
+/// the last passkey): everything granted under it ends (trusted devices, pending second
+/// steps, every session but the caller's) and `two_factor_disabled` is recorded, with
+/// `details` saying how.
+pub(super) async fn turned_off(
+    tx: &mut Conn,
+    now: i64,
+    principal: &Principal,
+    ctx: &RequestContext,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let user_id = principal.user_id;
+    let keep = Some(principal.session_id);
+    sessions::revoke_granted(tx, now, user_id, keep, "two_factor_disabled", Some(ctx)).await?;
+    events::record(
+        tx,
+        now,
+        user_id,
+        events::TWO_FACTOR_DISABLED,
+        Some(ctx),
+        details,
+    )
+    .await
 }
 
 /// Operator reset (admin CLI and API): as `disable`, revoking every session. Who acted
@@ -608,21 +631,14 @@ pub async fn admin_reset(
     super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
-        let ctx = actor.ctx;
         let mut tx = state.db.begin().await?;
-        if db::users::find_by_id(&mut tx, user_id).await?.is_none() {
-            return Err(AppError::NotFound);
-        }
-        remove_second_factor(&mut tx, now, user_id, None, "admin_reset", &ctx).await?;
-        events::record(
-            &mut tx,
-            now,
-            user_id,
-            events::TWO_FACTOR_RESET,
-            Some(&ctx),
-            actor.details,
-        )
-        .await?;
+        super::operator::require_account(&mut tx, user_id).await?;
+        delete_second_factors(&mut tx, user_id).await?;
+        let ctx = Some(&actor.ctx);
+        sessions::revoke_granted(&mut tx, now, user_id, None, "admin_reset", ctx).await?;
+        actor
+            .record(&mut tx, now, user_id, events::TWO_FACTOR_RESET, json!({}))
+            .await?;
         tx.commit().await
     })
     .await
@@ -681,7 +697,7 @@ pub async fn regenerate_backup_codes(
             principal.user_id,
             events::BACKUP_CODES_REGENERATED,
             Some(&ctx),
-            serde_json::json!({}),
+            json!({}),
         )
         .await?;
         tx.commit().await?;
@@ -723,7 +739,7 @@ pub async fn set_enabled(
                 return Err(AppError::NoAuthenticator);
             }
             if db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await? {
-                record_enabled(&mut tx, now, user.id, &ctx).await?;
+                record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
             }
             return tx.commit().await;
         }
@@ -736,24 +752,8 @@ pub async fn set_enabled(
         if !db::users::set_two_factor_enabled(&mut tx, user.id, false, now).await? {
             return Ok(());
         }
-        sessions::revoke_granted(
-            &mut tx,
-            now,
-            user.id,
-            Some(principal.session_id),
-            "two_factor_disabled",
-            Some(&ctx),
-        )
-        .await?;
-        events::record(
-            &mut tx,
-            now,
-            user.id,
-            events::TWO_FACTOR_DISABLED,
-            Some(&ctx),
-            serde_json::json!({"authenticatorKept": true}),
-        )
-        .await?;
+        let kept = json!({"authenticatorKept": true});
+        turned_off(&mut tx, now, &principal, &ctx, kept).await?;
         tx.commit().await
     })
     .await
