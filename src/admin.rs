@@ -698,3 +698,25 @@ pub async fn webhooks_test(state: &AppState, endpoint: &str) -> Result<String, A
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    /// Every line, the header's included, has its cells padded to the column widths and
+    /// two spaces apart, the last cell unpadded: the layout the listings always had.
+    #[test]
+    fn a_table_pads_every_column_but_the_last() {
+        let header = ["ID", "NAME", "SCOPES"].map(String::from);
+        let row = ["1", "reporting", "users:read"].map(String::from);
+        let out = table(&[4, 10], [header, row]);
+        assert_eq!(
+            out,
+            "ID    NAME        SCOPES\n1     reporting   users:read\n"
+        );
+        assert_eq!(
+            out.lines().nth(1),
+            Some(format!("{:<4}  {:<10}  {}", "1", "reporting", "users:read").as_str())
+        );
+    }
+}

@@ -571,3 +571,24 @@ impl WebhookEndpoint {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{positive, within};
+
+    /// The operator reads which setting is off and what it may be.
+    #[test]
+    fn a_setting_out_of_bounds_is_named_with_its_bounds() {
+        assert!(within("totp_skew_steps", 5, 0..=5).is_ok());
+        let err = within("totp_skew_steps", 6, 0..=5).unwrap_err();
+        assert_eq!(err.to_string(), "totp_skew_steps must be between 0 and 5");
+        let err = within("totp_resync_window_secs", 59, 60..=3600).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "totp_resync_window_secs must be between 60 and 3600"
+        );
+        assert!(positive("lockout_threshold", 1).is_ok());
+        let err = positive("lockout_threshold", 0).unwrap_err();
+        assert_eq!(err.to_string(), "lockout_threshold must be positive");
+    }
+}
