@@ -25,7 +25,7 @@ use super::body::{
 use super::dto::{self, User};
 use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token};
 use super::problem::Problem;
-use super::responses::{AdminErrors, BodyErrors, Unavailable};
+use super::responses::{AdminErrors, BodyErrors, PagingErrors, Unavailable};
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::service::admin_api::{self, NewAccount};
@@ -618,7 +618,7 @@ async fn require_second_factor(
     params(("userId" = Uuid, Path, description = "The account's `id`."), Page),
     responses(
         (status = 200, description = "One page of events, newest first (scope `users:read`).", body = Vec<dto::SecurityEvent>),
-        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        PagingErrors,
         AdminErrors,
         Unavailable,
     )
@@ -730,7 +730,7 @@ impl From<admin_api::AuditEntry> for AuditEntry {
     params(Page),
     responses(
         (status = 200, description = "One page of the log, newest first (scope `admin`).", body = Vec<AuditEntry>),
-        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        PagingErrors,
         AdminErrors,
         Unavailable,
     )
