@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
+use uuid::Uuid;
 
 use super::body::{BodyContext, RequestBody, Unchecked};
 use crate::domain::net::{IpRange, canonical};
@@ -162,6 +163,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
         .then_some(token)
+}
+
+/// The `twoFactorToken` a login's second step takes as bearer; without one the step
+/// answers `invalid_two_factor_token`.
+pub fn two_factor_token(headers: &HeaderMap) -> Result<String, AppError> {
+    bearer_token(headers)
+        .map(str::to_owned)
+        .ok_or(AppError::InvalidTwoFactorToken)
+}
+
+/// An id in the path: one that is not a UUID names nothing there (404).
+pub fn path_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
 }
 
 /// The bearer token an access-token route needs; without one the caller is unauthenticated.

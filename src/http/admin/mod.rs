@@ -23,7 +23,7 @@ use super::body::{
     self, BodyContext, Email, Field, Flag, NoFields, Optional, Password, PhoneNumber, UserName,
 };
 use super::dto::{self, User};
-use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token};
+use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token, path_id};
 use super::problem::Problem;
 use super::responses::{AdminErrors, BodyErrors, PagingErrors, Unavailable};
 use crate::clock::rfc3339;
@@ -93,9 +93,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::NotFound)?;
-        Uuid::parse_str(&id)
-            .map(UserId)
-            .map_err(|_| AppError::NotFound)
+        path_id(&id).map(UserId)
     }
 }
 
