@@ -137,22 +137,36 @@ pub struct Paging {
     pub offset: i64,
 }
 
+impl Paging {
+    /// The answer to a query string that does not read (`limit` or `offset` not a whole
+    /// number).
+    pub fn unreadable() -> AppError {
+        AppError::field("limit", "limit and offset must be whole numbers")
+    }
+
+    /// Checks `limit` and `offset` as sent, for a list whose query has more than a
+    /// [`Page`] (the admin API's account search).
+    pub fn check(limit: Option<i64>, offset: Option<i64>) -> Result<Self, AppError> {
+        let limit = limit.unwrap_or(50);
+        if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
+            return Err(AppError::field("limit", "must be between 1 and 100"));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(AppError::field("offset", "must not be negative"));
+        }
+        Ok(Paging { limit, offset })
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(page) = Query::<Page>::from_request_parts(parts, state)
             .await
-            .map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-        let limit = page.limit.unwrap_or(50);
-        if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
-            return Err(AppError::field("limit", "must be between 1 and 100"));
-        }
-        let offset = page.offset.unwrap_or(0);
-        if offset < 0 {
-            return Err(AppError::field("offset", "must not be negative"));
-        }
-        Ok(Paging { limit, offset })
+            .map_err(|_| Paging::unreadable())?;
+        Paging::check(page.limit, page.offset)
     }
 }
 

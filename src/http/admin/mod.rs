@@ -251,16 +251,8 @@ async fn list_users(
     AdminKey(caller): AdminKey,
     query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UserPage>, AppError> {
-    let Query(query) =
-        query.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::field("limit", "must be between 1 and 100"));
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(AppError::field("offset", "must not be negative"));
-    }
+    let Query(query) = query.map_err(|_| Paging::unreadable())?;
+    let Paging { limit, offset } = Paging::check(query.limit, query.offset)?;
     let search = query.search.filter(|s| !s.trim().is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 254) {
         return Err(AppError::field("search", "must be at most 254 characters"));
