@@ -443,44 +443,50 @@ impl<R: TextRule> FieldValue for Checked<R> {
     }
 }
 
-/// A new account's email, normalised by [`validate::email`].
-pub type Email = Checked<EmailRule>;
+/// Declares a text field type checked by a function: the type (an alias of [`Checked`]),
+/// its rule, the longest text read before the check (for the rules of [`validate`], a
+/// little over the rule's own limit, so that a value slightly too long gets the rule's
+/// message), and the check.
+macro_rules! text_rule {
+    ($(#[$doc:meta])* $name:ident, $rule:ident, $max:expr, $check:path) => {
+        $(#[$doc])*
+        pub type $name = Checked<$rule>;
 
-#[derive(Debug)]
-pub struct EmailRule;
+        #[derive(Debug)]
+        pub struct $rule;
 
-impl TextRule for EmailRule {
-    const MAX: usize = validate::EMAIL_MAX + 10;
-    fn check(raw: &str) -> Result<String, &'static str> {
-        validate::email(raw)
-    }
+        impl TextRule for $rule {
+            const MAX: usize = $max;
+            fn check(raw: &str) -> Result<String, &'static str> {
+                $check(raw)
+            }
+        }
+    };
 }
 
-/// A new account's user name, checked by [`validate::user_name`].
-pub type UserName = Checked<UserNameRule>;
+text_rule!(
+    /// A new account's email, normalised by [`validate::email`].
+    Email,
+    EmailRule,
+    validate::EMAIL_MAX + 10,
+    validate::email
+);
 
-#[derive(Debug)]
-pub struct UserNameRule;
+text_rule!(
+    /// A new account's user name, checked by [`validate::user_name`].
+    UserName,
+    UserNameRule,
+    validate::USER_NAME_MAX + 10,
+    validate::user_name
+);
 
-impl TextRule for UserNameRule {
-    const MAX: usize = validate::USER_NAME_MAX + 10;
-    fn check(raw: &str) -> Result<String, &'static str> {
-        validate::user_name(raw)
-    }
-}
-
-/// A phone number, checked by [`validate::phone_number`].
-pub type PhoneNumber = Checked<PhoneNumberRule>;
-
-#[derive(Debug)]
-pub struct PhoneNumberRule;
-
-impl TextRule for PhoneNumberRule {
-    const MAX: usize = validate::PHONE_MAX + 10;
-    fn check(raw: &str) -> Result<String, &'static str> {
-        validate::phone_number(raw)
-    }
-}
+text_rule!(
+    /// A phone number, checked by [`validate::phone_number`].
+    PhoneNumber,
+    PhoneNumberRule,
+    validate::PHONE_MAX + 10,
+    validate::phone_number
+);
 
 /// A password: at most 1024 bytes. Its content is never echoed, logged or printed.
 #[derive(Debug)]
@@ -513,6 +519,9 @@ impl FieldValue for Password {
 /// Longest code read: a backup code with spaces is well under it.
 const MAX_CODE: usize = 32;
 
+/// The message of a code that is neither an authenticator code nor a backup code.
+const CODE_MESSAGE: &str = "must be 6 or 8 digits or a backup code";
+
 /// A second-factor code: 6 digits from the authenticator, or a backup code.
 #[derive(Debug)]
 pub struct Code(SecondFactorCode);
@@ -530,53 +539,44 @@ impl FieldValue for Code {
         };
         SecondFactorCode::parse(&raw)
             .map(|c| Some(Code(c)))
-            .ok_or(Cow::Borrowed("must be 6 or 8 digits or a backup code"))
+            .ok_or(Cow::Borrowed(CODE_MESSAGE))
     }
 }
 
 /// A 6-digit authenticator code only (enrolment confirms the authenticator, not a backup
-/// code).
-#[derive(Debug)]
-pub struct TotpCode(String);
-
-impl TotpCode {
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl FieldValue for TotpCode {
-    fn read(value: Value) -> Result<Option<Self>, Message> {
-        match Code::read(value)?.map(Code::into_inner) {
-            None => Ok(None),
-            Some(SecondFactorCode::Totp(digits)) => Ok(Some(TotpCode(digits))),
-            Some(SecondFactorCode::Backup(_)) => Err(Cow::Borrowed("must be 6 digits")),
-        }
+/// code); 8 digits for an authenticator that makes them.
+fn totp_code(raw: &str) -> Result<String, &'static str> {
+    match SecondFactorCode::parse(raw) {
+        Some(SecondFactorCode::Totp(digits)) => Ok(digits),
+        Some(SecondFactorCode::Backup(_)) => Err("must be 6 digits"),
+        None => Err(CODE_MESSAGE),
     }
 }
 
 /// Exactly 6 digits, nothing around them (the Sapfiai contract's code).
-#[derive(Debug)]
-pub struct ExactTotpCode(String);
-
-impl ExactTotpCode {
-    pub fn into_string(self) -> String {
-        self.0
+fn exact_totp_code(raw: &str) -> Result<String, &'static str> {
+    if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be exactly 6 digits")
     }
 }
 
-impl FieldValue for ExactTotpCode {
-    fn read(value: Value) -> Result<Option<Self>, Message> {
-        let Some(raw) = text(value, MAX_CODE)? else {
-            return Ok(None);
-        };
-        if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Some(ExactTotpCode(raw)))
-        } else {
-            Err(Cow::Borrowed("must be exactly 6 digits"))
-        }
-    }
-}
+text_rule!(
+    /// An authenticator code, not a backup code (`totp_code`).
+    TotpCode,
+    TotpCodeRule,
+    MAX_CODE,
+    totp_code
+);
+
+text_rule!(
+    /// The Sapfiai contract's code (`exact_totp_code`).
+    ExactTotpCode,
+    ExactTotpCodeRule,
+    MAX_CODE,
+    exact_totp_code
+);
 
 /// Rule for a new password field: not common or breached, not built on the account's
 /// words (from the context, or `email` and `user_name` from the same body).

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::body::{BodyContext, Field, Optional, Text};
+use super::body::{BodyContext, Field, Nested, Optional, Text};
 use crate::clock::rfc3339;
 use crate::domain::validate;
 use crate::error::AppError;
@@ -395,6 +395,16 @@ pub struct TrustedDeviceInput {
     #[garde(dive)]
     #[schema(value_type = String, max_length = 512, example = "fp-1f2e3d")]
     pub device_fingerprint: Field<Token>,
+}
+
+/// The optional `trustDevice` of a login's second step, as the service records it.
+pub fn trusted_device(
+    field: Optional<Nested<TrustedDeviceInput>>,
+) -> Result<Option<DeviceInput>, AppError> {
+    field
+        .into_option()
+        .map(|nested| nested.into_inner().into_input())
+        .transpose()
 }
 
 impl TrustedDeviceInput {

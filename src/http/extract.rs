@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::IntoParams;
+use uuid::Uuid;
 
 use super::body::{BodyContext, RequestBody, Unchecked};
 use crate::domain::net::{IpRange, canonical};
@@ -136,22 +137,36 @@ pub struct Paging {
     pub offset: i64,
 }
 
+impl Paging {
+    /// The answer to a query string that does not read (`limit` or `offset` not a whole
+    /// number).
+    pub fn unreadable() -> AppError {
+        AppError::field("limit", "limit and offset must be whole numbers")
+    }
+
+    /// Checks `limit` and `offset` as sent, for a list whose query has more than a
+    /// [`Page`] (the admin API's account search).
+    pub fn check(limit: Option<i64>, offset: Option<i64>) -> Result<Self, AppError> {
+        let limit = limit.unwrap_or(50);
+        if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
+            return Err(AppError::field("limit", "must be between 1 and 100"));
+        }
+        let offset = offset.unwrap_or(0);
+        if offset < 0 {
+            return Err(AppError::field("offset", "must not be negative"));
+        }
+        Ok(Paging { limit, offset })
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(page) = Query::<Page>::from_request_parts(parts, state)
             .await
-            .map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-        let limit = page.limit.unwrap_or(50);
-        if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
-            return Err(AppError::field("limit", "must be between 1 and 100"));
-        }
-        let offset = page.offset.unwrap_or(0);
-        if offset < 0 {
-            return Err(AppError::field("offset", "must not be negative"));
-        }
-        Ok(Paging { limit, offset })
+            .map_err(|_| Paging::unreadable())?;
+        Paging::check(page.limit, page.offset)
     }
 }
 
@@ -162,6 +177,19 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
         .then_some(token)
+}
+
+/// The `twoFactorToken` a login's second step takes as bearer; without one the step
+/// answers `invalid_two_factor_token`.
+pub fn two_factor_token(headers: &HeaderMap) -> Result<String, AppError> {
+    bearer_token(headers)
+        .map(str::to_owned)
+        .ok_or(AppError::InvalidTwoFactorToken)
+}
+
+/// An id in the path: one that is not a UUID names nothing there (404).
+pub fn path_id(raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
 }
 
 /// The bearer token an access-token route needs; without one the caller is unauthenticated.

@@ -65,52 +65,41 @@ struct SecuritySchemes;
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("An access token (`accessToken`, or `token` on `/authentication`): an EdDSA-signed JWT, 15 minutes."))
-                    .build(),
+        for (name, format, description) in [
+            (
+                BEARER,
+                Some("JWT"),
+                "An access token (`accessToken`, or `token` on `/authentication`): an EdDSA-signed JWT, 15 minutes.",
             ),
-        );
-        components.add_security_scheme(
-            TWO_FACTOR_BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The `twoFactorToken` from a login that answered `requires2FA: true`: opaque, 5 minutes, single use."))
-                    .build(),
+            (
+                TWO_FACTOR_BEARER,
+                None,
+                "The `twoFactorToken` from a login that answered `requires2FA: true`: opaque, 5 minutes, single use.",
             ),
-        );
-        components.add_security_scheme(
-            ENROLLMENT_BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The `enrollmentToken` from a login that answered `requiresEnrollment: true`: opaque, 10 minutes; allows TOTP enrolment (`setup`, `verify-setup`) only."))
-                    .build(),
+            (
+                ENROLLMENT_BEARER,
+                None,
+                "The `enrollmentToken` from a login that answered `requiresEnrollment: true`: opaque, 10 minutes; allows TOTP enrolment (`setup`, `verify-setup`) only.",
             ),
-        );
-        components.add_security_scheme(
-            ADMIN_BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An admin API key (`tsk_...`) made with `tessera admin api-keys create`, with the scope the route names (`users:read`, `users:write`, or `admin` for both)."))
-                    .build(),
+            (
+                ADMIN_BEARER,
+                None,
+                "An admin API key (`tsk_...`) made with `tessera admin api-keys create`, with the scope the route names (`users:read`, `users:write`, or `admin` for both).",
             ),
-        );
-        components.add_security_scheme(
-            METRICS_BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The operator's `metrics_bearer_token`, for `GET /metrics` on the public listener."))
-                    .build(),
+            (
+                METRICS_BEARER,
+                None,
+                "The operator's `metrics_bearer_token`, for `GET /metrics` on the public listener.",
             ),
-        );
+        ] {
+            // Every scheme is a bearer token; they differ in what the token is.
+            let mut http = HttpBuilder::new().scheme(HttpAuthScheme::Bearer);
+            if let Some(format) = format {
+                http = http.bearer_format(format);
+            }
+            let scheme = http.description(Some(description)).build();
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
     }
 }
 

@@ -23,22 +23,35 @@ fn problem_response(description: &str) -> ApiResponse {
         .build()
 }
 
-fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
-    let mut response = response;
+fn with_header(
+    mut response: ApiResponse,
+    name: &str,
+    schema: ObjectBuilder,
+    description: &str,
+) -> ApiResponse {
     response.headers.insert(
-        "Retry-After".to_owned(),
+        name.to_owned(),
         RefOr::T(
             HeaderBuilder::new()
-                .schema(Some(
-                    ObjectBuilder::new()
-                        .schema_type(Type::Integer)
-                        .minimum(Some(1)),
-                ))
+                .schema(Some(schema))
                 .description(Some(description))
                 .build(),
         ),
     );
     response
+}
+
+fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
+    let seconds = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1));
+    with_header(response, "Retry-After", seconds, description)
+}
+
+/// A 401 answer's `WWW-Authenticate: Bearer` challenge.
+fn bearer_challenge(response: ApiResponse) -> ApiResponse {
+    let text = ObjectBuilder::new().schema_type(Type::String);
+    with_header(response, "WWW-Authenticate", text, "`Bearer`")
 }
 
 fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiResponse>> {
@@ -91,6 +104,20 @@ impl IntoResponses for BodyErrors {
     }
 }
 
+/// 400 from [`Paging`](super::extract::Paging), the `limit` and `offset` of a paged list.
+pub struct PagingErrors;
+
+impl IntoResponses for PagingErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        group(vec![(
+            "400",
+            problem_response(
+                "`limit` or `offset` out of range or not a whole number (`validation_failed`).",
+            ),
+        )])
+    }
+}
+
 /// 503 when the database is unreachable.
 pub struct Unavailable;
 
@@ -135,19 +162,12 @@ pub struct Unauthorized;
 
 impl IntoResponses for Unauthorized {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let mut response = problem_response(
-            "The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).",
-        );
-        response.headers.insert(
-            "WWW-Authenticate".to_owned(),
-            RefOr::T(
-                HeaderBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .description(Some("`Bearer`"))
-                    .build(),
-            ),
-        );
-        group(vec![("401", response)])
+        group(vec![(
+            "401",
+            bearer_challenge(problem_response(
+                "The access token is missing, invalid or expired, or its session was revoked (`unauthorized`).",
+            )),
+        )])
     }
 }
 
@@ -158,20 +178,13 @@ pub struct AdminErrors;
 
 impl IntoResponses for AdminErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        let mut unauthorized = problem_response(
-            "The admin API key is missing, unknown or revoked (`invalid_api_key`).",
-        );
-        unauthorized.headers.insert(
-            "WWW-Authenticate".to_owned(),
-            RefOr::T(
-                HeaderBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .description(Some("`Bearer`"))
-                    .build(),
-            ),
-        );
         group(vec![
-            ("401", unauthorized),
+            (
+                "401",
+                bearer_challenge(problem_response(
+                    "The admin API key is missing, unknown or revoked (`invalid_api_key`).",
+                )),
+            ),
             (
                 "403",
                 problem_response(

@@ -23,9 +23,9 @@ use super::body::{
     self, BodyContext, Email, Field, Flag, NoFields, Optional, Password, PhoneNumber, UserName,
 };
 use super::dto::{self, User};
-use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token};
+use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token, path_id};
 use super::problem::Problem;
-use super::responses::{AdminErrors, BodyErrors, Unavailable};
+use super::responses::{AdminErrors, BodyErrors, PagingErrors, Unavailable};
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::service::admin_api::{self, NewAccount};
@@ -93,9 +93,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserId {
         let Path(id) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::NotFound)?;
-        Uuid::parse_str(&id)
-            .map(UserId)
-            .map_err(|_| AppError::NotFound)
+        path_id(&id).map(UserId)
     }
 }
 
@@ -253,16 +251,8 @@ async fn list_users(
     AdminKey(caller): AdminKey,
     query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UserPage>, AppError> {
-    let Query(query) =
-        query.map_err(|_| AppError::field("limit", "limit and offset must be whole numbers"))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(AppError::field("limit", "must be between 1 and 100"));
-    }
-    let offset = query.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(AppError::field("offset", "must not be negative"));
-    }
+    let Query(query) = query.map_err(|_| Paging::unreadable())?;
+    let Paging { limit, offset } = Paging::check(query.limit, query.offset)?;
     let search = query.search.filter(|s| !s.trim().is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 254) {
         return Err(AppError::field("search", "must be at most 254 characters"));
@@ -618,7 +608,7 @@ async fn require_second_factor(
     params(("userId" = Uuid, Path, description = "The account's `id`."), Page),
     responses(
         (status = 200, description = "One page of events, newest first (scope `users:read`).", body = Vec<dto::SecurityEvent>),
-        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        PagingErrors,
         AdminErrors,
         Unavailable,
     )
@@ -730,7 +720,7 @@ impl From<admin_api::AuditEntry> for AuditEntry {
     params(Page),
     responses(
         (status = 200, description = "One page of the log, newest first (scope `admin`).", body = Vec<AuditEntry>),
-        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        PagingErrors,
         AdminErrors,
         Unavailable,
     )

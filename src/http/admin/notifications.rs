@@ -14,7 +14,7 @@ use super::AdminKey;
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::http::body::NoFields;
-use crate::http::extract::{Body, OptionalBody};
+use crate::http::extract::{Body, OptionalBody, path_id};
 use crate::http::problem::Problem;
 use crate::http::responses::{AdminErrors, BodyErrors, Unavailable};
 use crate::service::admin_api::{self, Replay};
@@ -189,7 +189,7 @@ async fn replay(
     Path(id): Path<String>,
     Body(NoFields {}): OptionalBody<NoFields>,
 ) -> Result<Json<Replayed>, AppError> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    let id = path_id(&id)?;
     match admin_api::replay_notification(&state, &caller, id).await? {
         Replay::Due => Ok(Json(Replayed { replayed: true })),
         Replay::Busy => Err(AppError::NotificationBusy),

@@ -101,12 +101,13 @@ async fn enable_2fa(
     CompatAuth(principal): CompatAuth,
     CompatBody(body, _): CompatBody<Enable2fa, Enable2faRequest>,
 ) -> Result<Response, CompatError> {
-    let email = body.email.into_valid().map_err(Enable2fa::fail)?.0;
-    let password = SecretString::from(body.password.into_valid().map_err(Enable2fa::fail)?.0);
-    let enable = body.enable.into_valid().map_err(Enable2fa::fail)?.0;
-    let code = body.code.into_option().map(Code::into_inner);
-    two_factor::set_enabled(&state, principal, &email, password, enable, code, ctx)
-        .await
-        .map_err(Enable2fa::fail)?;
+    let set = async {
+        let email = body.email.into_valid()?.0;
+        let password = SecretString::from(body.password.into_valid()?.0);
+        let enable = body.enable.into_valid()?.0;
+        let code = body.code.into_option().map(Code::into_inner);
+        two_factor::set_enabled(&state, principal, &email, password, enable, code, ctx).await
+    };
+    set.await.map_err(Enable2fa::fail)?;
     Ok(result(StatusCode::OK, None, vec![]))
 }

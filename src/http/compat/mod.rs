@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use super::dto::User;
 use super::problem::Problem;
 use crate::clock::rfc3339;
 use crate::service::accounts::Account;
@@ -51,16 +52,19 @@ struct CompatUser {
     last_login_ip: Option<String>,
 }
 
+/// `/v1`'s [`User`] without `createdAt`, which Sapfiai's `user` does not have: the
+/// account reaches the wire through one conversion.
 impl From<&Account> for CompatUser {
-    fn from(u: &Account) -> Self {
+    fn from(account: &Account) -> Self {
+        let user = User::from(account);
         Self {
-            id: u.id,
-            email: u.email.clone(),
-            user_name: u.user_name.clone(),
-            phone_number: u.phone_number.clone(),
-            two_factor_enabled: u.two_factor_enabled,
-            last_login_date: u.last_login_at.map(rfc3339),
-            last_login_ip: u.last_login_ip.clone(),
+            id: user.id,
+            email: user.email,
+            user_name: user.user_name,
+            phone_number: user.phone_number,
+            two_factor_enabled: user.two_factor_enabled,
+            last_login_date: user.last_login_date,
+            last_login_ip: user.last_login_ip,
         }
     }
 }

@@ -71,46 +71,41 @@ async fn login(
     Client(ctx): Client,
     CompatBody(body, _): CompatBody<Login, CompatLoginRequest>,
 ) -> Result<Response, CompatError> {
-    let login = accounts::Login {
-        identifier: dto::identifier(body.email, body.user_name).map_err(Login::fail)?,
-        password: body
-            .password
-            .into_valid()
-            .map_err(Login::fail)?
-            .into_secret(),
-        device_token: None,
-        device_fingerprint: None,
+    let login = async {
+        let login = accounts::Login {
+            identifier: dto::identifier(body.email, body.user_name)?,
+            password: body.password.into_valid()?.into_secret(),
+            device_token: None,
+            device_fingerprint: None,
+        };
+        accounts::login(&state, login, ctx).await
     };
-    let outcome = accounts::login(&state, login, ctx)
-        .await
-        .map_err(Login::fail)?;
-    Ok(match outcome {
+    Ok(match login.await.map_err(Login::fail)? {
         LoginOutcome::SignedIn(tokens, user) => signed_in(tokens, &user, "Login successful", true),
-        LoginOutcome::SecondFactorRequired { token, .. } => Json(SignInEnvelope {
-            success: true,
-            requires_2fa: Some(true),
-            requires_enrollment: None,
-            token,
-            refresh_token: None,
-            refresh_token_expiry: None,
-            user: None,
-            message: "Two-factor authentication required".to_owned(),
-            errors: None,
-        })
-        .into_response(),
-        LoginOutcome::EnrolmentRequired { token, .. } => Json(SignInEnvelope {
-            success: true,
-            requires_2fa: Some(true),
-            requires_enrollment: Some(true),
-            token,
-            refresh_token: None,
-            refresh_token_expiry: None,
-            user: None,
-            message: "Two-factor enrolment required".to_owned(),
-            errors: None,
-        })
-        .into_response(),
+        LoginOutcome::SecondFactorRequired { token, .. } => {
+            not_signed_in_yet(token, false, "Two-factor authentication required")
+        }
+        LoginOutcome::EnrolmentRequired { token, .. } => {
+            not_signed_in_yet(token, true, "Two-factor enrolment required")
+        }
     })
+}
+
+/// A login that needs a second step first: `requires2FA: true` with the temporary token,
+/// or (`enrolment`) with `requiresEnrollment: true` and the enrolment token; no session yet.
+fn not_signed_in_yet(token: String, enrolment: bool, message: &str) -> Response {
+    Json(SignInEnvelope {
+        success: true,
+        requires_2fa: Some(true),
+        requires_enrollment: enrolment.then_some(true),
+        token,
+        refresh_token: None,
+        refresh_token_expiry: None,
+        user: None,
+        message: message.to_owned(),
+        errors: None,
+    })
+    .into_response()
 }
 
 /// Body of `POST /authentication/verify-2fa`. Unknown fields are ignored.
@@ -153,15 +148,12 @@ async fn verify_2fa(
     Client(ctx): Client,
     CompatBody(body, _): CompatBody<Verify2fa, CompatVerifyRequest>,
 ) -> Result<Response, CompatError> {
-    let code = body
-        .code
-        .into_valid()
-        .map_err(Verify2fa::fail)?
-        .into_string();
-    let token = body.token.into_valid().map_err(Verify2fa::fail)?.0;
-    let verified = two_factor::verify_login(&state, token, SecondFactorCode::Totp(code), None, ctx)
-        .await
-        .map_err(Verify2fa::fail)?;
+    let verify = async {
+        let code = SecondFactorCode::Totp(body.code.into_valid()?.into_string());
+        let token = body.token.into_valid()?.0;
+        two_factor::verify_login(&state, token, code, None, ctx).await
+    };
+    let verified = verify.await.map_err(Verify2fa::fail)?;
     Ok(signed_in(
         verified.tokens,
         &verified.user,
@@ -202,14 +194,11 @@ async fn refresh_token(
     Client(ctx): Client,
     CompatBody(body, _): CompatBody<RefreshToken, CompatRefreshRequest>,
 ) -> Result<Response, CompatError> {
-    let token = body
-        .refresh_token
-        .into_valid()
-        .map_err(RefreshToken::fail)?
-        .0;
-    let (tokens, user) = sessions::refresh(&state, token, ctx)
-        .await
-        .map_err(RefreshToken::fail)?;
+    let refresh = async {
+        let token = body.refresh_token.into_valid()?.0;
+        sessions::refresh(&state, token, ctx).await
+    };
+    let (tokens, user) = refresh.await.map_err(RefreshToken::fail)?;
     Ok(signed_in(
         tokens,
         &user,

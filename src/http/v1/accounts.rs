@@ -23,7 +23,7 @@ use crate::http::extract::{
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable,
+    AccountRateLimited, BodyErrors, PagingErrors, RateLimited, Unauthorized, Unavailable,
 };
 use crate::service::accounts::{self, LoginOutcome, Registration};
 use crate::service::{events, sessions};
@@ -457,7 +457,7 @@ async fn set_password(
     params(Page),
     responses(
         (status = 200, description = "One page of events, newest first.", body = Vec<dto::SecurityEvent>),
-        (status = 400, description = "`limit` or `offset` out of range or not a whole number (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
+        PagingErrors,
         Unauthorized,
         Unavailable,
     )

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::SensitiveChangeErrors;
 use crate::error::AppError;
 use crate::http::body::{BodyContext, Code, Field, Optional, Text};
 use crate::http::dto;
-use crate::http::extract::{Auth, Body, Client};
+use crate::http::extract::{Auth, Body, Client, path_id};
 use crate::http::problem::Problem;
 use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
 use crate::service::devices;
@@ -182,8 +181,7 @@ async fn remove_device(
     Client(ctx): Client,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    // An id that is not a UUID cannot be this user's device: the same 404.
-    let device_id = Uuid::parse_str(&device_id).map_err(|_| AppError::NotFound)?;
+    let device_id = path_id(&device_id)?;
     devices::remove_one(&state, principal.user_id, device_id, ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

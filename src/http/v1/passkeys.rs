@@ -24,8 +24,8 @@ use crate::error::AppError;
 use crate::http::body::{
     BodyContext, Code, Decoded, Field, Nested, Optional, Password, Standard, Text,
 };
-use crate::http::dto::{Passkey, Tokens, TrustedDeviceInput};
-use crate::http::extract::{Auth, Body, Client, Enroller, OptionalBody, bearer_token};
+use crate::http::dto::{self, Passkey, Tokens, TrustedDeviceInput};
+use crate::http::extract::{Auth, Body, Client, Enroller, OptionalBody, path_id, two_factor_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
@@ -355,7 +355,7 @@ async fn rename(
     Body(body): Body<RenameRequest>,
 ) -> Result<Json<Passkey>, AppError> {
     let name = body.name.into_valid()?.trimmed();
-    let passkey_id = Uuid::parse_str(&passkey_id).map_err(|_| AppError::NotFound)?;
+    let passkey_id = path_id(&passkey_id)?;
     Ok(Json(
         passkeys::rename(&state, principal, passkey_id, name)
             .await?
@@ -412,7 +412,7 @@ async fn remove(
     Body(body): OptionalBody<RemoveRequest>,
 ) -> Result<Json<PasskeyRemoved>, AppError> {
     let code = body.code.into_option().map(Code::into_inner);
-    let passkey_id = Uuid::parse_str(&passkey_id).map_err(|_| AppError::NotFound)?;
+    let passkey_id = path_id(&passkey_id)?;
     let two_factor_enabled = passkeys::remove(&state, principal, passkey_id, code, ctx).await?;
     Ok(Json(PasskeyRemoved { two_factor_enabled }))
 }
@@ -438,9 +438,7 @@ async fn verify_start(
     _limit: RateLimit,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let challenge = bearer_token(&headers)
-        .map(str::to_owned)
-        .ok_or(AppError::InvalidTwoFactorToken)?;
+    let challenge = two_factor_token(&headers)?;
     started(passkeys::start_second_step(&state, challenge).await?)
 }
 
@@ -488,14 +486,9 @@ async fn verify_finish(
     headers: HeaderMap,
     Body(body): Body<VerifyFinishRequest>,
 ) -> Result<Response, AppError> {
-    let challenge = bearer_token(&headers).map(str::to_owned);
-    let challenge = challenge.ok_or(AppError::InvalidTwoFactorToken)?;
+    let challenge = two_factor_token(&headers)?;
     let assertion = assertion(body.ceremony_id, body.credential)?;
-    let trust = body
-        .trust_device
-        .into_option()
-        .map(|nested| nested.into_inner().into_input())
-        .transpose()?;
+    let trust = dto::trusted_device(body.trust_device)?;
     let verified = two_factor::verify_second_step(
         &state,
         challenge,

@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::http::body::{BodyContext, Code, Field, Nested, Optional, Password, TotpCode};
 use crate::http::dto::{self, Tokens, TrustedDeviceInput};
-use crate::http::extract::{Auth, Bearer, Body, Client, Enroller, OptionalBody, bearer_token};
+use crate::http::extract::{Auth, Bearer, Body, Client, Enroller, OptionalBody, two_factor_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
@@ -269,14 +269,9 @@ async fn verify(
     headers: HeaderMap,
     Body(body): Body<VerifyRequest>,
 ) -> Result<Response, AppError> {
-    let challenge = bearer_token(&headers).map(str::to_owned);
-    let challenge = challenge.ok_or(AppError::InvalidTwoFactorToken)?;
+    let challenge = two_factor_token(&headers)?;
     let code = body.code.into_valid()?.into_inner();
-    let trust = body
-        .trust_device
-        .into_option()
-        .map(|nested| nested.into_inner().into_input())
-        .transpose()?;
+    let trust = dto::trusted_device(body.trust_device)?;
     let verified = two_factor::verify_login(&state, challenge, code, trust, ctx).await?;
     Ok(Json(VerifiedTokens::from(verified)).into_response())
 }
