@@ -45,9 +45,6 @@ impl Application {
             _ => None,
         };
         let state = build_state(config, clock).await?;
-        // The server's configuration says which channels events are sent on (an admin
-        // command, run perhaps with another configuration, leaves them as they are).
-        crate::service::outbox::sync_channels(&state).await?;
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
@@ -219,7 +216,9 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         config.access_token_ttl_secs,
         config.signing_key_refresh_secs as i64,
     );
+    let subscriptions = crate::service::outbox::Subscriptions::from_config(&config);
     Ok(AppState {
+        subscriptions: Arc::new(subscriptions),
         config: Arc::new(config),
         db,
         keys: Arc::new(keys),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub use_cases: Arc<UseCases>,
     /// Wakes the notification delivery worker.
     pub outbox: Arc<crate::service::outbox::Wake>,
+    /// The notification channels of the configuration and the event types each takes.
+    pub subscriptions: Arc<crate::service::outbox::Subscriptions>,
     /// The WebAuthn relying party (passkeys).
     pub relying_party: Arc<RelyingParty>,
 }

@@ -30,7 +30,6 @@ pub mod events;
 pub mod files;
 pub mod key_fingerprints;
 pub mod known_devices;
-pub mod notification_channels;
 pub mod outbox;
 pub mod passkeys;
 pub mod sessions;

@@ -5,7 +5,8 @@
 //! LOCKED`, so instances claiming at once each take different rows; on SQLite the single
 //! writer serialises claims. A claim stamps the rows with a fresh `claim_id` and a lease:
 //! only that claim may record the attempt's outcome, and a row whose lease ran out (its
-//! worker died) is claimed again.
+//! worker died) is claimed again. A worker claims only the messages of the channels its
+//! instance is configured with.
 
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -51,21 +52,47 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>) -> Result<(), sqlx::Err
         .execute(&mut *e).await.map(|_| ()))
 }
 
-/// Whether any message is due: a read, so an idle worker's poll does not take the writer.
-pub async fn any_due(conn: &mut Conn, now: i64) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
-               AND lease_until <= $1 LIMIT 1) AS due";
-    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(now).fetch_one(&mut *e).await.map(|n| n > 0))
+/// `$from, $from+1, ...`: one placeholder per channel name, for `channel IN (...)`.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-/// Claims up to `limit` due messages until `lease_until`, counting the attempt.
+/// Whether any message of `channels` is due: a read, so an idle worker's poll does not
+/// take the writer.
+pub async fn any_due(conn: &mut Conn, now: i64, channels: &[String]) -> Result<bool, sqlx::Error> {
+    if channels.is_empty() {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+         AND lease_until <= $1 AND channel IN ({}) LIMIT 1) AS due",
+        placeholders(2, channels.len())
+    );
+    run!(conn, e => {
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).bind(now);
+        for channel in channels {
+            query = query.bind(channel);
+        }
+        query.fetch_one(&mut *e).await.map(|n| n > 0)
+    })
+}
+
+/// Claims up to `limit` due messages of `channels` until `lease_until`, counting the
+/// attempt.
 pub async fn claim(
     conn: &mut Conn,
     now: i64,
     lease_until: i64,
     claim_id: Uuid,
     limit: i64,
+    channels: &[String],
 ) -> Result<Vec<MessageRow>, sqlx::Error> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
     let lock = match conn.backend() {
         Backend::Sqlite(_) => "",
         Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
@@ -74,12 +101,18 @@ pub async fn claim(
         "UPDATE outbox SET lease_until = $1, claim_id = $2, attempts = attempts + 1 \
          WHERE status = 'pending' AND lease_until <= $3 AND id IN \
            (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 AND lease_until <= $3 \
-            ORDER BY next_attempt_at LIMIT $4{lock}) \
-         RETURNING {COLUMNS}"
+            AND channel IN ({}) ORDER BY next_attempt_at LIMIT $4{lock}) \
+         RETURNING {COLUMNS}",
+        placeholders(5, channels.len())
     );
-    run!(conn, e => sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(lease_until).bind(claim_id).bind(now).bind(limit)
-        .fetch_all(&mut *e).await)
+    run!(conn, e => {
+        let mut query = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(lease_until).bind(claim_id).bind(now).bind(limit);
+        for channel in channels {
+            query = query.bind(channel);
+        }
+        query.fetch_all(&mut *e).await
+    })
 }
 
 /// Records a delivered message; false when the claim is no longer the row's.

@@ -154,6 +154,7 @@ async fn create_user_unit(
                     serde_json::json!({})
                 };
                 by.record(
+                    state,
                     &mut tx,
                     user.created_at,
                     user.id,
@@ -480,6 +481,7 @@ async fn record_password_failure(
             "wrong_password"
         };
         events::record(
+            state,
             &mut tx,
             now,
             user_id,
@@ -556,6 +558,7 @@ pub async fn sign_in_in(
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -607,6 +610,7 @@ async fn note_device(
     }
     if known_before && !recent {
         events::record(
+            state,
             tx,
             now,
             user_id,
@@ -661,7 +665,16 @@ pub async fn change_password(
             return Err(AppError::InvalidCredentials);
         }
         let keep = Some(principal.session_id);
-        password_replaced(&mut tx, now, user.id, events::PASSWORD_CHANGED, keep, &ctx).await?;
+        password_replaced(
+            state,
+            &mut tx,
+            now,
+            user.id,
+            events::PASSWORD_CHANGED,
+            keep,
+            &ctx,
+        )
+        .await?;
         tx.commit().await
     })
     .await
@@ -704,7 +717,16 @@ pub async fn set_password_with_link(
             return Err(AppError::InvalidSetPasswordToken);
         }
         db::users::set_password_hash(&mut tx, user_id, &new_hash).await?;
-        password_replaced(&mut tx, now, user_id, events::PASSWORD_SET, None, &ctx).await?;
+        password_replaced(
+            state,
+            &mut tx,
+            now,
+            user_id,
+            events::PASSWORD_SET,
+            None,
+            &ctx,
+        )
+        .await?;
         tx.commit().await
     })
     .await
@@ -714,6 +736,7 @@ pub async fn set_password_with_link(
 /// [`events::PASSWORD_SET`] by a set-password link): recorded, and everything granted
 /// before it ends, for that reason, but the session `keep` that changed it.
 async fn password_replaced(
+    state: &AppState,
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -721,7 +744,16 @@ async fn password_replaced(
     keep: Option<Uuid>,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    events::record(tx, now, user_id, kind, Some(ctx), serde_json::json!({})).await?;
-    sessions::revoke_granted(tx, now, user_id, keep, kind, Some(ctx)).await?;
+    events::record(
+        state,
+        tx,
+        now,
+        user_id,
+        kind,
+        Some(ctx),
+        serde_json::json!({}),
+    )
+    .await?;
+    sessions::revoke_granted(state, tx, now, user_id, keep, kind, Some(ctx)).await?;
     Ok(())
 }

@@ -387,12 +387,26 @@ async fn import_line(
         "period": params.period,
     });
     actor
-        .record(&mut tx, now, user.id, events::TOTP_IMPORTED, imported)
+        .record(
+            state,
+            &mut tx,
+            now,
+            user.id,
+            events::TOTP_IMPORTED,
+            imported,
+        )
         .await?;
     if enabled_two_factor {
         let enabled = json!({"method": "totp", "imported": true});
         actor
-            .record(&mut tx, now, user.id, events::TWO_FACTOR_ENABLED, enabled)
+            .record(
+                state,
+                &mut tx,
+                now,
+                user.id,
+                events::TWO_FACTOR_ENABLED,
+                enabled,
+            )
             .await?;
     }
     if !dry_run {
@@ -502,7 +516,7 @@ pub async fn resync(
         }
         let drift = json!({"previousSteps": credential.drift, "driftSteps": offset, "reason": "resync"});
         actor
-            .record(&mut tx, now, user_id, events::TOTP_DRIFT_CHANGED, drift)
+            .record(state, &mut tx, now, user_id, events::TOTP_DRIFT_CHANGED, drift)
             .await?;
         tx.commit().await?;
         Ok(Resynced {

@@ -111,6 +111,7 @@ pub async fn trust(
     )
     .await?;
     events::record(
+        state,
         conn,
         now,
         user_id,
@@ -200,6 +201,7 @@ pub async fn remove_one(
             return Err(AppError::NotFound);
         }
         events::record(
+            state,
             &mut tx,
             now,
             user_id,
@@ -223,7 +225,7 @@ pub async fn remove_all(
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        let removed = revoke_all(&mut tx, now, user_id, "user_request", Some(&ctx)).await?;
+        let removed = revoke_all(state, &mut tx, now, user_id, "user_request", Some(&ctx)).await?;
         tx.commit().await?;
         Ok(removed)
     })
@@ -234,6 +236,7 @@ pub async fn remove_all(
 /// request that changes nothing leaves nothing in the event log, so repeating it cannot
 /// grow the log.
 pub async fn revoke_all(
+    state: &AppState,
     conn: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -245,6 +248,7 @@ pub async fn revoke_all(
         return Ok(0);
     }
     events::record_ended(
+        state,
         conn,
         now,
         user_id,

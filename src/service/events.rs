@@ -123,6 +123,7 @@ pub const CAPPED_EVENTS_PER_HOUR: i64 = 20;
 
 /// Records that `count` grants (sessions, trusted devices) were ended at once, and why.
 pub async fn record_ended(
+    state: &AppState,
     conn: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -132,7 +133,7 @@ pub async fn record_ended(
     reason: &str,
 ) -> Result<(), AppError> {
     let details = serde_json::json!({"count": count, "reason": reason});
-    record(conn, now, user_id, event_type, ctx, details).await
+    record(state, conn, now, user_id, event_type, ctx, details).await
 }
 
 /// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last one.
@@ -140,6 +141,7 @@ pub async fn record_ended(
 /// subscribed to its type, in the same transaction: the message exists exactly when the
 /// change does.
 pub async fn record(
+    state: &AppState,
     conn: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -164,7 +166,7 @@ pub async fn record(
         false
     };
     if !folded {
-        super::outbox::enqueue(conn, now, user_id, event_type, ctx, &details).await?;
+        super::outbox::enqueue(state, conn, now, user_id, event_type, ctx, &details).await?;
     }
     tracing::info!(user_id = %user_id, event = event_type, folded, "security event");
     Ok(())

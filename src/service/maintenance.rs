@@ -48,6 +48,7 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
                     user_agent: row.user_agent.clone(),
                 };
                 events::record(
+                    state,
                     &mut tx,
                     now,
                     row.user_id,

@@ -72,6 +72,7 @@ impl Actor {
     /// from where it came, and who it was with `extra` fields (see [`Actor::details_with`]).
     pub(super) async fn record(
         &self,
+        state: &AppState,
         tx: &mut db::Conn,
         now: i64,
         user_id: Uuid,
@@ -79,7 +80,7 @@ impl Actor {
         extra: serde_json::Value,
     ) -> Result<(), AppError> {
         let details = self.details_with(extra);
-        events::record(tx, now, user_id, kind, Some(&self.ctx), details).await
+        events::record(state, tx, now, user_id, kind, Some(&self.ctx), details).await
     }
 }
 
@@ -220,7 +221,7 @@ pub async fn record_viewed(
         require_account(&mut tx, user_id).await?;
         let viewed = json!({"viewed": what});
         actor
-            .record(&mut tx, now, user_id, events::ACCOUNT_VIEWED, viewed)
+            .record(state, &mut tx, now, user_id, events::ACCOUNT_VIEWED, viewed)
             .await?;
         tx.commit().await
     })
@@ -247,7 +248,14 @@ pub async fn unlock(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(),
         require_account(&mut tx, user_id).await?;
         db::users::unlock(&mut tx, user_id).await?;
         actor
-            .record(&mut tx, now, user_id, events::ACCOUNT_UNLOCKED, json!({}))
+            .record(
+                state,
+                &mut tx,
+                now,
+                user_id,
+                events::ACCOUNT_UNLOCKED,
+                json!({}),
+            )
             .await?;
         tx.commit().await
     })
@@ -271,11 +279,18 @@ pub async fn revoke_sessions(
         // Everything granted under the account's credentials goes: sessions, trusted devices
         // and pending second steps.
         db::challenges::delete_for_user(&mut tx, user_id).await?;
-        super::devices::revoke_all(&mut tx, now, user_id, "admin", Some(&actor.ctx)).await?;
+        super::devices::revoke_all(state, &mut tx, now, user_id, "admin", Some(&actor.ctx)).await?;
         let revoked = db::sessions::revoke_all_for_user(&mut tx, user_id, None, now).await?;
         let ended = json!({"count": revoked, "reason": "admin"});
         actor
-            .record(&mut tx, now, user_id, events::SESSIONS_REVOKED, ended)
+            .record(
+                state,
+                &mut tx,
+                now,
+                user_id,
+                events::SESSIONS_REVOKED,
+                ended,
+            )
             .await?;
         tx.commit().await?;
         Ok(revoked)
@@ -304,6 +319,7 @@ pub async fn set_disabled(
         }
         let kind = if disabled {
             sessions::revoke_granted(
+                state,
                 &mut tx,
                 now,
                 user_id,
@@ -316,7 +332,9 @@ pub async fn set_disabled(
         } else {
             events::ACCOUNT_ENABLED
         };
-        actor.record(&mut tx, now, user_id, kind, json!({})).await?;
+        actor
+            .record(state, &mut tx, now, user_id, kind, json!({}))
+            .await?;
         tx.commit().await?;
         Ok(true)
     })
@@ -342,6 +360,7 @@ pub async fn set_second_factor_required(
         let details = json!({"required": required});
         actor
             .record(
+                state,
                 &mut tx,
                 now,
                 user_id,

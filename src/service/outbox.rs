@@ -1,7 +1,8 @@
 //! Security notifications through a transactional outbox. An event that a channel
 //! (a webhook endpoint, or the email channel) subscribes to is written to the outbox in
 //! the event's own transaction ([`enqueue`], called by [`super::events::record`]), so a
-//! rolled-back change sends nothing and a committed one is never forgotten. The delivery
+//! rolled-back change sends nothing and a committed one is never forgotten. Which channels
+//! take which events is configuration, held in memory ([`Subscriptions`]). The delivery
 //! worker ([`run`]) claims due messages, sends them, and records each outcome: delivered,
 //! retried later on the Standard Webhooks schedule, or dead after about a day.
 
@@ -78,8 +79,93 @@ pub(super) async fn track<T>(future: impl std::future::Future<Output = T>) -> (T
         .await
 }
 
-/// Writes one message per channel subscribed to `event_type`, in the caller's transaction.
+/// One channel of this instance's configuration: a webhook endpoint, or the email channel
+/// (when `smtp_url` is set).
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    /// `webhook` or `email`.
+    pub kind: &'static str,
+    /// The webhook's URL (empty for email).
+    pub url: String,
+    /// The event types it takes, as configured (`*`: all).
+    pub events: Vec<String>,
+}
+
+/// The notification channels of the configuration, and which of them each event type is
+/// sent on. Built once at start-up (into [`AppState`]): subscriptions are configuration,
+/// so an event's transaction looks them up in memory, and an event no channel takes (every
+/// event, by default) costs no statement at all.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    /// Webhooks in the configuration's order, then email.
+    channels: Vec<Channel>,
+    /// Event type to the names of the channels that take it, sorted; types no channel
+    /// takes are absent.
+    by_event: HashMap<String, Vec<String>>,
+}
+
+impl Subscriptions {
+    pub fn from_config(config: &Config) -> Self {
+        let mut channels: Vec<Channel> = config
+            .webhooks
+            .iter()
+            .map(|hook| Channel {
+                name: hook.name.clone(),
+                kind: "webhook",
+                url: hook.url.clone(),
+                events: hook.events.clone(),
+            })
+            .collect();
+        if config.smtp_url.is_some() {
+            channels.push(Channel {
+                name: Config::EMAIL_CHANNEL.into(),
+                kind: "email",
+                url: String::new(),
+                events: super::events::EMAILED
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            });
+        }
+        let mut by_event: HashMap<String, Vec<String>> = HashMap::new();
+        for channel in &channels {
+            for event_type in super::events::ALL {
+                if channel.events.iter().any(|e| e == "*" || e == event_type) {
+                    by_event
+                        .entry((*event_type).to_owned())
+                        .or_default()
+                        .push(channel.name.clone());
+                }
+            }
+        }
+        for names in by_event.values_mut() {
+            names.sort();
+            names.dedup();
+        }
+        Self { channels, by_event }
+    }
+
+    /// The channels `event_type` is sent on (none, unless configured).
+    pub fn channels_for(&self, event_type: &str) -> &[String] {
+        self.by_event.get(event_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every channel in force.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// The names of the channels in force: the messages this instance's worker delivers.
+    fn names(&self) -> Vec<String> {
+        self.channels.iter().map(|c| c.name.clone()).collect()
+    }
+}
+
+/// Writes one message per channel subscribed to `event_type`, in the caller's transaction;
+/// nothing (and no statement) when no channel is.
 pub(super) async fn enqueue(
+    state: &AppState,
     conn: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -87,13 +173,13 @@ pub(super) async fn enqueue(
     ctx: Option<&RequestContext>,
     details: &serde_json::Value,
 ) -> Result<(), AppError> {
-    let channels = db::notification_channels::subscribed(conn, event_type).await?;
+    let channels = state.subscriptions.channels_for(event_type);
     if channels.is_empty() {
         return Ok(());
     }
     let _ = WROTE.try_with(|wrote| wrote.set(true));
     let body = payload(now, user_id, event_type, ctx, details);
-    for channel in &channels {
+    for channel in channels {
         db::outbox::insert(
             conn,
             &db::outbox::NewMessage {
@@ -110,33 +196,6 @@ pub(super) async fn enqueue(
     Ok(())
 }
 
-/// Writes the configuration's channels and subscriptions to the database (at start-up),
-/// where every event's transaction reads them.
-pub async fn sync_channels(state: &AppState) -> Result<(), AppError> {
-    let config = &state.config;
-    let mut channels: Vec<db::notification_channels::Channel> = config
-        .webhooks
-        .iter()
-        .map(|hook| db::notification_channels::Channel {
-            name: &hook.name,
-            kind: "webhook",
-            url: &hook.url,
-            event_types: hook.events.iter().map(String::as_str).collect(),
-        })
-        .collect();
-    if config.smtp_url.is_some() {
-        channels.push(db::notification_channels::Channel {
-            name: Config::EMAIL_CHANNEL,
-            kind: "email",
-            url: "",
-            event_types: super::events::EMAILED.to_vec(),
-        });
-    }
-    let mut tx = state.db.begin().await?;
-    db::notification_channels::replace_all(&mut tx, &channels, state.now()).await?;
-    tx.commit().await
-}
-
 /// Each configured endpoint by name, with the keys of its secrets.
 type Endpoints = HashMap<String, (WebhookEndpoint, Vec<Vec<u8>>)>;
 
@@ -147,6 +206,9 @@ pub struct Deliverer {
     http: WebhookClient,
     mailer: Option<Mailer>,
     endpoints: Arc<Endpoints>,
+    /// The channels this instance can send on: it claims only their messages, and leaves
+    /// another channel's to an instance configured with it.
+    channels: Arc<[String]>,
 }
 
 /// The outcome of one attempt.
@@ -175,6 +237,7 @@ impl Deliverer {
             http,
             mailer,
             endpoints: Arc::new(endpoints),
+            channels: state.subscriptions.names().into(),
         })
     }
 
@@ -240,16 +303,20 @@ impl Deliverer {
         // Long enough for every attempt of the batch to end (they run at once), so a
         // lease runs out only when its worker died.
         let lease = now + 2 * state.config.notification_timeout_secs as i64 + 60;
+        if self.channels.is_empty() {
+            return Ok(0);
+        }
         // Look before taking the writer: most polls find nothing.
         let due = {
             let mut conn = state.db.read().await?;
-            db::outbox::any_due(&mut conn, now).await?
+            db::outbox::any_due(&mut conn, now, &self.channels).await?
         };
         if !due {
             return Ok(0);
         }
         let mut tx = state.db.begin().await?;
-        let claimed = db::outbox::claim(&mut tx, now, lease, claim_id, BATCH).await?;
+        let claimed =
+            db::outbox::claim(&mut tx, now, lease, claim_id, BATCH, &self.channels).await?;
         tx.commit().await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -385,38 +452,22 @@ pub struct ChannelSummary {
 pub async fn channels(state: &AppState) -> Result<Vec<ChannelSummary>, AppError> {
     let mut conn = state.db.read().await?;
     let counts = db::outbox::counts(&mut conn).await?;
-    let mut out: Vec<ChannelSummary> = state
-        .config
-        .webhooks
+    Ok(state
+        .subscriptions
+        .channels()
         .iter()
-        .map(|hook| ChannelSummary {
-            name: hook.name.clone(),
-            kind: "webhook".into(),
-            url: hook.url.clone(),
-            events: hook.events.clone(),
-            counts: Vec::new(),
-        })
-        .collect();
-    if state.config.smtp_url.is_some() {
-        out.push(ChannelSummary {
-            name: Config::EMAIL_CHANNEL.into(),
-            kind: "email".into(),
-            url: String::new(),
-            events: super::events::EMAILED
+        .map(|channel| ChannelSummary {
+            name: channel.name.clone(),
+            kind: channel.kind.into(),
+            url: channel.url.clone(),
+            events: channel.events.clone(),
+            counts: counts
                 .iter()
-                .map(|s| (*s).to_owned())
+                .filter(|(name, _, _)| *name == channel.name)
+                .map(|(_, status, n)| (status.clone(), *n))
                 .collect(),
-            counts: Vec::new(),
-        });
-    }
-    for channel in &mut out {
-        channel.counts = counts
-            .iter()
-            .filter(|(name, _, _)| *name == channel.name)
-            .map(|(_, status, n)| (status.clone(), *n))
-            .collect();
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 pub async fn deliveries(

@@ -413,9 +413,10 @@ async fn store_registration(
     let first_factor = db::users::enable_two_factor(tx, user_id, now).await?;
     if first_factor {
         db::backup_codes::replace_all(tx, user_id, &hashes, now).await?;
-        two_factor::record_enabled(tx, now, user_id, ctx, "passkey").await?;
+        two_factor::record_enabled(state, tx, now, user_id, ctx, "passkey").await?;
     }
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -494,6 +495,7 @@ pub async fn remove(
             return Err(AppError::NotFound);
         }
         events::record(
+            state,
             &mut tx,
             now,
             user_id,
@@ -512,7 +514,7 @@ pub async fn remove(
         let still_on = if enabled && passkeys_left == 0 && !totp {
             two_factor::delete_second_factors(&mut tx, user_id).await?;
             let why = serde_json::json!({"reason": "last_passkey_removed"});
-            two_factor::turned_off(&mut tx, now, &principal, &ctx, why).await?;
+            two_factor::turned_off(state, &mut tx, now, &principal, &ctx, why).await?;
             false
         } else {
             enabled
@@ -663,6 +665,7 @@ async fn disable_cloned(
     if db::passkeys::disable(tx, row.id, now).await? {
         tracing::warn!(user_id = %row.user_id, passkey_id = %row.id, "passkey counter went backwards; passkey disabled");
         events::record(
+            state,
             tx,
             now,
             row.user_id,

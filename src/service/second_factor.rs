@@ -196,7 +196,17 @@ async fn check_totp(
         return Ok(false);
     }
     if learned != stored_drift {
-        record_drift(tx, now, user_id, stored_drift, learned, "sign_in", ctx).await?;
+        record_drift(
+            state,
+            tx,
+            now,
+            user_id,
+            stored_drift,
+            learned,
+            "sign_in",
+            ctx,
+        )
+        .await?;
     }
     Ok(true)
 }
@@ -215,6 +225,7 @@ fn checked_params(algorithm: &str, digits: i64, period: i64) -> Result<Params, A
 /// Records that the authenticator's learned clock drift changed, and why (`sign_in`: an
 /// accepted code was off the centre of the window; `resync`: an operator re-learned it).
 pub async fn record_drift(
+    state: &AppState,
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -224,6 +235,7 @@ pub async fn record_drift(
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -277,6 +289,7 @@ async fn check_backup_code(
         .metrics
         .increment("tessera_backup_codes_used_total", &[]);
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -302,6 +315,7 @@ async fn record_failure(
     let config = &state.config;
     let failures = attempt.sf_failures;
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -324,6 +338,7 @@ async fn record_failure(
             .metrics
             .increment("tessera_second_factor_lockouts_total", &[]);
         events::record(
+            state,
             tx,
             now,
             user_id,
@@ -335,6 +350,7 @@ async fn record_failure(
     }
     if suspend {
         events::record(
+            state,
             tx,
             now,
             user_id,

@@ -185,6 +185,7 @@ async fn revoke_on_reuse(
     };
     db::sessions::revoke(tx, session_id, now).await?;
     events::record(
+        state,
         tx,
         now,
         session.user_id,
@@ -224,6 +225,7 @@ pub async fn logout(
             }
         }
         events::record(
+            state,
             &mut tx,
             now,
             principal.user_id,
@@ -278,6 +280,7 @@ pub async fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, A
 /// What a password change, turning 2FA off, an admin reset and disabling an account share.
 /// Returns how many sessions were live.
 pub async fn revoke_granted(
+    state: &AppState,
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -289,6 +292,7 @@ pub async fn revoke_granted(
     let revoked = db::sessions::revoke_all_for_user(tx, user_id, keep, now).await?;
     if revoked > 0 {
         events::record_ended(
+            state,
             tx,
             now,
             user_id,
@@ -299,6 +303,6 @@ pub async fn revoke_granted(
         )
         .await?;
     }
-    super::devices::revoke_all(tx, now, user_id, reason, ctx).await?;
+    super::devices::revoke_all(state, tx, now, user_id, reason, ctx).await?;
     Ok(revoked)
 }

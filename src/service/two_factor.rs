@@ -293,7 +293,7 @@ pub async fn verify_setup_by_enrolment(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user_id, &hashes, now).await?;
-        record_enabled(&mut tx, now, user_id, &ctx, "totp").await?;
+        record_enabled(state, &mut tx, now, user_id, &ctx, "totp").await?;
         if !db::challenges::consume(&mut tx, &hash, now).await? {
             return Err(AppError::Unauthenticated);
         }
@@ -379,6 +379,7 @@ pub(super) fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) 
 /// The event of 2FA turning on with `method` (`totp`: a first setup, or a confirmed
 /// authenticator turned back on; `passkey`: a first passkey).
 pub(super) async fn record_enabled(
+    state: &AppState,
     tx: &mut Conn,
     now: i64,
     user_id: Uuid,
@@ -387,6 +388,7 @@ pub(super) async fn record_enabled(
 ) -> Result<(), AppError> {
     let details = json!({"method": method});
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -420,7 +422,7 @@ pub async fn verify_setup(
         if user.two_factor_enabled {
             // Added next to passkeys: 2FA stays on, and the backup codes the account has
             // stay valid (none are shown).
-            record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
+            record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
             tx.commit().await?;
             return Ok(Vec::new());
         }
@@ -429,7 +431,7 @@ pub async fn verify_setup(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-        record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
+        record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
         tx.commit().await?;
         Ok(codes)
     })
@@ -577,7 +579,7 @@ pub async fn disable(
         let mut tx =
             second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
         delete_second_factors(&mut tx, user.id).await?;
-        turned_off(&mut tx, now, &principal, &ctx, json!({})).await?;
+        turned_off(state, &mut tx, now, &principal, &ctx, json!({})).await?;
         tx.commit().await
     })
     .await
@@ -600,6 +602,7 @@ pub(super) async fn delete_second_factors(tx: &mut Conn, user_id: Uuid) -> Resul
 /// steps, every session but the caller's) and `two_factor_disabled` is recorded, with
 /// `details` saying how.
 pub(super) async fn turned_off(
+    state: &AppState,
     tx: &mut Conn,
     now: i64,
     principal: &Principal,
@@ -608,8 +611,18 @@ pub(super) async fn turned_off(
 ) -> Result<(), AppError> {
     let user_id = principal.user_id;
     let keep = Some(principal.session_id);
-    sessions::revoke_granted(tx, now, user_id, keep, "two_factor_disabled", Some(ctx)).await?;
+    sessions::revoke_granted(
+        state,
+        tx,
+        now,
+        user_id,
+        keep,
+        "two_factor_disabled",
+        Some(ctx),
+    )
+    .await?;
     events::record(
+        state,
         tx,
         now,
         user_id,
@@ -635,9 +648,16 @@ pub async fn admin_reset(
         super::operator::require_account(&mut tx, user_id).await?;
         delete_second_factors(&mut tx, user_id).await?;
         let ctx = Some(&actor.ctx);
-        sessions::revoke_granted(&mut tx, now, user_id, None, "admin_reset", ctx).await?;
+        sessions::revoke_granted(state, &mut tx, now, user_id, None, "admin_reset", ctx).await?;
         actor
-            .record(&mut tx, now, user_id, events::TWO_FACTOR_RESET, json!({}))
+            .record(
+                state,
+                &mut tx,
+                now,
+                user_id,
+                events::TWO_FACTOR_RESET,
+                json!({}),
+            )
             .await?;
         tx.commit().await
     })
@@ -692,6 +712,7 @@ pub async fn regenerate_backup_codes(
         db::backup_codes::replace_all(&mut tx, principal.user_id, &hashes, now).await?;
         db::users::set_backup_codes_generated_at(&mut tx, principal.user_id, Some(now)).await?;
         events::record(
+            state,
             &mut tx,
             now,
             principal.user_id,
@@ -739,7 +760,7 @@ pub async fn set_enabled(
                 return Err(AppError::NoAuthenticator);
             }
             if db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await? {
-                record_enabled(&mut tx, now, user.id, &ctx, "totp").await?;
+                record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
             }
             return tx.commit().await;
         }
@@ -753,7 +774,7 @@ pub async fn set_enabled(
             return Ok(());
         }
         let kept = json!({"authenticatorKept": true});
-        turned_off(&mut tx, now, &principal, &ctx, kept).await?;
+        turned_off(state, &mut tx, now, &principal, &ctx, kept).await?;
         tx.commit().await
     })
     .await

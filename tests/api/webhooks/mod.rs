@@ -214,6 +214,7 @@ async fn a_rolled_back_change_sends_nothing() {
         async move {
             let mut tx = state.db.begin().await.unwrap();
             events::record(
+                &state,
                 &mut tx,
                 state.now(),
                 user_id,
@@ -528,6 +529,7 @@ async fn a_message_claimed_by_a_dead_worker_is_sent_once_its_lease_runs_out() {
     let mut tx = app.state.db.begin().await.unwrap();
     let user_id: uuid::Uuid = user.id.parse().unwrap();
     events::record(
+        &app.state,
         &mut tx,
         app.now(),
         user_id,
@@ -538,9 +540,11 @@ async fn a_message_claimed_by_a_dead_worker_is_sent_once_its_lease_runs_out() {
     .await
     .unwrap();
     let now = app.now();
-    let claimed = tessera::db::outbox::claim(&mut tx, now, now + 80, uuid::Uuid::new_v4(), 10)
-        .await
-        .unwrap();
+    let channels = [support::CHANNEL.to_owned()];
+    let claimed =
+        tessera::db::outbox::claim(&mut tx, now, now + 80, uuid::Uuid::new_v4(), 10, &channels)
+            .await
+            .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(claimed.len(), 1, "the dead worker's claim");
 

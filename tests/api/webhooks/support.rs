@@ -172,9 +172,12 @@ pub fn assert_signed(received: &Received, secrets: &[&str]) {
 }
 
 /// An endpoint named `hooks` at `url` for `events`, signed with `secrets`.
+/// The name of the endpoint [`endpoint`] configures.
+pub const CHANNEL: &str = "hooks";
+
 pub fn endpoint(url: &str, secrets: &[&str], events: &[&str]) -> WebhookEndpoint {
     WebhookEndpoint {
-        name: "hooks".into(),
+        name: CHANNEL.into(),
         url: url.to_owned(),
         secrets: secrets
             .iter()
