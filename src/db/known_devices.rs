@@ -4,29 +4,57 @@ use uuid::Uuid;
 
 use super::{Conn, run};
 
-/// Notes that `user_id` signed in from `key` at `now`; returns when it was last seen
-/// before (`None`: never).
+/// What the account knew of a sign-in's devices before [`seen`] noted them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Before {
+    /// When each of the keys was last seen (`None`: never), in no particular order.
+    pub last_seen: Vec<Option<i64>>,
+    /// Whether the account has signed in from a device other than these keys.
+    pub other_devices: bool,
+}
+
+/// Notes that `user_id` signed in from each of `keys` (distinct) at `now`, and tells what
+/// was known of them before, in one statement: the upsert keeps the last sighting it
+/// replaces in `previous_seen_at` and returns it, and the check for other devices leaves
+/// out the keys being written, so it reads the same whichever of this statement's rows
+/// it sees.
 pub async fn seen(
     conn: &mut Conn,
     user_id: Uuid,
-    key: &str,
+    keys: &[String],
     now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    let before = "SELECT last_seen_at FROM known_devices WHERE user_id = $1 AND device_key = $2";
-    let upsert = "INSERT INTO known_devices (user_id, device_key, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3) \
-                  ON CONFLICT (user_id, device_key) DO UPDATE SET last_seen_at = excluded.last_seen_at";
-    run!(conn, e => {
-        let last: Option<i64> = sqlx::query_scalar(before).bind(user_id).bind(key)
-            .fetch_optional(&mut *e).await?;
-        sqlx::query(upsert).bind(user_id).bind(key).bind(now).execute(&mut *e).await?;
-        Ok(last)
+) -> Result<Before, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Before {
+            last_seen: Vec::new(),
+            other_devices: false,
+        });
+    }
+    let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+    let values: Vec<String> = placeholders
+        .iter()
+        .map(|key| format!("($1, {key}, $2, $2)"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO known_devices (user_id, device_key, first_seen_at, last_seen_at) VALUES {} \
+         ON CONFLICT (user_id, device_key) DO UPDATE SET \
+           previous_seen_at = known_devices.last_seen_at, last_seen_at = excluded.last_seen_at \
+         RETURNING previous_seen_at, EXISTS (SELECT 1 FROM known_devices o \
+           WHERE o.user_id = $1 AND o.device_key NOT IN ({})) AS other_devices",
+        values.join(", "),
+        placeholders.join(", ")
+    );
+    let rows: Vec<(Option<i64>, bool)> = run!(conn, e => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(user_id).bind(now);
+        for key in keys {
+            query = query.bind(key);
+        }
+        query.fetch_all(&mut *e).await
+    })?;
+    Ok(Before {
+        other_devices: rows.iter().any(|(_, others)| *others),
+        last_seen: rows.into_iter().map(|(last, _)| last).collect(),
     })
-}
-
-/// Whether the account has signed in from any device before.
-pub async fn any(conn: &mut Conn, user_id: Uuid) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT COUNT(*) FROM known_devices WHERE user_id = $1";
-    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(user_id).fetch_one(&mut *e).await.map(|n| n > 0))
 }
 
 /// Forgets devices not seen since `older_than`, a batch at a time.

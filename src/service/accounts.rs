@@ -573,7 +573,7 @@ pub async fn sign_in_in(
             let (device, token) = devices::trust(state, tx, user_id, input, ctx).await?;
             // The device being trusted is the one signing in now: not new next time.
             let key = crate::domain::device::trusted_device_key(&device.id.to_string());
-            db::known_devices::seen(tx, user_id, &key, now).await?;
+            db::known_devices::seen(tx, user_id, &[key], now).await?;
             Some((device, token))
         }
         None => None,
@@ -601,13 +601,10 @@ async fn note_device(
     if let Some(id) = trusted_device {
         keys.push(device::trusted_device_key(id));
     }
-    let known_before = db::known_devices::any(tx, user_id).await?;
+    let before = db::known_devices::seen(tx, user_id, &keys, now).await?;
+    let known_before = before.other_devices || before.last_seen.iter().any(Option::is_some);
     let since = now - state.config.new_device_window_days * 86_400;
-    let mut recent = false;
-    for key in &keys {
-        let last = db::known_devices::seen(tx, user_id, key, now).await?;
-        recent |= last.is_some_and(|t| t >= since);
-    }
+    let recent = before.last_seen.iter().flatten().any(|&t| t >= since);
     if known_before && !recent {
         events::record(
             state,

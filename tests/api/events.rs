@@ -937,6 +937,107 @@ async fn passkey_changes_are_recorded() {
     assert_eq!(of("two_factor_enabled")["details"]["method"], "passkey");
 }
 
+/// A device is new again once it has not signed in for `new_device_window_days`: each
+/// sign-in moves its last sighting, so one back within the window is not news, and one
+/// back after it is.
+#[tokio::test]
+async fn a_device_back_after_the_window_is_new_again() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let window = app.state.config.new_device_window_days * 86_400;
+    let login = || app.login(&user.email, PASSWORD);
+    let new_devices = |access: String| {
+        let app = &app;
+        async move {
+            let events = all_events(app, &access).await;
+            events
+                .iter()
+                .filter(|e| e["type"] == "new_device_sign_in")
+                .count()
+        }
+    };
+
+    app.clock.advance(window - 86_400);
+    let within = login().await;
+    assert_eq!(within.status, 200, "{}", within.text);
+    let access = within.body["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(new_devices(access).await, 0, "seen within the window");
+
+    // Counted from the sign-in just above, not from the first one.
+    app.clock.advance(window - 86_400);
+    let still_within = login().await;
+    let access = still_within.body["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        new_devices(access).await,
+        0,
+        "each sign-in renews the device"
+    );
+
+    app.clock.advance(window + 1);
+    let after = login().await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    let access = after.body["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(new_devices(access).await, 1, "back after the window");
+}
+
+/// A sign-in with a trusted device is not from a new device even from another browser:
+/// one of its devices (the trusted one) was seen recently.
+#[tokio::test]
+async fn a_trusted_device_in_another_browser_is_not_a_new_device() {
+    let app = TestApp::spawn().await;
+    let enrolled = app.enrolled_user().await;
+    app.clock.advance(30);
+    let token = app
+        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
+        .await;
+    let code = totp_code(&enrolled.secret, app.now());
+    let trusted = app
+        .post(
+            "/v1/auth/2fa/verify",
+            json!({"code": code, "trustDevice": device_input("fp-events", "Laptop")}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(trusted.status, 200, "{}", trusted.text);
+    let device_token = trusted.body["deviceToken"].as_str().unwrap().to_owned();
+
+    let login = |agent: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/v1/auth/login"))
+                .header("user-agent", agent)
+                .json(&json!({
+                    "email": enrolled.user.email,
+                    "password": enrolled.user.password,
+                    "deviceToken": device_token,
+                    "deviceFingerprint": "fp-events",
+                })),
+        )
+    };
+    let other_browser =
+        login("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0").await;
+    assert_eq!(other_browser.status, 200, "{}", other_browser.text);
+    let access = other_browser.body["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the trusted device skips the code: {}", other_browser.text));
+    let events = all_events(&app, access).await;
+    assert!(
+        !events.iter().any(|e| e["type"] == "new_device_sign_in"),
+        "{events:?}"
+    );
+    assert!(
+        types(&events)
+            .iter()
+            .filter(|t| **t == "login_succeeded")
+            .count()
+            >= 3,
+        "{events:?}"
+    );
+}
+
 /// An account unused for longer than `new_device_window_days`, its old devices pruned by
 /// maintenance, still reports a sign-in from a new device: the pruning keeps its most
 /// recent device, so the sign-in is not taken for the account's first.
