@@ -122,6 +122,7 @@ pub const CAPPED: &[&str] = &[
 pub const CAPPED_EVENTS_PER_HOUR: i64 = 20;
 
 /// Records that `count` grants (sessions, trusted devices) were ended at once, and why.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_ended(
     state: &AppState,
     conn: &mut Conn,

@@ -224,6 +224,7 @@ fn checked_params(algorithm: &str, digits: i64, period: i64) -> Result<Params, A
 
 /// Records that the authenticator's learned clock drift changed, and why (`sign_in`: an
 /// accepted code was off the centre of the window; `resync`: an operator re-learned it).
+#[allow(clippy::too_many_arguments)]
 pub async fn record_drift(
     state: &AppState,
     tx: &mut Conn,
