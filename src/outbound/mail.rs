@@ -26,8 +26,13 @@ impl Mailer {
         Ok(Self { transport, from })
     }
 
-    pub async fn send(&self, to: &str, notice: &Notice) -> Result<(), String> {
-        let to: Mailbox = to.parse().map_err(|e| format!("bad address: {e}"))?;
+    /// Sends `notice` to `to`. A refusal that no retry can change (an address that does
+    /// not parse, a 5xx answer from the server) is [`MailError::permanent`].
+    pub async fn send(&self, to: &str, notice: &Notice) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|e| MailError {
+            reason: format!("bad address: {e}"),
+            permanent: true,
+        })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -36,11 +41,25 @@ impl Mailer {
                 notice.text.clone(),
                 notice.html.clone(),
             ))
-            .map_err(|e| format!("building the message: {e}"))?;
+            .map_err(|e| MailError {
+                reason: format!("building the message: {e}"),
+                permanent: true,
+            })?;
         self.transport
             .send(message)
             .await
             .map(|_| ())
-            .map_err(|e| format!("smtp: {e}"))
+            .map_err(|e| MailError {
+                reason: format!("smtp: {e}"),
+                permanent: e.is_permanent(),
+            })
     }
+}
+
+/// Why an email was not sent, and whether sending it again could succeed.
+#[derive(Debug)]
+pub struct MailError {
+    pub reason: String,
+    /// The server refused it for good (a 5xx reply), or it cannot be written at all.
+    pub permanent: bool,
 }

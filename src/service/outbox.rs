@@ -212,7 +212,44 @@ pub struct Deliverer {
 }
 
 /// The outcome of one attempt.
-type Attempt = Result<(), String>;
+type Attempt = Result<(), Failure>;
+
+/// Why an attempt failed. A permanent failure (the account is gone, the mail server
+/// refused the address for good) is dead at once: retrying it for a day would only delay
+/// the dead letter an operator needs to see, and knock on the mail server again and again.
+#[derive(Debug)]
+struct Failure {
+    reason: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn permanent(reason: &str) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            permanent: true,
+        }
+    }
+}
+
+/// Anything else may pass (the receiver down, a timeout, the database busy): retried.
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
+impl From<crate::outbound::mail::MailError> for Failure {
+    fn from(error: crate::outbound::mail::MailError) -> Self {
+        Self {
+            reason: error.reason,
+            permanent: error.permanent,
+        }
+    }
+}
 
 impl Deliverer {
     pub fn new(state: &AppState) -> anyhow::Result<Self> {
@@ -247,7 +284,9 @@ impl Deliverer {
             return self.email(message).await;
         }
         let Some((endpoint, keys)) = self.endpoints.get(&message.channel) else {
-            return Err("no such webhook endpoint in this instance's configuration".into());
+            return Err(
+                String::from("no such webhook endpoint in this instance's configuration").into(),
+            );
         };
         self.http
             .send(&Signed {
@@ -259,14 +298,15 @@ impl Deliverer {
             })
             .await
             .map(|_| ())
+            .map_err(Failure::from)
     }
 
     async fn email(&self, message: &db::outbox::MessageRow) -> Attempt {
         let Some(mailer) = &self.mailer else {
-            return Err("smtp_url is not set on this instance".into());
+            return Err(String::from("smtp_url is not set on this instance").into());
         };
         let Some(user_id) = message.user_id else {
-            return Err("the message names no account".into());
+            return Err(Failure::permanent("the message names no account"));
         };
         let to = {
             let mut conn = self.state.db.read().await.map_err(|e| e.to_string())?;
@@ -276,10 +316,10 @@ impl Deliverer {
                 .map(|u| u.email)
         };
         let Some(to) = to else {
-            return Err("the account no longer exists".into());
+            return Err(Failure::permanent("the account no longer exists"));
         };
-        let body: serde_json::Value =
-            serde_json::from_str(&message.payload).map_err(|e| e.to_string())?;
+        let body: serde_json::Value = serde_json::from_str(&message.payload)
+            .map_err(|_| Failure::permanent("the message's payload is not JSON"))?;
         let data = &body["data"];
         let Some(notice) = notice::notice(&Facts {
             issuer: &self.state.config.issuer,
@@ -289,9 +329,11 @@ impl Deliverer {
             user_agent: data["userAgent"].as_str(),
             details: &data["details"],
         }) else {
-            return Err("no email is written for this event type".into());
+            return Err(Failure::permanent(
+                "no email is written for this event type",
+            ));
         };
-        mailer.send(&to, &notice).await
+        Ok(mailer.send(&to, &notice).await?)
     }
 
     /// Claims the due messages, sends them, and records the outcomes; returns how many
@@ -336,8 +378,13 @@ impl Deliverer {
                     db::outbox::mark_delivered(&mut tx, message.id, claim_id, now).await?;
                     "delivered"
                 }
-                Err(error) => {
-                    let retry_at = retry_delay(message.attempts).map(|d| now + d);
+                Err(failure) => {
+                    let error = &failure.reason;
+                    let retry_at = if failure.permanent {
+                        None
+                    } else {
+                        retry_delay(message.attempts).map(|d| now + d)
+                    };
                     db::outbox::mark_failed(&mut tx, message.id, claim_id, now, retry_at, error)
                         .await?;
                     tracing::warn!(

@@ -294,6 +294,12 @@ impl TestApp {
     /// Registers a new user with a unique email and signs them in.
     pub async fn signed_in_user(&self) -> TestUser {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.signed_in_user_with_email(&email).await
+    }
+
+    /// Registers a new user with `email` and signs them in.
+    pub async fn signed_in_user_with_email(&self, email: &str) -> TestUser {
+        let email = email.to_owned();
         let registered = self.register(&email, PASSWORD).await;
         assert_eq!(registered.status, 201, "register: {}", registered.text);
         let login = self.login(&email, PASSWORD).await;

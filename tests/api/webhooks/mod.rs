@@ -10,7 +10,9 @@ use tessera::domain::webhook::RETRY_DELAYS;
 use tessera::service::{RequestContext, events, outbox};
 
 use crate::helpers::{PASSWORD, TestApp};
-use support::{NEXT_SECRET, Receiver, SECRET, SmtpSink, assert_signed, endpoint, with_webhook};
+use support::{
+    NEXT_SECRET, REFUSED_MAILBOX, Receiver, SECRET, SmtpSink, assert_signed, endpoint, with_webhook,
+};
 
 #[tokio::test]
 async fn a_subscribed_event_arrives_signed_with_every_secret_and_no_secret_in_it() {
@@ -354,6 +356,58 @@ async fn a_sign_in_from_a_new_device_is_an_event_and_a_webhook() {
     assert_eq!(got[0].body["type"], "new_device_sign_in");
     assert_eq!(got[0].body["data"]["details"]["device"], "Firefox on Linux");
     assert_eq!(got[0].body["data"]["userAgent"], FIREFOX);
+}
+
+/// A mailbox the mail server refuses for good (550) makes the email dead after its first
+/// attempt, with the server's answer as the error: no day of retries against a refusal
+/// that cannot change. Another account's email still goes out.
+#[tokio::test]
+async fn an_email_refused_for_good_is_dead_at_once() {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url.clone();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = Some(secrecy::SecretString::from(smtp));
+        c.outbox_poll_interval_ms = 100;
+    })
+    .await;
+    let refused = app
+        .signed_in_user_with_email(&format!("{REFUSED_MAILBOX}@example.com"))
+        .await;
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(&refused.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let mut dead = Vec::new();
+    for _ in 0..100 {
+        app.state.outbox.wake();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        dead = outbox::deliveries(&app.state, None, 10).await.unwrap();
+        if dead.iter().any(|d| d.status != "pending") {
+            break;
+        }
+    }
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].status, "dead", "{dead:?}");
+    assert_eq!(dead[0].attempts, 1, "{dead:?}");
+    let error = dead[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("550"), "{error}");
+
+    // Not a broken mail server: another account's email is delivered.
+    let other = app.signed_in_user().await;
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(&other.access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let mails = sink.wait_for(&app, 1).await;
+    assert_eq!(mails[0].to, [format!("<{}>", other.email)]);
 }
 
 /// Emails reach a real SMTP server: plain text and HTML, to the account's address.

@@ -202,6 +202,10 @@ pub struct Mail {
     pub data: String,
 }
 
+/// Recipients whose address contains this are refused for good (`550`), as a real server
+/// refuses a mailbox that does not exist.
+pub const REFUSED_MAILBOX: &str = "no-such-mailbox";
+
 /// An SMTP server on port 0 speaking just enough of RFC 5321 for one client: greeting,
 /// EHLO/HELO, MAIL, RCPT, DATA (dot-terminated, dot-unstuffed), RSET, NOOP, QUIT.
 #[derive(Clone)]
@@ -263,7 +267,12 @@ async fn session(
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            to.push(line[8..].trim().to_owned());
+            let recipient = line[8..].trim().to_owned();
+            if recipient.contains(REFUSED_MAILBOX) {
+                write.write_all(b"550 5.1.1 no such mailbox\r\n").await?;
+                continue;
+            }
+            to.push(recipient);
             write.write_all(b"250 OK\r\n").await?;
         } else if upper == "DATA" {
             write.write_all(b"354 go on\r\n").await?;
