@@ -1001,6 +1001,90 @@ async fn require_all_makes_a_v1_login_enrol_before_it_signs_in() {
     assert_eq!(verified.status, 200, "{}", verified.text);
 }
 
+/// An operator disables an account in the middle of its enforced enrolment: the
+/// enrolment token (already used for `setup`) cannot finish it, not even with the right
+/// code, and stays dead when the account is enabled again; a new login starts over.
+#[tokio::test]
+async fn disabling_an_account_ends_its_enrolment_token_mid_enrolment() {
+    let app = TestApp::spawn_with(|c| c.require_second_factor = SecondFactorPolicy::All).await;
+    let key = app
+        .admin_key("backend", &["users:read", "users:write"])
+        .await;
+    let email = "enzo@example.com";
+    let registered = app.register(email, PASSWORD).await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let id = registered.body["id"].as_str().unwrap().to_owned();
+    let login = app.login(email, PASSWORD).await;
+    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&token))
+        .await;
+    assert_eq!(setup.status, 200, "setup: {}", setup.text);
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+
+    let disabled = call(
+        &app,
+        "POST",
+        &format!("/admin/v1/users/{id}/disable"),
+        None,
+        Some(&key),
+    )
+    .await;
+    assert_eq!(disabled.body["changed"], true, "{}", disabled.text);
+    let code = totp_code(&secret, app.now());
+    let refused = app
+        .post(
+            "/v1/auth/2fa/verify-setup",
+            json!({"code": code}),
+            Some(&token),
+        )
+        .await;
+    assert!(
+        refused.status == 401 || refused.status == 403,
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.body.get("accessToken").is_none(),
+        "{}",
+        refused.text
+    );
+
+    let enabled = call(
+        &app,
+        "POST",
+        &format!("/admin/v1/users/{id}/enable"),
+        None,
+        Some(&key),
+    )
+    .await;
+    assert_eq!(enabled.body["changed"], true, "{}", enabled.text);
+    app.post(
+        "/v1/auth/2fa/verify-setup",
+        json!({"code": code}),
+        Some(&token),
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+    let status = call(
+        &app,
+        "GET",
+        &format!("/admin/v1/users/{id}"),
+        None,
+        Some(&key),
+    )
+    .await;
+    assert_eq!(status.status, 200, "{}", status.text);
+    assert_eq!(
+        status.body["secondFactor"]["enabled"], false,
+        "{}",
+        status.text
+    );
+    // Back to the start: the next login must enrol again.
+    let again = app.login(email, PASSWORD).await;
+    assert_eq!(again.body["requiresEnrollment"], true, "{}", again.text);
+}
+
 #[tokio::test]
 async fn an_enrolment_token_dies_after_too_many_wrong_codes_and_with_time() {
     let app = TestApp::spawn_with(|c| c.require_second_factor = SecondFactorPolicy::All).await;

@@ -123,7 +123,8 @@ struct Locks {
 #[serde(rename_all = "camelCase")]
 struct SecondFactor {
     enabled: bool,
-    /// The methods it has: `totp` and `backup_code` while on, else none.
+    /// The second factors a sign-in can use now (`totp`, `passkey`, `backup_code`), as in
+    /// `GET /v1/auth/2fa/status`; none while it is off.
     #[schema(example = json!(["totp", "backup_code"]))]
     methods: Vec<&'static str>,
     #[schema(required = true, format = DateTime)]
@@ -183,11 +184,7 @@ fn admin_user(d: &AccountDetails, s: &TwoFactorStatus, now: i64) -> AdminUser {
         summary: d.into(),
         second_factor: SecondFactor {
             enabled: s.enabled,
-            methods: if s.enabled {
-                vec!["totp", "backup_code"]
-            } else {
-                Vec::new()
-            },
+            methods: s.methods(),
             enabled_at: s.enabled_at.map(rfc3339),
             setup_pending: s.setup_pending,
             backup_codes_remaining: s.backup_codes_remaining,

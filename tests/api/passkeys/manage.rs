@@ -122,6 +122,22 @@ async fn removing_the_last_passkey_turns_two_factor_off() {
     let (user, _key, registered) = user_with_passkey(&app).await;
     let id = registered["passkey"]["id"].as_str().unwrap();
     let code = registered["backupCodes"][0].as_str().unwrap();
+    // An operator sees the passkey as the account's method, not an authenticator app.
+    let admin = app.admin_key("support", &["users:read"]).await;
+    let account = app
+        .send(
+            app.client
+                .get(app.url(&format!("/admin/v1/users/{}", user.id)))
+                .bearer_auth(&admin),
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert_eq!(
+        account.body["secondFactor"]["methods"],
+        json!(["passkey", "backup_code"]),
+        "{}",
+        account.text
+    );
     let other_session = app.login(&user.email, &user.password).await;
     assert_eq!(other_session.body["requires2FA"], true);
 
