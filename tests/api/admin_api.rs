@@ -27,6 +27,13 @@ async fn call(
     app.send(request).await
 }
 
+/// Disables (`true`) or enables the account through the admin API with `key`.
+async fn set_disabled(app: &TestApp, key: &str, user_id: &str, disabled: bool) -> TestResponse {
+    let action = if disabled { "disable" } else { "enable" };
+    let path = format!("/admin/v1/users/{user_id}/{action}");
+    call(app, "POST", &path, None, Some(key)).await
+}
+
 /// The account's security events, read through the admin API.
 async fn events_of(app: &TestApp, user_id: &str, key: &str) -> Vec<Value> {
     let response = call(
@@ -645,14 +652,7 @@ async fn a_disabled_account_cannot_sign_in_or_refresh_until_enabled() {
         .two_factor_token(&enrolled.user.email, &enrolled.user.password)
         .await;
     for id in [&user.id, &enrolled.user.id] {
-        let disabled = call(
-            &app,
-            "POST",
-            &format!("/admin/v1/users/{id}/disable"),
-            None,
-            Some(&key),
-        )
-        .await;
+        let disabled = set_disabled(&app, &key, id, true).await;
         assert_eq!(disabled.body["changed"], true, "{}", disabled.text);
     }
     // Existing sessions and pending second steps are gone.
@@ -1022,14 +1022,7 @@ async fn disabling_an_account_ends_its_enrolment_token_mid_enrolment() {
     assert_eq!(setup.status, 200, "setup: {}", setup.text);
     let secret = setup.body["secret"].as_str().unwrap().to_owned();
 
-    let disabled = call(
-        &app,
-        "POST",
-        &format!("/admin/v1/users/{id}/disable"),
-        None,
-        Some(&key),
-    )
-    .await;
+    let disabled = set_disabled(&app, &key, &id, true).await;
     assert_eq!(disabled.body["changed"], true, "{}", disabled.text);
     let code = totp_code(&secret, app.now());
     let refused = app
@@ -1050,14 +1043,7 @@ async fn disabling_an_account_ends_its_enrolment_token_mid_enrolment() {
         refused.text
     );
 
-    let enabled = call(
-        &app,
-        "POST",
-        &format!("/admin/v1/users/{id}/enable"),
-        None,
-        Some(&key),
-    )
-    .await;
+    let enabled = set_disabled(&app, &key, &id, false).await;
     assert_eq!(enabled.body["changed"], true, "{}", enabled.text);
     app.post(
         "/v1/auth/2fa/verify-setup",

@@ -158,14 +158,7 @@ async fn a_message_is_dead_after_the_schedule_runs_out() {
     let url = receiver.url.clone();
     let app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
     let user = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text);
+    change_password(&app, &user.access_token).await;
     receiver.wait_for_requests(Some(&app), 1).await;
     for (i, delay) in RETRY_DELAYS.iter().enumerate() {
         // One second short: not yet.
@@ -364,23 +357,11 @@ async fn a_sign_in_from_a_new_device_is_an_event_and_a_webhook() {
 #[tokio::test]
 async fn an_email_refused_for_good_is_dead_at_once() {
     let sink = SmtpSink::start().await;
-    let smtp = sink.url.clone();
-    let app = TestApp::spawn_with(|c| {
-        c.smtp_url = Some(secrecy::SecretString::from(smtp));
-        c.outbox_poll_interval_ms = 100;
-    })
-    .await;
+    let app = app_emailing_to(&sink).await;
     let refused = app
         .signed_in_user_with_email(&format!("{REFUSED_MAILBOX}@example.com"))
         .await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&refused.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text);
+    change_password(&app, &refused.access_token).await;
     let mut dead = Vec::new();
     for _ in 0..100 {
         app.state.outbox.wake();
@@ -398,14 +379,7 @@ async fn an_email_refused_for_good_is_dead_at_once() {
 
     // Not a broken mail server: another account's email is delivered.
     let other = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&other.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text);
+    change_password(&app, &other.access_token).await;
     let mails = sink.wait_for(&app, 1).await;
     assert_eq!(mails[0].to, [format!("<{}>", other.email)]);
 }
@@ -422,14 +396,7 @@ async fn emails_reach_an_smtp_server() {
     })
     .await;
     let user = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text);
+    change_password(&app, &user.access_token).await;
     let mails = sink.wait_for(&app, 1).await;
     assert_eq!(
         mails.len(),
@@ -623,14 +590,7 @@ async fn the_worker_stops_with_the_server_and_the_next_start_delivers() {
     let url = receiver.url.clone();
     let mut app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
     let user = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204);
+    change_password(&app, &user.access_token).await;
     attempted(&app, 1).await;
     app.stop().await;
     receiver.answer(200);
@@ -729,12 +689,7 @@ fn webhook_settings_are_checked_when_read() {
 async fn backup_codes_and_lockouts_are_emailed() {
     use crate::helpers::{verify_code, wrong_code};
     let sink = SmtpSink::start().await;
-    let smtp = sink.url.clone();
-    let app = TestApp::spawn_with(|c| {
-        c.smtp_url = Some(secrecy::SecretString::from(smtp));
-        c.outbox_poll_interval_ms = 100;
-    })
-    .await;
+    let app = app_emailing_to(&sink).await;
     let enrolled = app.enrolled_user().await;
     let token = app.two_factor_token(&enrolled.user.email, PASSWORD).await;
     let used = verify_code(&app, &token, &enrolled.backup_codes[0]).await;
@@ -782,14 +737,7 @@ async fn a_committed_change_wakes_the_worker() {
     })
     .await;
     let user = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204);
+    change_password(&app, &user.access_token).await;
     let got = receiver.wait_for_accepted(None, 1).await;
     assert_eq!(got[0].body["type"], "password_changed");
 }
@@ -805,14 +753,7 @@ async fn the_admin_api_shows_replays_and_tests_notifications() {
     let writer = app.admin_key("writer", &["users:write"]).await;
     let root = app.admin_key("root", &["admin"]).await;
     let user = app.signed_in_user().await;
-    let changed = app
-        .post(
-            "/v1/auth/password",
-            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text);
+    change_password(&app, &user.access_token).await;
     receiver.wait_for_requests(Some(&app), 1).await;
     // The worker records the failure after the answer came.
     let mut failed = Vec::new();
@@ -909,4 +850,27 @@ async fn the_admin_api_shows_replays_and_tests_notifications() {
         "{}",
         audit.text
     );
+}
+
+/// Changes the password of the account behind `access_token` (an event every channel in
+/// these tests takes).
+async fn change_password(app: &TestApp, access_token: &str) {
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": "another long passphrase"}),
+            Some(access_token),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+}
+
+/// A server that emails through `sink`, polling its outbox often.
+async fn app_emailing_to(sink: &SmtpSink) -> TestApp {
+    let smtp = sink.url.clone();
+    TestApp::spawn_with(|c| {
+        c.smtp_url = Some(secrecy::SecretString::from(smtp));
+        c.outbox_poll_interval_ms = 100;
+    })
+    .await
 }
