@@ -447,21 +447,24 @@ pub async fn replay_notification(
     let replayed = {
         let caller = caller.clone();
         super::detached(state, |task_state| async move {
-            let replayed = outbox::replay(&task_state, id).await?;
+            // The replay and its audit row commit together: neither without the other.
+            let now = task_state.now();
+            let mut tx = task_state.db.begin().await?;
+            let replayed = outbox::replay_in(&mut tx, id, now).await?;
             if replayed == Some(true) {
-                let mut tx = task_state.db.begin().await?;
                 let details = serde_json::json!({"messageId": id});
                 audit_in(
                     &mut tx,
-                    task_state.now(),
+                    now,
                     &caller,
                     "notification_replayed",
                     None,
                     details,
                 )
                 .await?;
-                tx.commit().await?;
             }
+            tx.commit().await?;
+            task_state.outbox.wake();
             Ok(replayed)
         })
         .await?

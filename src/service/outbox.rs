@@ -530,15 +530,20 @@ pub async fn deliveries(
 /// Makes a message due now with a fresh count of attempts. `None`: no such message;
 /// `Some(false)`: a worker is sending it right now.
 pub async fn replay(state: &AppState, id: Uuid) -> Result<Option<bool>, AppError> {
-    let now = state.now();
     let mut tx = state.db.begin().await?;
-    if db::outbox::find(&mut tx, id).await?.is_none() {
-        return Ok(None);
-    }
-    let replayed = db::outbox::replay(&mut tx, id, now).await?;
+    let replayed = replay_in(&mut tx, id, state.now()).await?;
     tx.commit().await?;
     state.outbox.wake();
-    Ok(Some(replayed))
+    Ok(replayed)
+}
+
+/// [`replay`] inside the caller's transaction (which records it in the same commit); the
+/// caller wakes the worker after committing.
+pub(super) async fn replay_in(tx: &mut Conn, id: Uuid, now: i64) -> Result<Option<bool>, AppError> {
+    if db::outbox::find(tx, id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(db::outbox::replay(tx, id, now).await?))
 }
 
 /// Sends a signed `test` message to an endpoint now, outside the outbox; the answer's
