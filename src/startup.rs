@@ -214,7 +214,7 @@ pub async fn build_state(config: Config, clock: SharedClock) -> anyhow::Result<A
         ring,
         config.issuer.clone(),
         config.access_token_ttl_secs,
-        config.signing_key_refresh_secs as i64,
+        crate::service::signing_keys::retired_grace_secs(&config),
     );
     let subscriptions = crate::service::outbox::Subscriptions::from_config(&config);
     Ok(AppState {

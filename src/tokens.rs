@@ -128,17 +128,23 @@ pub struct TokenSigner {
 
 impl TokenSigner {
     pub fn new(keys: SigningKeys, issuer: String, ttl_secs: i64) -> Self {
-        Self::with_ring(KeyRing::single(keys), issuer, ttl_secs, 0)
+        Self::with_ring(KeyRing::single(keys), issuer, ttl_secs, ttl_secs)
     }
 
-    /// A signer with several keys; retired keys are accepted for `ttl_secs +
-    /// reload_secs` after their retirement.
-    pub fn with_ring(ring: KeyRing, issuer: String, ttl_secs: i64, reload_secs: i64) -> Self {
+    /// A signer with several keys; retired keys are accepted for `retired_grace_secs`
+    /// after their retirement (`service::signing_keys::retired_grace_secs`, the same span
+    /// the JWKS publishes them for).
+    pub fn with_ring(
+        ring: KeyRing,
+        issuer: String,
+        ttl_secs: i64,
+        retired_grace_secs: i64,
+    ) -> Self {
         Self {
             ring: RwLock::new(Arc::new(ring)),
             issuer,
             ttl_secs,
-            retired_grace_secs: ttl_secs + reload_secs,
+            retired_grace_secs,
             last_unknown_reload: Mutex::new(None),
             verified: quick_cache::sync::Cache::new(VERIFIED_CACHE_CAPACITY),
         }
