@@ -153,15 +153,9 @@ async fn create_user_unit(
                 } else {
                     serde_json::json!({})
                 };
-                by.record(
-                    state,
-                    &mut tx,
-                    user.created_at,
-                    user.id,
-                    events::ACCOUNT_CREATED,
-                    extra,
-                )
-                .await?;
+                by.on(user.id, user.created_at)
+                    .record(state, &mut tx, events::ACCOUNT_CREATED, extra)
+                    .await?;
                 if with_link {
                     let ttl = state.config.set_password_token_ttl_secs;
                     let purpose = db::challenges::SET_PASSWORD;
@@ -480,16 +474,10 @@ async fn record_password_failure(
         } else {
             "wrong_password"
         };
-        events::record(
-            state,
-            &mut tx,
-            now,
-            user_id,
-            event,
-            Some(ctx),
-            serde_json::json!({"reason": reason}),
-        )
-        .await?;
+        let why = serde_json::json!({"reason": reason});
+        events::Occasion::new(user_id, now, Some(ctx))
+            .record(state, &mut tx, event, why)
+            .await?;
     }
     tx.commit().await
 }
@@ -557,16 +545,9 @@ pub async fn sign_in_in(
         .get("deviceId")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::LOGIN_SUCCEEDED,
-        Some(ctx),
-        details,
-    )
-    .await?;
+    events::Occasion::new(user_id, now, Some(ctx))
+        .record(state, tx, events::LOGIN_SUCCEEDED, details)
+        .await?;
     note_device(state, tx, user_id, trusted_device.as_deref(), ctx).await?;
     let device = match trust_device {
         Some(input) => {
@@ -606,19 +587,13 @@ async fn note_device(
     let since = now - state.config.new_device_window_days * 86_400;
     let recent = before.last_seen.iter().flatten().any(|&t| t >= since);
     if known_before && !recent {
-        events::record(
-            state,
-            tx,
-            now,
-            user_id,
-            events::NEW_DEVICE_SIGN_IN,
-            Some(ctx),
-            serde_json::json!({
-                "device": device::user_agent_family(ctx.user_agent.as_deref()),
-                "network": crate::domain::network::throttle_key(&ctx.ip),
-            }),
-        )
-        .await?;
+        let seen_from = serde_json::json!({
+            "device": device::user_agent_family(ctx.user_agent.as_deref()),
+            "network": crate::domain::network::throttle_key(&ctx.ip),
+        });
+        events::Occasion::new(user_id, now, Some(ctx))
+            .record(state, tx, events::NEW_DEVICE_SIGN_IN, seen_from)
+            .await?;
     }
     Ok(())
 }
@@ -661,17 +636,9 @@ pub async fn change_password(
             // Another change won since this one read the account.
             return Err(AppError::InvalidCredentials);
         }
+        let on = events::Occasion::new(user.id, now, Some(&ctx));
         let keep = Some(principal.session_id);
-        password_replaced(
-            state,
-            &mut tx,
-            now,
-            user.id,
-            events::PASSWORD_CHANGED,
-            keep,
-            &ctx,
-        )
-        .await?;
+        password_replaced(state, &mut tx, on, events::PASSWORD_CHANGED, keep).await?;
         tx.commit().await
     })
     .await
@@ -714,16 +681,8 @@ pub async fn set_password_with_link(
             return Err(AppError::InvalidSetPasswordToken);
         }
         db::users::set_password_hash(&mut tx, user_id, &new_hash).await?;
-        password_replaced(
-            state,
-            &mut tx,
-            now,
-            user_id,
-            events::PASSWORD_SET,
-            None,
-            &ctx,
-        )
-        .await?;
+        let on = events::Occasion::new(user_id, now, Some(&ctx));
+        password_replaced(state, &mut tx, on, events::PASSWORD_SET, None).await?;
         tx.commit().await
     })
     .await
@@ -735,22 +694,11 @@ pub async fn set_password_with_link(
 async fn password_replaced(
     state: &AppState,
     tx: &mut Conn,
-    now: i64,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     kind: &str,
     keep: Option<Uuid>,
-    ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        kind,
-        Some(ctx),
-        serde_json::json!({}),
-    )
-    .await?;
-    sessions::revoke_granted(state, tx, now, user_id, keep, kind, Some(ctx)).await?;
+    on.record(state, tx, kind, serde_json::json!({})).await?;
+    sessions::revoke_granted(state, tx, on, keep, kind).await?;
     Ok(())
 }

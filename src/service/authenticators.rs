@@ -386,27 +386,12 @@ async fn import_line(
         "digits": params.digits,
         "period": params.period,
     });
-    actor
-        .record(
-            state,
-            &mut tx,
-            now,
-            user.id,
-            events::TOTP_IMPORTED,
-            imported,
-        )
+    let on = actor.on(user.id, now);
+    on.record(state, &mut tx, events::TOTP_IMPORTED, imported)
         .await?;
     if enabled_two_factor {
         let enabled = json!({"method": "totp", "imported": true});
-        actor
-            .record(
-                state,
-                &mut tx,
-                now,
-                user.id,
-                events::TWO_FACTOR_ENABLED,
-                enabled,
-            )
+        on.record(state, &mut tx, events::TWO_FACTOR_ENABLED, enabled)
             .await?;
     }
     if !dry_run {
@@ -515,8 +500,8 @@ pub async fn resync(
             return Err(AppError::InvalidCode);
         }
         let drift = json!({"previousSteps": credential.drift, "driftSteps": offset, "reason": "resync"});
-        actor
-            .record(state, &mut tx, now, user_id, events::TOTP_DRIFT_CHANGED, drift)
+        let on = actor.on(user_id, now);
+        on.record(state, &mut tx, events::TOTP_DRIFT_CHANGED, drift)
             .await?;
         tx.commit().await?;
         Ok(Resynced {

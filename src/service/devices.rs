@@ -110,16 +110,10 @@ pub async fn trust(
         },
     )
     .await?;
-    events::record(
-        state,
-        conn,
-        now,
-        user_id,
-        events::DEVICE_TRUSTED,
-        Some(ctx),
-        serde_json::json!({"deviceId": id, "deviceName": row.device_name}),
-    )
-    .await?;
+    let trusted = serde_json::json!({"deviceId": id, "deviceName": row.device_name});
+    events::Occasion::new(user_id, now, Some(ctx))
+        .record(state, conn, events::DEVICE_TRUSTED, trusted)
+        .await?;
     Ok((row.into(), token))
 }
 
@@ -200,16 +194,10 @@ pub async fn remove_one(
         if !db::devices::delete_one(&mut tx, user_id, device_id).await? {
             return Err(AppError::NotFound);
         }
-        events::record(
-            state,
-            &mut tx,
-            now,
-            user_id,
-            events::DEVICE_REMOVED,
-            Some(&ctx),
-            serde_json::json!({"deviceId": device_id}),
-        )
-        .await?;
+        let removed = serde_json::json!({"deviceId": device_id});
+        events::Occasion::new(user_id, now, Some(&ctx))
+            .record(state, &mut tx, events::DEVICE_REMOVED, removed)
+            .await?;
         tx.commit().await
     })
     .await
@@ -225,7 +213,8 @@ pub async fn remove_all(
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        let removed = revoke_all(state, &mut tx, now, user_id, "user_request", Some(&ctx)).await?;
+        let on = events::Occasion::new(user_id, now, Some(&ctx));
+        let removed = revoke_all(state, &mut tx, on, "user_request").await?;
         tx.commit().await?;
         Ok(removed)
     })
@@ -238,25 +227,14 @@ pub async fn remove_all(
 pub async fn revoke_all(
     state: &AppState,
     conn: &mut Conn,
-    now: i64,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     reason: &str,
-    ctx: Option<&RequestContext>,
 ) -> Result<u64, AppError> {
-    let removed = db::devices::delete_all(conn, user_id, now).await?;
+    let removed = db::devices::delete_all(conn, on.user_id, on.now).await?;
     if removed == 0 {
         return Ok(0);
     }
-    events::record_ended(
-        state,
-        conn,
-        now,
-        user_id,
-        events::DEVICES_REMOVED,
-        ctx,
-        removed,
-        reason,
-    )
-    .await?;
+    on.record_ended(state, conn, events::DEVICES_REMOVED, removed, reason)
+        .await?;
     Ok(removed)
 }

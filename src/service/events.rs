@@ -121,56 +121,68 @@ pub const CAPPED: &[&str] = &[
 /// password step delays a guesser well before this many an hour).
 pub const CAPPED_EVENTS_PER_HOUR: i64 = 20;
 
-/// Records that `count` grants (sessions, trusted devices) were ended at once, and why.
-#[allow(clippy::too_many_arguments)]
-pub async fn record_ended(
-    state: &AppState,
-    conn: &mut Conn,
-    now: i64,
-    user_id: Uuid,
-    event_type: &str,
-    ctx: Option<&RequestContext>,
-    count: u64,
-    reason: &str,
-) -> Result<(), AppError> {
-    let details = serde_json::json!({"count": count, "reason": reason});
-    record(state, conn, now, user_id, event_type, ctx, details).await
+/// What every event of one change has in common: the account it is about, the instant the
+/// change decided on, and the request that caused it (none for the server's own doing).
+/// A use case makes one and records each of its events through it, so no event of the
+/// change can name another time or request.
+#[derive(Debug, Clone, Copy)]
+pub struct Occasion<'a> {
+    pub user_id: Uuid,
+    pub now: i64,
+    pub ctx: Option<&'a RequestContext>,
 }
 
-/// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last one.
-/// A recorded event is also written to the outbox for each notification channel
-/// subscribed to its type, in the same transaction: the message exists exactly when the
-/// change does.
-pub async fn record(
-    state: &AppState,
-    conn: &mut Conn,
-    now: i64,
-    user_id: Uuid,
-    event_type: &str,
-    ctx: Option<&RequestContext>,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
-    let details_text = details.to_string();
-    let event = db::events::NewEvent {
-        user_id,
-        event_type,
-        occurred_at: now,
-        ip_address: ctx.map(|c| c.ip.as_str()),
-        user_agent: ctx.and_then(|c| c.user_agent.as_deref()),
-        details: &details_text,
-    };
-    let folded = if CAPPED.contains(&event_type) {
-        db::events::insert_capped(conn, &event, CAPPED_EVENTS_PER_HOUR).await?
-            == db::events::Capped::Folded
-    } else {
-        db::events::insert(conn, &event).await?;
-        false
-    };
-    if !folded {
-        super::outbox::enqueue(state, conn, now, user_id, event_type, ctx, &details).await?;
+impl<'a> Occasion<'a> {
+    pub fn new(user_id: Uuid, now: i64, ctx: Option<&'a RequestContext>) -> Self {
+        Self { user_id, now, ctx }
     }
-    tracing::info!(user_id = %user_id, event = event_type, folded, "security event");
-    Ok(())
+
+    /// Records an event, or, for a [`CAPPED`] type past its cap, counts it into the last
+    /// one. A recorded event is also written to the outbox for each notification channel
+    /// subscribed to its type, in the same transaction: the message exists exactly when
+    /// the change does.
+    pub async fn record(
+        self,
+        state: &AppState,
+        conn: &mut Conn,
+        event_type: &str,
+        details: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let details_text = details.to_string();
+        let event = db::events::NewEvent {
+            user_id: self.user_id,
+            event_type,
+            occurred_at: self.now,
+            ip_address: self.ctx.map(|c| c.ip.as_str()),
+            user_agent: self.ctx.and_then(|c| c.user_agent.as_deref()),
+            details: &details_text,
+        };
+        let folded = if CAPPED.contains(&event_type) {
+            db::events::insert_capped(conn, &event, CAPPED_EVENTS_PER_HOUR).await?
+                == db::events::Capped::Folded
+        } else {
+            db::events::insert(conn, &event).await?;
+            false
+        };
+        if !folded {
+            super::outbox::enqueue(state, conn, self, event_type, &details).await?;
+        }
+        tracing::info!(user_id = %self.user_id, event = event_type, folded, "security event");
+        Ok(())
+    }
+
+    /// Records that `count` grants (sessions, trusted devices) were ended at once, and why.
+    pub async fn record_ended(
+        self,
+        state: &AppState,
+        conn: &mut Conn,
+        event_type: &str,
+        count: u64,
+        reason: &str,
+    ) -> Result<(), AppError> {
+        let details = serde_json::json!({"count": count, "reason": reason});
+        self.record(state, conn, event_type, details).await
+    }
 }
 
 /// Something that happened to the account's security.

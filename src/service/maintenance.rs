@@ -47,16 +47,15 @@ pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
                     ip: row.ip_address.clone().unwrap_or_default(),
                     user_agent: row.user_agent.clone(),
                 };
-                events::record(
-                    state,
-                    &mut tx,
-                    now,
-                    row.user_id,
-                    events::SECOND_FACTOR_ABANDONED,
-                    Some(&ctx),
-                    serde_json::json!({"passwordVerifiedAt": crate::clock::rfc3339(row.created_at)}),
-                )
-                .await?;
+                let when = crate::clock::rfc3339(row.created_at);
+                events::Occasion::new(row.user_id, now, Some(&ctx))
+                    .record(
+                        state,
+                        &mut tx,
+                        events::SECOND_FACTOR_ABANDONED,
+                        serde_json::json!({"passwordVerifiedAt": when}),
+                    )
+                    .await?;
                 report.abandoned_second_factors += 1;
             }
         }

@@ -68,19 +68,35 @@ impl Actor {
         details
     }
 
-    /// Records `kind` on the account in the change's transaction, as this actor's doing:
-    /// from where it came, and who it was with `extra` fields (see [`Actor::details_with`]).
+    /// This actor's change to the account `user_id`, decided at `now`.
+    pub(super) fn on(&self, user_id: Uuid, now: i64) -> ActingOn<'_> {
+        ActingOn {
+            actor: self,
+            occasion: events::Occasion::new(user_id, now, Some(&self.ctx)),
+        }
+    }
+}
+
+/// An actor's change to one account: its events come from the actor's request and say
+/// who acted.
+#[derive(Clone, Copy)]
+pub(super) struct ActingOn<'a> {
+    actor: &'a Actor,
+    pub occasion: events::Occasion<'a>,
+}
+
+impl ActingOn<'_> {
+    /// Records `kind` on the account in the change's transaction, as the actor's doing:
+    /// who it was, with `extra` fields (see [`Actor::details_with`]).
     pub(super) async fn record(
-        &self,
+        self,
         state: &AppState,
         tx: &mut db::Conn,
-        now: i64,
-        user_id: Uuid,
         kind: &str,
         extra: serde_json::Value,
     ) -> Result<(), AppError> {
-        let details = self.details_with(extra);
-        events::record(state, tx, now, user_id, kind, Some(&self.ctx), details).await
+        let details = self.actor.details_with(extra);
+        self.occasion.record(state, tx, kind, details).await
     }
 }
 
@@ -221,7 +237,8 @@ pub async fn record_viewed(
         require_account(&mut tx, user_id).await?;
         let viewed = json!({"viewed": what});
         actor
-            .record(state, &mut tx, now, user_id, events::ACCOUNT_VIEWED, viewed)
+            .on(user_id, now)
+            .record(state, &mut tx, events::ACCOUNT_VIEWED, viewed)
             .await?;
         tx.commit().await
     })
@@ -248,14 +265,8 @@ pub async fn unlock(state: &AppState, user_id: Uuid, actor: Actor) -> Result<(),
         require_account(&mut tx, user_id).await?;
         db::users::unlock(&mut tx, user_id).await?;
         actor
-            .record(
-                state,
-                &mut tx,
-                now,
-                user_id,
-                events::ACCOUNT_UNLOCKED,
-                json!({}),
-            )
+            .on(user_id, now)
+            .record(state, &mut tx, events::ACCOUNT_UNLOCKED, json!({}))
             .await?;
         tx.commit().await
     })
@@ -276,21 +287,14 @@ pub async fn revoke_sessions(
         let now = state.now();
         let mut tx = state.db.begin().await?;
         require_account(&mut tx, user_id).await?;
+        let on = actor.on(user_id, now);
         // Everything granted under the account's credentials goes: sessions, trusted devices
         // and pending second steps.
         db::challenges::delete_for_user(&mut tx, user_id).await?;
-        super::devices::revoke_all(state, &mut tx, now, user_id, "admin", Some(&actor.ctx)).await?;
+        super::devices::revoke_all(state, &mut tx, on.occasion, "admin").await?;
         let revoked = db::sessions::revoke_all_for_user(&mut tx, user_id, None, now).await?;
         let ended = json!({"count": revoked, "reason": "admin"});
-        actor
-            .record(
-                state,
-                &mut tx,
-                now,
-                user_id,
-                events::SESSIONS_REVOKED,
-                ended,
-            )
+        on.record(state, &mut tx, events::SESSIONS_REVOKED, ended)
             .await?;
         tx.commit().await?;
         Ok(revoked)
@@ -317,24 +321,15 @@ pub async fn set_disabled(
         if !changed {
             return Ok(false);
         }
+        let on = actor.on(user_id, now);
         let kind = if disabled {
-            sessions::revoke_granted(
-                state,
-                &mut tx,
-                now,
-                user_id,
-                None,
-                "account_disabled",
-                Some(&actor.ctx),
-            )
-            .await?;
+            let reason = "account_disabled";
+            sessions::revoke_granted(state, &mut tx, on.occasion, None, reason).await?;
             events::ACCOUNT_DISABLED
         } else {
             events::ACCOUNT_ENABLED
         };
-        actor
-            .record(state, &mut tx, now, user_id, kind, json!({}))
-            .await?;
+        on.record(state, &mut tx, kind, json!({})).await?;
         tx.commit().await?;
         Ok(true)
     })
@@ -359,11 +354,10 @@ pub async fn set_second_factor_required(
         }
         let details = json!({"required": required});
         actor
+            .on(user_id, now)
             .record(
                 state,
                 &mut tx,
-                now,
-                user_id,
                 events::SECOND_FACTOR_REQUIREMENT_CHANGED,
                 details,
             )

@@ -1,6 +1,6 @@
 //! Security notifications through a transactional outbox. An event that a channel
 //! (a webhook endpoint, or the email channel) subscribes to is written to the outbox in
-//! the event's own transaction ([`enqueue`], called by [`super::events::record`]), so a
+//! the event's own transaction ([`enqueue`], called by [`super::events::Occasion::record`]), so a
 //! rolled-back change sends nothing and a committed one is never forgotten. Which channels
 //! take which events is configuration, held in memory ([`Subscriptions`]). The delivery
 //! worker ([`run`]) claims due messages, sends them, and records each outcome: delivered,
@@ -14,7 +14,7 @@ use futures::future::join_all;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
-use super::RequestContext;
+use super::events::Occasion;
 use crate::clock::rfc3339;
 use crate::config::{Config, WebhookEndpoint};
 use crate::db::{self, Conn};
@@ -44,20 +44,14 @@ impl Wake {
 /// The webhook payload of an event: `{type, timestamp, data}`, with the account, the
 /// event's details, and the request's address and user agent. Never a secret: details
 /// never hold one (see [`super::events`]).
-fn payload(
-    now: i64,
-    user_id: Uuid,
-    event_type: &str,
-    ctx: Option<&RequestContext>,
-    details: &serde_json::Value,
-) -> String {
+fn payload(on: Occasion<'_>, event_type: &str, details: &serde_json::Value) -> String {
     serde_json::json!({
         "type": event_type,
-        "timestamp": rfc3339(now),
+        "timestamp": rfc3339(on.now),
         "data": {
-            "accountId": user_id,
-            "ipAddress": ctx.map(|c| c.ip.as_str()),
-            "userAgent": ctx.and_then(|c| c.user_agent.as_deref()),
+            "accountId": on.user_id,
+            "ipAddress": on.ctx.map(|c| c.ip.as_str()),
+            "userAgent": on.ctx.and_then(|c| c.user_agent.as_deref()),
             "details": details,
         },
     })
@@ -167,10 +161,8 @@ impl Subscriptions {
 pub(super) async fn enqueue(
     state: &AppState,
     conn: &mut Conn,
-    now: i64,
-    user_id: Uuid,
+    on: Occasion<'_>,
     event_type: &str,
-    ctx: Option<&RequestContext>,
     details: &serde_json::Value,
 ) -> Result<(), AppError> {
     let channels = state.subscriptions.channels_for(event_type);
@@ -178,17 +170,17 @@ pub(super) async fn enqueue(
         return Ok(());
     }
     let _ = WROTE.try_with(|wrote| wrote.set(true));
-    let body = payload(now, user_id, event_type, ctx, details);
+    let body = payload(on, event_type, details);
     for channel in channels {
         db::outbox::insert(
             conn,
             &db::outbox::NewMessage {
                 id: Uuid::new_v4(),
                 channel,
-                user_id: Some(user_id),
+                user_id: Some(on.user_id),
                 event_type,
                 payload: &body,
-                created_at: now,
+                created_at: on.now,
             },
         )
         .await?;

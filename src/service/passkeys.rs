@@ -410,21 +410,15 @@ async fn store_registration(
     if !inserted {
         return Ok(Err(AppError::AlreadyExists("passkey")));
     }
+    let on = events::Occasion::new(user_id, now, Some(ctx));
     let first_factor = db::users::enable_two_factor(tx, user_id, now).await?;
     if first_factor {
         db::backup_codes::replace_all(tx, user_id, &hashes, now).await?;
-        two_factor::record_enabled(state, tx, now, user_id, ctx, "passkey").await?;
+        two_factor::record_enabled(state, tx, on, "passkey").await?;
     }
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::PASSKEY_REGISTERED,
-        Some(ctx),
-        serde_json::json!({"passkeyId": id, "name": name}),
-    )
-    .await?;
+    let registered = serde_json::json!({"passkeyId": id, "name": name});
+    on.record(state, tx, events::PASSKEY_REGISTERED, registered)
+        .await?;
     let row = db::passkeys::by_credential(tx, user_id, &stored_credential.cred_id)
         .await?
         .ok_or_else(|| AppError::internal("the passkey just stored is missing"))?;
@@ -494,16 +488,10 @@ pub async fn remove(
         if !db::passkeys::delete(&mut tx, user_id, id).await? {
             return Err(AppError::NotFound);
         }
-        events::record(
-            state,
-            &mut tx,
-            now,
-            user_id,
-            events::PASSKEY_REMOVED,
-            Some(&ctx),
-            serde_json::json!({"passkeyId": id}),
-        )
-        .await?;
+        let on = events::Occasion::new(user_id, now, Some(&ctx));
+        let removed = serde_json::json!({"passkeyId": id});
+        on.record(state, &mut tx, events::PASSKEY_REMOVED, removed)
+            .await?;
         let passkeys_left = db::passkeys::count_enabled(&mut tx, user_id).await?;
         let totp = db::totp::find(&mut tx, user_id)
             .await?
@@ -514,7 +502,7 @@ pub async fn remove(
         let still_on = if enabled && passkeys_left == 0 && !totp {
             two_factor::delete_second_factors(&mut tx, user_id).await?;
             let why = serde_json::json!({"reason": "last_passkey_removed"});
-            two_factor::turned_off(state, &mut tx, now, &principal, &ctx, why).await?;
+            two_factor::turned_off(state, &mut tx, on, principal.session_id, why).await?;
             false
         } else {
             enabled
@@ -664,16 +652,10 @@ async fn disable_cloned(
     let now = state.now();
     if db::passkeys::disable(tx, row.id, now).await? {
         tracing::warn!(user_id = %row.user_id, passkey_id = %row.id, "passkey counter went backwards; passkey disabled");
-        events::record(
-            state,
-            tx,
-            now,
-            row.user_id,
-            events::PASSKEY_DISABLED,
-            Some(ctx),
-            serde_json::json!({"passkeyId": row.id, "reason": "counter_regression"}),
-        )
-        .await?;
+        let disabled = serde_json::json!({"passkeyId": row.id, "reason": "counter_regression"});
+        events::Occasion::new(row.user_id, now, Some(ctx))
+            .record(state, tx, events::PASSKEY_DISABLED, disabled)
+            .await?;
     }
     Ok(())
 }

@@ -120,6 +120,7 @@ async fn judge(
             retry_after_secs: (locked_until - now).max(1),
         });
     };
+    let on = events::Occasion::new(user_id, now, Some(ctx));
     let accepted = match proof {
         Proof::Passkey { assertion, binding } => {
             super::passkeys::check_second_step(state, tx, user_id, binding, assertion, ctx)
@@ -134,12 +135,12 @@ async fn judge(
                 );
                 return Err(AppError::TotpSuspended);
             }
-            check_totp(state, tx, user_id, &attempt, digits, now, ctx)
+            check_totp(state, tx, on, &attempt, digits)
                 .await?
                 .then_some(Method::Totp)
         }
         Proof::Code(SecondFactorCode::Backup(normalized)) => {
-            check_backup_code(state, tx, user_id, normalized, now, ctx)
+            check_backup_code(state, tx, on, normalized)
                 .await?
                 .then_some(Method::BackupCode)
         }
@@ -158,7 +159,7 @@ async fn judge(
         "tessera_second_factor_checks_total",
         &[("method", proof.method()), ("outcome", "failure")],
     );
-    record_failure(state, tx, user_id, &attempt, proof.method(), ctx).await?;
+    record_failure(state, tx, on, &attempt, proof.method()).await?;
     Ok(Verdict::Rejected)
 }
 
@@ -166,12 +167,11 @@ async fn judge(
 async fn check_totp(
     state: &AppState,
     tx: &mut Conn,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     attempt: &db::users::SecondFactorAttempt,
     digits: &str,
-    now: i64,
-    ctx: &RequestContext,
 ) -> Result<bool, AppError> {
+    let (user_id, now) = (on.user_id, on.now);
     let (Some(sealed), Some(algorithm), Some(digit_count), Some(period), Some(stored_drift)) = (
         attempt.totp_secret_enc.as_deref(),
         attempt.totp_algorithm.as_deref(),
@@ -196,17 +196,7 @@ async fn check_totp(
         return Ok(false);
     }
     if learned != stored_drift {
-        record_drift(
-            state,
-            tx,
-            now,
-            user_id,
-            stored_drift,
-            learned,
-            "sign_in",
-            ctx,
-        )
-        .await?;
+        record_drift(state, tx, on, stored_drift, learned, "sign_in").await?;
     }
     Ok(true)
 }
@@ -224,27 +214,18 @@ fn checked_params(algorithm: &str, digits: i64, period: i64) -> Result<Params, A
 
 /// Records that the authenticator's learned clock drift changed, and why (`sign_in`: an
 /// accepted code was off the centre of the window; `resync`: an operator re-learned it).
-#[allow(clippy::too_many_arguments)]
 pub async fn record_drift(
     state: &AppState,
     tx: &mut Conn,
-    now: i64,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     previous: i64,
     drift: i64,
     reason: &str,
-    ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::TOTP_DRIFT_CHANGED,
-        Some(ctx),
-        serde_json::json!({"previousSteps": previous, "driftSteps": drift, "reason": reason}),
-    )
-    .await
+    let details =
+        serde_json::json!({"previousSteps": previous, "driftSteps": drift, "reason": reason});
+    on.record(state, tx, events::TOTP_DRIFT_CHANGED, details)
+        .await
 }
 
 /// Which of the `stored` backup-code hashes (if any) is the hash of the `normalized` code.
@@ -269,11 +250,10 @@ pub fn match_backup_code<'a>(
 async fn check_backup_code(
     state: &AppState,
     tx: &mut Conn,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     normalized: &str,
-    now: i64,
-    ctx: &RequestContext,
 ) -> Result<bool, AppError> {
+    let user_id = on.user_id;
     let unused = db::backup_codes::unused(tx, user_id).await?;
     let matched = match_backup_code(
         &state.keys.pepper,
@@ -283,22 +263,15 @@ async fn check_backup_code(
     let Some(id) = matched.map(|index| unused[index].id) else {
         return Ok(false);
     };
-    if !db::backup_codes::consume(tx, id, now).await? {
+    if !db::backup_codes::consume(tx, id, on.now).await? {
         return Ok(false);
     }
     state
         .metrics
         .increment("tessera_backup_codes_used_total", &[]);
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::BACKUP_CODE_USED,
-        Some(ctx),
-        serde_json::json!({"remaining": unused.len() - 1}),
-    )
-    .await?;
+    let remaining = serde_json::json!({"remaining": unused.len() - 1});
+    on.record(state, tx, events::BACKUP_CODE_USED, remaining)
+        .await?;
     Ok(true)
 }
 
@@ -307,24 +280,16 @@ async fn check_backup_code(
 async fn record_failure(
     state: &AppState,
     tx: &mut Conn,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     attempt: &db::users::SecondFactorAttempt,
     method: &str,
-    ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    let now = state.now();
+    let (user_id, now) = (on.user_id, on.now);
     let config = &state.config;
     let failures = attempt.sf_failures;
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::SECOND_FACTOR_FAILED,
-        Some(ctx),
-        serde_json::json!({"method": method, "consecutiveFailures": failures}),
-    )
-    .await?;
+    let failed = serde_json::json!({"method": method, "consecutiveFailures": failures});
+    on.record(state, tx, events::SECOND_FACTOR_FAILED, failed)
+        .await?;
     let lock = (attempt.sf_attempts >= config.lockout_threshold).then(|| {
         lock_duration(
             attempt.sf_lockouts,
@@ -338,28 +303,14 @@ async fn record_failure(
         state
             .metrics
             .increment("tessera_second_factor_lockouts_total", &[]);
-        events::record(
-            state,
-            tx,
-            now,
-            user_id,
-            events::SECOND_FACTOR_LOCKED,
-            Some(ctx),
-            serde_json::json!({"lockedForSeconds": duration}),
-        )
-        .await?;
+        let locked = serde_json::json!({"lockedForSeconds": duration});
+        on.record(state, tx, events::SECOND_FACTOR_LOCKED, locked)
+            .await?;
     }
     if suspend {
-        events::record(
-            state,
-            tx,
-            now,
-            user_id,
-            events::TOTP_SUSPENDED,
-            Some(ctx),
-            serde_json::json!({"consecutiveFailures": failures}),
-        )
-        .await?;
+        let suspended = serde_json::json!({"consecutiveFailures": failures});
+        on.record(state, tx, events::TOTP_SUSPENDED, suspended)
+            .await?;
     }
     Ok(())
 }

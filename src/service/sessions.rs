@@ -184,16 +184,10 @@ async fn revoke_on_reuse(
         return Ok(());
     };
     db::sessions::revoke(tx, session_id, now).await?;
-    events::record(
-        state,
-        tx,
-        now,
-        session.user_id,
-        events::REFRESH_TOKEN_REUSED,
-        Some(ctx),
-        serde_json::json!({"sessionRevoked": true}),
-    )
-    .await?;
+    let revoked = serde_json::json!({"sessionRevoked": true});
+    events::Occasion::new(session.user_id, now, Some(ctx))
+        .record(state, tx, events::REFRESH_TOKEN_REUSED, revoked)
+        .await?;
     tracing::warn!(session_id = %session_id, "retired refresh token presented; session revoked");
     state
         .metrics
@@ -224,16 +218,9 @@ pub async fn logout(
                 db::sessions::revoke(&mut tx, session_id, now).await?;
             }
         }
-        events::record(
-            state,
-            &mut tx,
-            now,
-            principal.user_id,
-            events::LOGGED_OUT,
-            Some(&ctx),
-            serde_json::json!({}),
-        )
-        .await?;
+        events::Occasion::new(principal.user_id, now, Some(&ctx))
+            .record(state, &mut tx, events::LOGGED_OUT, serde_json::json!({}))
+            .await?;
         tx.commit().await
     })
     .await
@@ -282,27 +269,16 @@ pub async fn verify_token(state: &AppState, bearer: &str) -> Result<Principal, A
 pub async fn revoke_granted(
     state: &AppState,
     tx: &mut Conn,
-    now: i64,
-    user_id: Uuid,
+    on: events::Occasion<'_>,
     keep: Option<Uuid>,
     reason: &str,
-    ctx: Option<&RequestContext>,
 ) -> Result<u64, AppError> {
-    db::challenges::delete_for_user(tx, user_id).await?;
-    let revoked = db::sessions::revoke_all_for_user(tx, user_id, keep, now).await?;
+    db::challenges::delete_for_user(tx, on.user_id).await?;
+    let revoked = db::sessions::revoke_all_for_user(tx, on.user_id, keep, on.now).await?;
     if revoked > 0 {
-        events::record_ended(
-            state,
-            tx,
-            now,
-            user_id,
-            events::SESSIONS_REVOKED,
-            ctx,
-            revoked,
-            reason,
-        )
-        .await?;
+        on.record_ended(state, tx, events::SESSIONS_REVOKED, revoked, reason)
+            .await?;
     }
-    super::devices::revoke_all(state, tx, now, user_id, reason, ctx).await?;
+    super::devices::revoke_all(state, tx, on, reason).await?;
     Ok(revoked)
 }

@@ -293,7 +293,8 @@ pub async fn verify_setup_by_enrolment(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user_id, &hashes, now).await?;
-        record_enabled(state, &mut tx, now, user_id, &ctx, "totp").await?;
+        let on = events::Occasion::new(user_id, now, Some(&ctx));
+        record_enabled(state, &mut tx, on, "totp").await?;
         if !db::challenges::consume(&mut tx, &hash, now).await? {
             return Err(AppError::Unauthenticated);
         }
@@ -381,22 +382,12 @@ pub(super) fn new_backup_codes(state: &AppState) -> (Vec<String>, Vec<Vec<u8>>) 
 pub(super) async fn record_enabled(
     state: &AppState,
     tx: &mut Conn,
-    now: i64,
-    user_id: Uuid,
-    ctx: &RequestContext,
+    on: events::Occasion<'_>,
     method: &str,
 ) -> Result<(), AppError> {
     let details = json!({"method": method});
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::TWO_FACTOR_ENABLED,
-        Some(ctx),
-        details,
-    )
-    .await
+    on.record(state, tx, events::TWO_FACTOR_ENABLED, details)
+        .await
 }
 
 /// Confirms the pending secret with a code from it, turns 2FA on and returns the backup
@@ -422,7 +413,8 @@ pub async fn verify_setup(
         if user.two_factor_enabled {
             // Added next to passkeys: 2FA stays on, and the backup codes the account has
             // stay valid (none are shown).
-            record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
+            let on = events::Occasion::new(user.id, now, Some(&ctx));
+            record_enabled(state, &mut tx, on, "totp").await?;
             tx.commit().await?;
             return Ok(Vec::new());
         }
@@ -431,7 +423,8 @@ pub async fn verify_setup(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-        record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
+        let on = events::Occasion::new(user.id, now, Some(&ctx));
+        record_enabled(state, &mut tx, on, "totp").await?;
         tx.commit().await?;
         Ok(codes)
     })
@@ -579,7 +572,8 @@ pub async fn disable(
         let mut tx =
             second_factor::require_fresh(state, tx, &principal, code.as_ref(), &ctx).await?;
         delete_second_factors(&mut tx, user.id).await?;
-        turned_off(state, &mut tx, now, &principal, &ctx, json!({})).await?;
+        let on = events::Occasion::new(principal.user_id, now, Some(&ctx));
+        turned_off(state, &mut tx, on, principal.session_id, json!({})).await?;
         tx.commit().await
     })
     .await
@@ -601,36 +595,18 @@ pub(super) async fn delete_second_factors(tx: &mut Conn, user_id: Uuid) -> Resul
 /// the last passkey): everything granted under it ends (trusted devices, pending second
 /// steps, every session but the caller's) and `two_factor_disabled` is recorded, with
 /// `details` saying how.
+///
+/// `on` is the owner's own change: `keep` is the session that made it.
 pub(super) async fn turned_off(
     state: &AppState,
     tx: &mut Conn,
-    now: i64,
-    principal: &Principal,
-    ctx: &RequestContext,
+    on: events::Occasion<'_>,
+    keep: Uuid,
     details: serde_json::Value,
 ) -> Result<(), AppError> {
-    let user_id = principal.user_id;
-    let keep = Some(principal.session_id);
-    sessions::revoke_granted(
-        state,
-        tx,
-        now,
-        user_id,
-        keep,
-        "two_factor_disabled",
-        Some(ctx),
-    )
-    .await?;
-    events::record(
-        state,
-        tx,
-        now,
-        user_id,
-        events::TWO_FACTOR_DISABLED,
-        Some(ctx),
-        details,
-    )
-    .await
+    sessions::revoke_granted(state, tx, on, Some(keep), "two_factor_disabled").await?;
+    on.record(state, tx, events::TWO_FACTOR_DISABLED, details)
+        .await
 }
 
 /// Operator reset (admin CLI and API): as `disable`, revoking every session. Who acted
@@ -647,17 +623,9 @@ pub async fn admin_reset(
         let mut tx = state.db.begin().await?;
         super::operator::require_account(&mut tx, user_id).await?;
         delete_second_factors(&mut tx, user_id).await?;
-        let ctx = Some(&actor.ctx);
-        sessions::revoke_granted(state, &mut tx, now, user_id, None, "admin_reset", ctx).await?;
-        actor
-            .record(
-                state,
-                &mut tx,
-                now,
-                user_id,
-                events::TWO_FACTOR_RESET,
-                json!({}),
-            )
+        let on = actor.on(user_id, now);
+        sessions::revoke_granted(state, &mut tx, on.occasion, None, "admin_reset").await?;
+        on.record(state, &mut tx, events::TWO_FACTOR_RESET, json!({}))
             .await?;
         tx.commit().await
     })
@@ -711,16 +679,9 @@ pub async fn regenerate_backup_codes(
                 .await?;
         db::backup_codes::replace_all(&mut tx, principal.user_id, &hashes, now).await?;
         db::users::set_backup_codes_generated_at(&mut tx, principal.user_id, Some(now)).await?;
-        events::record(
-            state,
-            &mut tx,
-            now,
-            principal.user_id,
-            events::BACKUP_CODES_REGENERATED,
-            Some(&ctx),
-            json!({}),
-        )
-        .await?;
+        events::Occasion::new(principal.user_id, now, Some(&ctx))
+            .record(state, &mut tx, events::BACKUP_CODES_REGENERATED, json!({}))
+            .await?;
         tx.commit().await?;
         Ok((codes, now))
     })
@@ -760,7 +721,8 @@ pub async fn set_enabled(
                 return Err(AppError::NoAuthenticator);
             }
             if db::users::set_two_factor_enabled(&mut tx, user.id, true, now).await? {
-                record_enabled(state, &mut tx, now, user.id, &ctx, "totp").await?;
+                let on = events::Occasion::new(user.id, now, Some(&ctx));
+                record_enabled(state, &mut tx, on, "totp").await?;
             }
             return tx.commit().await;
         }
@@ -774,7 +736,8 @@ pub async fn set_enabled(
             return Ok(());
         }
         let kept = json!({"authenticatorKept": true});
-        turned_off(state, &mut tx, now, &principal, &ctx, kept).await?;
+        let on = events::Occasion::new(principal.user_id, now, Some(&ctx));
+        turned_off(state, &mut tx, on, principal.session_id, kept).await?;
         tx.commit().await
     })
     .await

@@ -208,17 +208,15 @@ async fn a_rolled_back_change_sends_nothing() {
         let ctx = ctx.clone();
         async move {
             let mut tx = state.db.begin().await.unwrap();
-            events::record(
-                &state,
-                &mut tx,
-                state.now(),
-                user_id,
-                events::PASSWORD_CHANGED,
-                Some(&ctx),
-                json!({"marker": marker}),
-            )
-            .await
-            .unwrap();
+            events::Occasion::new(user_id, state.now(), Some(&ctx))
+                .record(
+                    &state,
+                    &mut tx,
+                    events::PASSWORD_CHANGED,
+                    json!({"marker": marker}),
+                )
+                .await
+                .unwrap();
             tx
         }
     };
@@ -549,17 +547,10 @@ async fn a_message_claimed_by_a_dead_worker_is_sent_once_its_lease_runs_out() {
     // The worker's first look happened at start; the message below waits to be woken for.
     let mut tx = app.state.db.begin().await.unwrap();
     let user_id: uuid::Uuid = user.id.parse().unwrap();
-    events::record(
-        &app.state,
-        &mut tx,
-        app.now(),
-        user_id,
-        events::PASSWORD_CHANGED,
-        None,
-        json!({}),
-    )
-    .await
-    .unwrap();
+    events::Occasion::new(user_id, app.now(), None)
+        .record(&app.state, &mut tx, events::PASSWORD_CHANGED, json!({}))
+        .await
+        .unwrap();
     let now = app.now();
     let channels = [support::CHANNEL.to_owned()];
     let claimed =
