@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::IntoResponses;
 use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Type};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Schema, Type};
+use utoipa::{IntoResponses, PartialSchema};
 
 use super::problem::PROBLEM_JSON;
 
@@ -26,7 +26,7 @@ fn problem_response(description: &str) -> ApiResponse {
 fn with_header(
     mut response: ApiResponse,
     name: &str,
-    schema: ObjectBuilder,
+    schema: impl Into<RefOr<Schema>>,
     description: &str,
 ) -> ApiResponse {
     response.headers.insert(
@@ -48,6 +48,11 @@ fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
     with_header(response, "Retry-After", seconds, description)
 }
 
+/// `Retry-After` of a locked second factor.
+fn seconds_to_wait(response: ApiResponse) -> ApiResponse {
+    with_header(response, "Retry-After", u64::schema(), "Seconds to wait.")
+}
+
 /// A 401 answer's `WWW-Authenticate: Bearer` challenge.
 fn bearer_challenge(response: ApiResponse) -> ApiResponse {
     let text = ObjectBuilder::new().schema_type(Type::String);
@@ -59,6 +64,11 @@ fn group(entries: Vec<(&str, ApiResponse)>) -> BTreeMap<String, RefOr<ApiRespons
         .into_iter()
         .map(|(status, r)| (status.to_owned(), RefOr::T(r)))
         .collect()
+}
+
+/// A one-status group of a problem document.
+fn problem_group(status: &str, description: &str) -> BTreeMap<String, RefOr<ApiResponse>> {
+    group(vec![(status, problem_response(description))])
 }
 
 /// A one-status group for a refusal that lifts with time: a problem document with
@@ -109,12 +119,10 @@ pub struct PagingErrors;
 
 impl IntoResponses for PagingErrors {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        group(vec![(
+        problem_group(
             "400",
-            problem_response(
-                "`limit` or `offset` out of range or not a whole number (`validation_failed`).",
-            ),
-        )])
+            "`limit` or `offset` out of range or not a whole number (`validation_failed`).",
+        )
     }
 }
 
@@ -198,5 +206,100 @@ impl IntoResponses for AdminErrors {
                 ),
             ),
         ])
+    }
+}
+
+/// 401 of a route that takes an access token and checks a second-factor `code`.
+pub struct UnauthorizedOrWrongCode;
+
+impl IntoResponses for UnauthorizedOrWrongCode {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_group(
+            "401",
+            "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).",
+        )
+    }
+}
+
+/// 403 of an enrolment step (`setup`, `verify-setup`) that needs a recent sign-in or the
+/// `password`.
+pub struct NotRecentlySignedIn;
+
+impl IntoResponses for NotRecentlySignedIn {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_group(
+            "403",
+            "The sign-in is not recent and no `password` was sent (`reauthentication_required`).",
+        )
+    }
+}
+
+/// 404 of a route that names one of the account's passkeys.
+pub struct NoSuchPasskey;
+
+impl IntoResponses for NoSuchPasskey {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_group("404", "No such passkey of this account (`not_found`).")
+    }
+}
+
+/// 409 of a route that creates an account.
+pub struct AccountNameTaken;
+
+impl IntoResponses for AccountNameTaken {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_group(
+            "409",
+            "The email (`email_taken`) or user name (`user_name_taken`) is in use.",
+        )
+    }
+}
+
+/// What a sensitive change to the second factor (turning it off, new backup codes, a new
+/// trusted device, removing a passkey) may answer for the fresh second factor it needs.
+pub struct SensitiveChangeErrors;
+
+impl IntoResponses for SensitiveChangeErrors {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        group(vec![
+            (
+                "403",
+                problem_response(
+                    "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).",
+                ),
+            ),
+            (
+                "429",
+                seconds_to_wait(problem_response(
+                    "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
+                )),
+            ),
+        ])
+    }
+}
+
+/// 409 of a change that needs two-factor authentication on.
+pub struct TwoFactorNotEnabled;
+
+impl IntoResponses for TwoFactorNotEnabled {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_group(
+            "409",
+            "Two-factor authentication is not on (`two_factor_not_enabled`).",
+        )
+    }
+}
+
+/// 429 of the second step of a login (a code or a passkey, with the `twoFactorToken`).
+pub struct SecondStepRefused;
+
+impl IntoResponses for SecondStepRefused {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        group(vec![(
+            "429",
+            seconds_to_wait(problem_response(
+                "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).",
+            )),
+        )])
     }
 }

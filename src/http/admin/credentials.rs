@@ -220,7 +220,7 @@ struct Resynced {
     operation_id = "admin_resync_totp",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     request_body = ResyncRequest,
     responses(
         (status = 200, description = "The drift learned (scope `users:write`).", body = Resynced),

@@ -25,7 +25,7 @@ use super::body::{
 use super::dto::{self, User};
 use super::extract::{Body, Client, OptionalBody, Page, Paging, bearer_token, path_id};
 use super::problem::Problem;
-use super::responses::{AdminErrors, BodyErrors, PagingErrors, Unavailable};
+use super::responses::{AccountNameTaken, AdminErrors, BodyErrors, PagingErrors, Unavailable};
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::service::admin_api::{self, NewAccount};
@@ -84,7 +84,12 @@ impl FromRequestParts<AppState> for AdminKey {
 }
 
 /// An account id in the path: one that is not a UUID names no account (404).
-pub struct UserId(pub Uuid);
+#[derive(IntoParams)]
+#[into_params(names("userId"), parameter_in = Path)]
+pub struct UserId(
+    /// The account's `id`.
+    pub Uuid,
+);
 
 impl<S: Send + Sync> FromRequestParts<S> for UserId {
     type Rejection = AppError;
@@ -323,7 +328,7 @@ struct CreatedUser {
         (status = 201, description = "Created (scope `users:write`).", body = CreatedUser),
         BodyErrors,
         AdminErrors,
-        (status = 409, description = "The email (`email_taken`) or user name (`user_name_taken`) is in use.", body = Problem, content_type = "application/problem+json"),
+        AccountNameTaken,
         Unavailable,
     )
 )]
@@ -373,7 +378,7 @@ async fn create_user(
     operation_id = "admin_get_user",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "The account (scope `users:read`).", body = AdminUser),
         AdminErrors,
@@ -397,7 +402,7 @@ async fn get_user(
     operation_id = "admin_delete_user",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 204, description = "Deleted (scope `users:write`)."),
         AdminErrors,
@@ -429,7 +434,7 @@ struct Changed {
     operation_id = "admin_disable_user",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "Disabled (scope `users:write`).", body = Changed),
         BodyErrors,
@@ -454,7 +459,7 @@ async fn disable_user(
     operation_id = "admin_enable_user",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "Enabled (scope `users:write`).", body = Changed),
         BodyErrors,
@@ -480,7 +485,7 @@ async fn enable_user(
     operation_id = "admin_reset_two_factor",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 204, description = "Reset (scope `users:write`)."),
         BodyErrors,
@@ -505,7 +510,7 @@ async fn reset_two_factor(
     operation_id = "admin_unlock_user",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 204, description = "Unlocked (scope `users:write`)."),
         BodyErrors,
@@ -538,7 +543,7 @@ struct Revoked {
     operation_id = "admin_revoke_sessions",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "Revoked (scope `users:write`).", body = Revoked),
         BodyErrors,
@@ -575,7 +580,7 @@ struct RequirementRequest {
     operation_id = "admin_require_second_factor",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     request_body = RequirementRequest,
     responses(
         (status = 200, description = "Set (scope `users:write`).", body = Changed),
@@ -602,7 +607,7 @@ async fn require_second_factor(
     operation_id = "admin_user_security_events",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`."), Page),
+    params(UserId, Page),
     responses(
         (status = 200, description = "One page of events, newest first (scope `users:read`).", body = Vec<dto::SecurityEvent>),
         PagingErrors,
@@ -627,7 +632,7 @@ async fn user_security_events(
     operation_id = "admin_user_trusted_devices",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "The devices (scope `users:read`).", body = Vec<dto::TrustedDevice>),
         AdminErrors,
@@ -650,7 +655,7 @@ async fn user_trusted_devices(
     operation_id = "admin_user_passkeys",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(("userId" = Uuid, Path, description = "The account's `id`.")),
+    params(UserId),
     responses(
         (status = 200, description = "The passkeys, oldest first (scope `users:read`).", body = Vec<dto::Passkey>),
         AdminErrors,

@@ -161,6 +161,17 @@ enum EnvelopeBodyErrors {
     NotJson(FailureEnvelope),
 }
 
+/// 400 in the failure envelope, for a route whose fields have no rule worth naming here.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum EnvelopeInvalid {
+    #[response(
+        status = 400,
+        description = "A missing or invalid field, or malformed JSON."
+    )]
+    Invalid(FailureEnvelope),
+}
+
 /// 503 in the failure envelope.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]

@@ -12,7 +12,10 @@ use utoipa_axum::routes;
 
 use super::error::CompatError;
 use super::extract::{CompatBody, Login, Operation, RefreshToken, Verify2fa};
-use super::{EnvelopeBodyErrors, EnvelopeUnavailable, FailureEnvelope, SignInEnvelope, signed_in};
+use super::{
+    EnvelopeBodyErrors, EnvelopeInvalid, EnvelopeUnavailable, FailureEnvelope, SignInEnvelope,
+    signed_in,
+};
 use crate::domain::second_factor::SecondFactorCode;
 use crate::http::body::{BodyContext, ExactTotpCode, Field, Optional, Password};
 use crate::http::dto;
@@ -57,7 +60,7 @@ struct CompatLoginRequest {
     request_body = CompatLoginRequest,
     responses(
         (status = 200, description = "Signed in, or `requires2FA: true`; with `requiresEnrollment: true` too, `token` is an enrolment token for `/v1/auth/2fa/setup` and `verify-setup`.", body = SignInEnvelope),
-        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        EnvelopeInvalid,
         (status = 401, description = "Wrong email, user name or password.", body = FailureEnvelope),
         (status = 403, description = "The right password of an account an administrator disabled.", body = FailureEnvelope),
         EnvelopeBodyErrors,
@@ -181,7 +184,7 @@ struct CompatRefreshRequest {
     request_body = CompatRefreshRequest,
     responses(
         (status = 200, description = "A new token pair.", body = SignInEnvelope),
-        (status = 400, description = "A missing or invalid field, or malformed JSON.", body = FailureEnvelope),
+        EnvelopeInvalid,
         (status = 401, description = "Unknown, expired, retired or revoked refresh token.", body = FailureEnvelope),
         EnvelopeBodyErrors,
         RateLimited,

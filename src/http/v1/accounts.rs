@@ -23,7 +23,8 @@ use crate::http::extract::{
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, PagingErrors, RateLimited, Unauthorized, Unavailable,
+    AccountNameTaken, AccountRateLimited, BodyErrors, PagingErrors, RateLimited, Unauthorized,
+    Unavailable,
 };
 use crate::service::accounts::{self, LoginOutcome, Registration};
 use crate::service::{events, sessions};
@@ -89,7 +90,7 @@ struct RegisterRequest {
         (status = 201, description = "The new account.", body = User),
         BodyErrors,
         (status = 403, description = "Registration is closed on this server (`registration_closed`).", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The email (`email_taken`) or user name (`user_name_taken`) is in use.", body = Problem, content_type = "application/problem+json"),
+        AccountNameTaken,
         RateLimited,
         Unavailable,
     )

@@ -11,13 +11,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::SensitiveChangeErrors;
 use crate::error::AppError;
 use crate::http::body::{BodyContext, Code, Field, Optional, Text};
 use crate::http::dto;
 use crate::http::extract::{Auth, Body, Client, path_id};
 use crate::http::problem::Problem;
-use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
+use crate::http::responses::{
+    AccountRateLimited, BodyErrors, SensitiveChangeErrors, TwoFactorNotEnabled, Unauthorized,
+    UnauthorizedOrWrongCode, Unavailable,
+};
 use crate::service::devices;
 use crate::state::AppState;
 
@@ -102,8 +104,9 @@ struct NewTrustedDevice {
     responses(
         (status = 201, description = "Trusted; present `deviceToken` with `deviceFingerprint` at login.", body = NewTrustedDevice),
         BodyErrors,
-        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedOrWrongCode,
         SensitiveChangeErrors,
+        TwoFactorNotEnabled,
         Unavailable,
     )
 )]

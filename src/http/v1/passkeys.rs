@@ -29,7 +29,8 @@ use crate::http::extract::{Auth, Body, Client, Enroller, OptionalBody, path_id, 
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, RateLimited, Unauthorized, Unavailable,
+    AccountRateLimited, BodyErrors, NoSuchPasskey, RateLimited, SecondStepRefused,
+    SensitiveChangeErrors, Unauthorized, UnauthorizedOrWrongCode, Unavailable,
 };
 use crate::service::passkeys::{self, Assertion, MAX_NAME, Started};
 use crate::service::two_factor::{self, SecondStep};
@@ -343,7 +344,7 @@ struct RenameRequest {
         (status = 200, description = "Renamed.", body = Passkey),
         BodyErrors,
         Unauthorized,
-        (status = 404, description = "No such passkey of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
+        NoSuchPasskey,
         AccountRateLimited,
         Unavailable,
     )
@@ -396,11 +397,9 @@ struct PasskeyRemoved {
     responses(
         (status = 200, description = "Removed.", body = PasskeyRemoved),
         BodyErrors,
-        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong `code` (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No fresh second factor (`reauthentication_required`) or authenticator codes suspended (`totp_suspended`).", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such passkey of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked (`second_factor_locked`), or too many writes by this account (`rate_limited`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        UnauthorizedOrWrongCode,
+        NoSuchPasskey,
+        SensitiveChangeErrors,
         Unavailable,
     )
 )]
@@ -474,8 +473,7 @@ struct VerifyFinishRequest {
         BodyErrors,
         (status = 401, description = "Missing, expired, used or dead `twoFactorToken` (`invalid_two_factor_token`) or a refused passkey (`invalid_passkey`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Unknown, expired or finished ceremony, or one of another `twoFactorToken` (`invalid_ceremony`).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        SecondStepRefused,
         Unavailable,
     )
 )]

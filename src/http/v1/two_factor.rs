@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::SensitiveChangeErrors;
 use crate::clock::rfc3339;
 use crate::error::AppError;
 use crate::http::body::{BodyContext, Code, Field, Nested, Optional, Password, TotpCode};
@@ -19,7 +18,10 @@ use crate::http::dto::{self, Tokens, TrustedDeviceInput};
 use crate::http::extract::{Auth, Bearer, Body, Client, Enroller, OptionalBody, two_factor_token};
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
-use crate::http::responses::{AccountRateLimited, BodyErrors, Unauthorized, Unavailable};
+use crate::http::responses::{
+    AccountRateLimited, BodyErrors, NotRecentlySignedIn, SecondStepRefused, SensitiveChangeErrors,
+    TwoFactorNotEnabled, Unauthorized, UnauthorizedOrWrongCode, Unavailable,
+};
 use crate::service::two_factor;
 use crate::state::AppState;
 
@@ -79,7 +81,7 @@ struct SetupRequest {
         (status = 200, description = "The pending secret; confirm it with `verify-setup`.", body = dto::Setup),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
+        NotRecentlySignedIn,
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
         AccountRateLimited,
         Unavailable,
@@ -163,7 +165,7 @@ enum VerifySetupResult {
         (status = 200, description = "On, with the backup codes; with an `enrollmentToken` as bearer, signed in too (the tokens beside them).", body = VerifySetupResult),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`), a wrong code (`invalid_code`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The sign-in is not recent and no `password` was sent (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
+        NotRecentlySignedIn,
         (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
         AccountRateLimited,
         Unavailable,
@@ -257,8 +259,7 @@ impl From<two_factor::VerifiedLogin> for VerifiedTokens {
         BodyErrors,
         (status = 401, description = "Missing, expired, used or dead `twoFactorToken` (`invalid_two_factor_token`) or a wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Authenticator codes are suspended after too many failures (`totp_suspended`); use a backup code.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).", body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+        SecondStepRefused,
         Unavailable,
     )
 )]
@@ -316,6 +317,7 @@ struct TwoFactorDisabled {
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`), wrong password (`invalid_credentials`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
         SensitiveChangeErrors,
+        TwoFactorNotEnabled,
         Unavailable,
     )
 )]
@@ -388,8 +390,9 @@ struct NewBackupCodes {
     responses(
         (status = 200, description = "The new codes.", body = NewBackupCodes),
         BodyErrors,
-        (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong code (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
+        UnauthorizedOrWrongCode,
         SensitiveChangeErrors,
+        TwoFactorNotEnabled,
         Unavailable,
     )
 )]
