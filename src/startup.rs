@@ -48,22 +48,10 @@ impl Application {
         let listener = TcpListener::bind(&state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
-        let metrics_listener = match &state.config.metrics_listen {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding metrics_listen {address}"))?,
-            ),
-            None => None,
-        };
-        let admin_listener = match &state.config.admin_listen {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding admin_listen {address}"))?,
-            ),
-            None => None,
-        };
+        let config = &state.config;
+        let metrics_listener =
+            bind_if_set("metrics_listen", config.metrics_listen.as_deref()).await?;
+        let admin_listener = bind_if_set("admin_listen", config.admin_listen.as_deref()).await?;
         Ok(Self {
             listener,
             metrics_listener,
@@ -181,6 +169,17 @@ impl Application {
         state.db.close().await;
         Ok(())
     }
+}
+
+/// Binds the optional second listener of the setting `key`, when it is set.
+async fn bind_if_set(key: &str, address: Option<&str>) -> anyhow::Result<Option<TcpListener>> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {key} {address}"))?;
+    Ok(Some(listener))
 }
 
 /// Opens the database, migrates it, loads keys and checks them against the database: the
