@@ -135,6 +135,11 @@ impl SoftKey {
     }
 }
 
+// The ceremonies over HTTP, step by step. A finish takes the `ceremonyId` of a start's
+// answer and the authenticator's answer to its `options`; a test that tampers with a step
+// (another origin, a late answer, a replay) calls the steps one by one, the others call
+// `register`, `passwordless` or `second_step`.
+
 /// `POST /v1/auth/passkeys/register/start` with `body`.
 pub async fn register_start(app: &TestApp, token: &str, body: Value) -> TestResponse {
     app.post("/v1/auth/passkeys/register/start", body, Some(token))
@@ -146,7 +151,7 @@ pub async fn register_finish(
     app: &TestApp,
     token: &str,
     ceremony_id: &Value,
-    credential: Value,
+    credential: &Value,
     name: &str,
 ) -> TestResponse {
     app.post(
@@ -157,19 +162,65 @@ pub async fn register_finish(
     .await
 }
 
-/// Registers `key` for `user` from the configured origin; returns the finish answer.
-pub async fn register(app: &TestApp, user: &TestUser, key: &mut SoftKey, name: &str) -> Value {
-    let started = register_start(app, &user.access_token, json!({})).await;
+/// `POST /v1/auth/passkeys/login/start`: a passwordless sign-in, no account named.
+pub async fn login_start(app: &TestApp) -> TestResponse {
+    app.post("/v1/auth/passkeys/login/start", json!({}), None)
+        .await
+}
+
+/// `POST /v1/auth/passkeys/login/finish`.
+pub async fn login_finish(app: &TestApp, ceremony_id: &Value, credential: &Value) -> TestResponse {
+    app.post(
+        "/v1/auth/passkeys/login/finish",
+        json!({"ceremonyId": ceremony_id, "credential": credential}),
+        None,
+    )
+    .await
+}
+
+/// `POST /v1/auth/passkeys/verify/start` with a login's `twoFactorToken`.
+pub async fn verify_start(app: &TestApp, two_factor_token: &str) -> TestResponse {
+    app.post(
+        "/v1/auth/passkeys/verify/start",
+        json!({}),
+        Some(two_factor_token),
+    )
+    .await
+}
+
+/// `POST /v1/auth/passkeys/verify/finish` with a login's `twoFactorToken`.
+pub async fn verify_finish(
+    app: &TestApp,
+    two_factor_token: &str,
+    ceremony_id: &Value,
+    credential: &Value,
+) -> TestResponse {
+    app.post(
+        "/v1/auth/passkeys/verify/finish",
+        json!({"ceremonyId": ceremony_id, "credential": credential}),
+        Some(two_factor_token),
+    )
+    .await
+}
+
+/// A registration with `token` (an access or an enrolment token): start, `key` answers
+/// from the configured origin, finish. The start must succeed; the finish answer is the
+/// caller's to judge.
+pub async fn add_passkey(
+    app: &TestApp,
+    token: &str,
+    key: &mut SoftKey,
+    name: &str,
+) -> TestResponse {
+    let started = register_start(app, token, json!({})).await;
     assert_eq!(started.status, 200, "register/start: {}", started.text);
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        name,
-    )
-    .await;
+    register_finish(app, token, &started.body["ceremonyId"], &credential, name).await
+}
+
+/// Registers `key` for `user` from the configured origin; returns the finish answer.
+pub async fn register(app: &TestApp, user: &TestUser, key: &mut SoftKey, name: &str) -> Value {
+    let finished = add_passkey(app, &user.access_token, key, name).await;
     assert_eq!(finished.status, 201, "register/finish: {}", finished.text);
     finished.body
 }
@@ -184,34 +235,22 @@ pub async fn user_with_passkey(app: &TestApp) -> (TestUser, SoftKey, Value) {
 
 /// A passwordless sign-in: start, sign, finish.
 pub async fn passwordless(app: &TestApp, key: &mut SoftKey) -> TestResponse {
-    let started = app
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(app).await;
     assert_eq!(started.status, 200, "login/start: {}", started.text);
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    app.post(
-        "/v1/auth/passkeys/login/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        None,
-    )
-    .await
+    login_finish(app, &started.body["ceremonyId"], &credential).await
 }
 
 /// The second step with a passkey for a `twoFactorToken`: start, sign, finish.
 pub async fn second_step(app: &TestApp, two_factor_token: &str, key: &mut SoftKey) -> TestResponse {
-    let started = app
-        .post(
-            "/v1/auth/passkeys/verify/start",
-            json!({}),
-            Some(two_factor_token),
-        )
-        .await;
+    let started = verify_start(app, two_factor_token).await;
     assert_eq!(started.status, 200, "verify/start: {}", started.text);
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    app.post(
-        "/v1/auth/passkeys/verify/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        Some(two_factor_token),
+    verify_finish(
+        app,
+        two_factor_token,
+        &started.body["ceremonyId"],
+        &credential,
     )
     .await
 }

@@ -50,17 +50,7 @@ async fn a_first_passkey_turns_two_factor_on_and_issues_backup_codes() {
     let signed_in = second_step(&app, &token, &mut first).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
     let access = signed_in.body["accessToken"].as_str().unwrap();
-    let started = register_start(&app, access, json!({})).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let credential = second.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &app,
-        access,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    let finished = add_passkey(&app, access, &mut second, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert!(
         finished.body.get("backupCodes").is_none(),
@@ -139,31 +129,20 @@ async fn an_answer_from_another_origin_is_refused_and_uses_the_ceremony_up() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut key = SoftKey::new();
     // A page on a subdomain the relying party does not list: the authenticator signs
     // (the RP ID is a suffix of it), the server must refuse.
     let credential = key
         .create(&started.body["options"], "https://evil.tessera.example")
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     let status = app
         .get("/v1/auth/2fa/status", Some(&user.access_token))
         .await;
@@ -175,20 +154,15 @@ async fn an_answer_for_another_rp_id_is_refused() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut options = started.body["options"].clone();
     options["publicKey"]["rp"]["id"] = json!("other.example");
     let credential = SoftKey::new()
         .create(&options, "https://other.example")
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
 }
 
 #[tokio::test]
@@ -196,19 +170,14 @@ async fn an_expired_ceremony_is_refused() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let credential = SoftKey::new()
         .create(&started.body["options"], ORIGIN)
         .await;
     app.clock.advance(5 * 60);
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]
@@ -218,47 +187,23 @@ async fn a_ceremony_is_finished_only_by_the_session_that_began_it() {
     let other_session = app.login(&user.email, &user.password).await;
     let other = other_session.body["accessToken"].as_str().unwrap();
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut key = SoftKey::new();
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    register_finish(
-        &app,
-        other,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, other, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     // Another account's token cannot finish it either.
     let stranger = app.signed_in_user().await;
-    register_finish(
-        &app,
-        &stranger.access_token,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &stranger.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     // Untouched by those: its own session finishes it, once.
-    let finished = register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await;
+    let finished = register_finish(&app, &user.access_token, ceremony, &credential, "x").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]
@@ -295,31 +240,20 @@ async fn the_authenticator_allow_list_admits_only_listed_models() {
     let user = app.signed_in_user().await;
 
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let unlisted = SoftKey::counting(*uuid::Uuid::new_v4().as_bytes())
         .create(&started.body["options"], ORIGIN)
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        unlisted,
-        "x",
-    )
-    .await
-    .assert_problem(403, "authenticator_not_allowed");
+    register_finish(&app, &user.access_token, ceremony, &unlisted, "x")
+        .await
+        .assert_problem(403, "authenticator_not_allowed");
 
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let listed = SoftKey::counting(*model.as_bytes())
         .create(&started.body["options"], ORIGIN)
         .await;
-    let finished = register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        listed,
-        "Key",
-    )
-    .await;
+    let finished = register_finish(&app, &user.access_token, ceremony, &listed, "Key").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert_eq!(finished.body["passkey"]["aaguid"], model.to_string());
 }
@@ -397,17 +331,7 @@ async fn a_login_that_must_enrol_completes_with_a_passkey() {
     let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
 
     let mut key = SoftKey::new();
-    let started = register_start(&app, &token, json!({})).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let credential = key.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &app,
-        &token,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    let finished = add_passkey(&app, &token, &mut key, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert_eq!(finished.body["backupCodes"].as_array().unwrap().len(), 10);
     let access = finished.body["accessToken"].as_str().unwrap();
