@@ -124,6 +124,34 @@ async fn with_two_factor_on_registration_is_a_sensitive_change() {
     assert_eq!(started.status, 200, "{}", started.text);
 }
 
+/// Tessera always asks for user verification (PIN or biometric), and refuses a passkey
+/// made without it: nothing is stored and two-factor authentication stays off.
+#[tokio::test]
+async fn a_passkey_made_without_user_verification_is_refused() {
+    let app = spawn().await;
+    let user = app.signed_in_user().await;
+    let started = register_start(&app, &user.access_token, json!({})).await;
+    let selection = &started.body["options"]["publicKey"]["authenticatorSelection"];
+    assert_eq!(
+        selection["userVerification"], "required",
+        "{}",
+        started.text
+    );
+    let mut key = SoftKey::new();
+    key.stop_verifying();
+    let credential = key.create(&started.body["options"], ORIGIN).await;
+    let ceremony = &started.body["ceremonyId"];
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
+    let list = app.get("/v1/auth/passkeys", Some(&user.access_token)).await;
+    assert_eq!(list.body, json!([]), "{}", list.text);
+    let status = app
+        .get("/v1/auth/2fa/status", Some(&user.access_token))
+        .await;
+    assert_eq!(status.body["enabled"], false, "{}", status.text);
+}
+
 #[tokio::test]
 async fn an_answer_from_another_origin_is_refused_and_uses_the_ceremony_up() {
     let app = spawn().await;
@@ -315,21 +343,7 @@ async fn an_inconsistent_relying_party_stops_the_start_with_the_reason() {
 /// second factor and the backup codes, and the token is spent.
 #[tokio::test]
 async fn a_login_that_must_enrol_completes_with_a_passkey() {
-    let app = TestApp::spawn_with(|c| {
-        configure(c);
-        c.require_second_factor = tessera::config::SecondFactorPolicy::All;
-    })
-    .await;
-    let email = "enrol@example.com";
-    assert_eq!(
-        app.register(email, crate::helpers::PASSWORD).await.status,
-        201
-    );
-    let login = app.login(email, crate::helpers::PASSWORD).await;
-    assert_eq!(login.body["requiresEnrollment"], true, "{}", login.text);
-    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
-    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
-
+    let (app, token) = must_enrol().await;
     let mut key = SoftKey::new();
     let finished = add_passkey(&app, &token, &mut key, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
@@ -348,4 +362,41 @@ async fn a_login_that_must_enrol_completes_with_a_passkey() {
     // The passkey signs in alone from now on.
     let again = passwordless(&app, &mut key).await;
     assert_eq!(again.status, 200, "{}", again.text);
+}
+
+/// Enrolling with a passkey bound to its authenticator signs in as a hardware key, `hwk`,
+/// where a synced passkey is `swk` (above).
+#[tokio::test]
+async fn a_login_that_enrols_a_device_bound_passkey_signs_in_as_a_hardware_key() {
+    let (app, token) = must_enrol().await;
+    let mut key = SoftKey::device_bound();
+    let finished = add_passkey(&app, &token, &mut key, "Security key").await;
+    assert_eq!(finished.status, 201, "{}", finished.text);
+    assert_eq!(
+        finished.body["passkey"]["backupEligible"], false,
+        "{}",
+        finished.text
+    );
+    let access = finished.body["accessToken"].as_str().unwrap();
+    assert_eq!(jwt_payload(access)["amr"], json!(["pwd", "hwk", "mfa"]));
+}
+
+/// A server where every account must enrol a second factor, and the enrolment token of a
+/// new account's first password login.
+async fn must_enrol() -> (TestApp, String) {
+    let app = TestApp::spawn_with(|c| {
+        configure(c);
+        c.require_second_factor = tessera::config::SecondFactorPolicy::All;
+    })
+    .await;
+    let email = "enrol@example.com";
+    assert_eq!(
+        app.register(email, crate::helpers::PASSWORD).await.status,
+        201
+    );
+    let login = app.login(email, crate::helpers::PASSWORD).await;
+    assert_eq!(login.body["requiresEnrollment"], true, "{}", login.text);
+    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
+    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
+    (app, token)
 }

@@ -9,9 +9,7 @@ use crate::helpers::postgres_or_skip;
 #[tokio::test]
 async fn a_counter_that_goes_backwards_disables_the_passkey() {
     let app = spawn().await;
-    let user = app.signed_in_user().await;
-    let mut key = SoftKey::counting([0; 16]);
-    register(&app, &user, &mut key, "Security key").await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::counting([0; 16]), "Security key").await;
     let clone = key.snapshot();
 
     let first = passwordless(&app, &mut key).await;
@@ -61,9 +59,7 @@ async fn a_counter_that_goes_backwards_disables_the_passkey() {
 #[tokio::test]
 async fn a_counter_regression_in_the_second_step_is_a_wrong_answer_and_disables() {
     let app = spawn().await;
-    let user = app.signed_in_user().await;
-    let mut key = SoftKey::counting([0; 16]);
-    register(&app, &user, &mut key, "Security key").await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::counting([0; 16]), "Security key").await;
     let clone = key.snapshot();
     let token = app.two_factor_token(&user.email, &user.password).await;
     let ok = second_step(&app, &token, &mut key).await;

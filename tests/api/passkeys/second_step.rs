@@ -36,6 +36,18 @@ async fn a_login_offers_the_passkey_and_accepts_it() {
         .assert_problem(401, "invalid_two_factor_token");
 }
 
+/// A passkey bound to its authenticator is a hardware key, `hwk`, in the second step too.
+#[tokio::test]
+async fn a_device_bound_passkey_is_a_hardware_key() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::device_bound(), "Security key").await;
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let signed_in = second_step(&app, &token, &mut key).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let claims = jwt_payload(signed_in.body["accessToken"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]), "{claims}");
+}
+
 #[tokio::test]
 async fn a_replayed_assertion_is_refused() {
     let app = spawn().await;
