@@ -3,24 +3,16 @@
 //
 //   cd e2e && npm ci && node account.test.mjs
 //
-// Environment: TESSERA_BIN (default ../target/debug/tessera, else ../target/release/tessera),
-// CHROMIUM (default /usr/bin/chromium). Screenshots go to e2e/screenshots/ at 1280x800 and
-// 390x844. The last line is `N passed, N failed`; the exit code is non-zero on failure.
+// The server, the browser and the runner are harness.mjs's (environment: TESSERA_BIN,
+// CHROMIUM). Screenshots go to e2e/screenshots/ at 1280x800 and 390x844. The last line is
+// `N passed, N failed`; the exit code is non-zero on failure.
 
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { CONTEXT, HERE, assert, launchBrowser, log, openPage, pageSteps, runner, sleep, startServer } from './harness.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
 const SHOTS = path.join(HERE, 'screenshots');
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
 // A short access-token lifetime so the page has to refresh it during the run.
 const ACCESS_TTL = 20;
 
@@ -53,7 +45,6 @@ function totpAt(secret, step) {
   return String(number).padStart(6, '0');
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const currentStep = () => Math.floor(Date.now() / 1000 / 30);
 
 // Each 30-second step is accepted once per account: wait for a step later than the last used.
@@ -68,155 +59,25 @@ async function freshCode(secret) {
   return totpAt(secret, lastStep);
 }
 
-// ---------------------------------------------------------------- the server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function findBinary() {
-  if (process.env.TESSERA_BIN) return process.env.TESSERA_BIN;
-  for (const profile of ['debug', 'release']) {
-    const candidate = path.join(ROOT, 'target', profile, 'tessera');
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error('no tessera binary: run `cargo build` first or set TESSERA_BIN');
-}
-
-async function startServer() {
-  const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-e2e-'));
-  const child = spawn(findBinary(), ['serve'], {
-    env: {
-      ...process.env,
-      TESSERA_LISTEN: `127.0.0.1:${port}`,
-      TESSERA_DATA_DIR: dataDir,
-      TESSERA_DATABASE_URL: '',
-      TESSERA_ACCESS_TOKEN_TTL_SECS: String(ACCESS_TTL),
-      TESSERA_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`tessera exited early:\n${output}`);
-    try {
-      const res = await fetch(`${base}/healthz`);
-      if (res.ok) return { base, child, dataDir, output: () => output };
-    } catch {
-      /* not up yet */
-    }
-    await sleep(100);
-  }
-  child.kill('SIGTERM');
-  throw new Error(`tessera did not start:\n${output}`);
-}
-
-// ---------------------------------------------------------------- a tiny runner
-
-const results = [];
-let broken = false;
-const log = (...args) => console.log(...args);
-
-async function step(name, fn) {
-  if (broken) {
-    results.push({ name, status: 'skipped' });
-    log(`- skipped: ${name}`);
-    return;
-  }
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, status: 'passed' });
-    log(`ok ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-  } catch (err) {
-    results.push({ name, status: 'failed' });
-    log(`FAILED ${name}\n${String(err && err.stack ? err.stack : err).replace(/^/gm, '    ')}`);
-    broken = true; // later steps build on this one
-  }
-}
-
-function assert(condition, message) {
-  if (!condition) throw new Error(`assertion failed: ${message}`);
-}
-
 // ---------------------------------------------------------------- the test
 
-const server = await startServer();
+const { step, finish } = runner();
+const server = await startServer({ accessTtl: ACCESS_TTL });
 log(`tessera at ${server.base} (data in ${server.dataDir})`);
 fs.mkdirSync(SHOTS, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
-const context = await browser.newContext({
-  viewport: DESKTOP,
-  acceptDownloads: true,
-  locale: 'en-US',
-  timezoneId: 'UTC',
-  colorScheme: 'light',
-});
+const browser = await launchBrowser();
+const context = await browser.newContext({ ...CONTEXT, acceptDownloads: true });
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.base });
-const page = await context.newPage();
-page.setDefaultTimeout(10_000);
-
-// Every console error, uncaught exception, CSP violation and request to another origin.
-const problems = [];
-page.on('console', (msg) => {
-  // An API error answer is logged by the browser; the page shows it, so it is no problem.
-  if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource: the server responded with a status of 4')) {
-    problems.push(`console: ${msg.text()}`);
-  }
-});
-page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-page.on('request', (req) => {
-  const url = req.url();
-  if (!url.startsWith(server.base) && !url.startsWith('data:') && !url.startsWith('blob:')) problems.push(`request elsewhere: ${url}`);
-});
+const { page, problems } = await openPage(context, server.base);
 const refreshes = [];
 page.on('response', (res) => {
   if (res.url().endsWith('/v1/auth/refresh')) refreshes.push(res.status());
 });
-
-// The page at desktop and phone width: the whole page, or (with a dialog open) the window.
-async function shoot(name, { fullPage = true } = {}) {
-  await page.evaluate(() => {
-    document.getElementById('toast').hidden = true;
-    if (!document.querySelector('dialog[open]')) window.scrollTo(0, 0);
-  });
-  await page.screenshot({ path: path.join(SHOTS, `${name}-desktop.png`), fullPage });
-  await page.setViewportSize(PHONE);
-  await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage });
-  await page.setViewportSize(DESKTOP);
-}
-
-const visible = (selector) => page.locator(selector).waitFor({ state: 'visible' });
-const text = (selector) => page.locator(selector).innerText();
+const { visible, text, shoot, expectAccount, signOut: leave } = pageSteps(page, SHOTS);
 
 async function signOut() {
-  await page.click('#sign-out');
-  await visible('#form-login');
+  await leave();
   assert((await text('#auth-notice')).includes('signed out'), 'sign-out notice shown');
 }
 
@@ -224,11 +85,6 @@ async function passwordStep() {
   await page.fill('#login-identifier', email);
   await page.fill('#login-password', password);
   await page.click('#form-login button[type=submit]');
-}
-
-async function expectAccount() {
-  await visible('#view-account');
-  await page.locator('#tf-pill').filter({ hasText: /\S/ }).waitFor();
 }
 
 // Each run has a fresh data dir, so fixed names do not collide.
@@ -482,14 +338,4 @@ await step('no console errors, CSP violations or requests elsewhere', async () =
   assert(problems.length === 0, problems.join('\n'));
 });
 
-await browser.close();
-server.child.kill('SIGTERM');
-await new Promise((resolve) => server.child.once('exit', resolve));
-fs.rmSync(server.dataDir, { recursive: true, force: true });
-
-const count = (status) => results.filter((r) => r.status === status).length;
-if (count('failed')) log(`\nserver output:\n${server.output().slice(-4000)}`);
-log(`\nscreenshots in ${path.relative(ROOT, SHOTS)}/`);
-const skipped = count('skipped');
-log(`${count('passed')} passed, ${count('failed')} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(count('failed') || skipped ? 1 : 0);
+await finish({ browser, server, shots: SHOTS });

@@ -89,16 +89,7 @@ async fn removing_a_passkey_is_a_sensitive_change() {
         .await
         .assert_problem(403, "reauthentication_required");
     let mut second = SoftKey::new();
-    let started = register_start(&app, &access, json!({})).await;
-    let credential = second.create(&started.body["options"], ORIGIN).await;
-    register_finish(
-        &app,
-        &access,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    add_passkey(&app, &access, &mut second, "Phone").await;
 
     let removed = app.delete(&path, Some(&access)).await;
     assert_eq!(removed.status, 200, "{}", removed.text);
@@ -178,17 +169,7 @@ async fn a_passkey_next_to_totp_adds_a_method() {
     let signed_in = app.login_with_code(&enrolled).await;
     let access = signed_in.body["accessToken"].as_str().unwrap();
     let mut key = SoftKey::new();
-    let started = register_start(&app, access, json!({})).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let credential = key.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &app,
-        access,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    let finished = add_passkey(&app, access, &mut key, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert!(finished.body.get("backupCodes").is_none());
     let status = app.get("/v1/auth/2fa/status", Some(access)).await;

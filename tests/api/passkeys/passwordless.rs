@@ -9,9 +9,7 @@ use super::*;
 async fn a_passkey_alone_signs_in_and_counts_as_a_fresh_second_factor() {
     let app = spawn().await;
     let (user, mut key, _) = user_with_passkey(&app).await;
-    let started = app
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(&app).await;
     assert_eq!(started.status, 200, "{}", started.text);
     assert_eq!(started.body["options"]["mediation"], "conditional");
     assert!(
@@ -22,13 +20,7 @@ async fn a_passkey_alone_signs_in_and_counts_as_a_fresh_second_factor() {
         started.text
     );
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    let signed_in = app
-        .post(
-            "/v1/auth/passkeys/login/finish",
-            json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-            None,
-        )
-        .await;
+    let signed_in = login_finish(&app, &started.body["ceremonyId"], &credential).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
     assert_eq!(signed_in.body["user"]["email"], user.email.as_str());
     let access = signed_in.body["accessToken"].as_str().unwrap();
@@ -62,69 +54,86 @@ async fn a_passkey_alone_signs_in_and_counts_as_a_fresh_second_factor() {
     );
 
     // A replay of the same answer finds no ceremony.
-    app.post(
-        "/v1/auth/passkeys/login/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        None,
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    login_finish(&app, &started.body["ceremonyId"], &credential)
+        .await
+        .assert_problem(409, "invalid_ceremony");
+}
+
+/// A passkey bound to its authenticator (a security key: not backup eligible) signs in as
+/// a hardware key, `hwk`, where a synced one is `swk` (above).
+#[tokio::test]
+async fn a_device_bound_passkey_signs_in_as_a_hardware_key() {
+    let app = spawn().await;
+    let (_user, mut key, _) = user_with_key(&app, SoftKey::device_bound(), "Security key").await;
+    let signed_in = passwordless(&app, &mut key).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let access = signed_in.body["accessToken"].as_str().unwrap();
+    assert_eq!(jwt_payload(access)["amr"], json!(["hwk", "user", "mfa"]));
+    // The server took it for a device-bound passkey (its flags as of this sign-in).
+    let list = app.get("/v1/auth/passkeys", Some(access)).await;
+    assert_eq!(list.body[0]["backupEligible"], false, "{}", list.text);
+    assert_eq!(list.body[0]["backedUp"], false, "{}", list.text);
+}
+
+/// User verification is what makes a passkey enough on its own (`user` in the `amr`): the
+/// account's own passkey answering with user presence only is refused and signs no one in.
+#[tokio::test]
+async fn an_answer_without_user_verification_is_refused() {
+    let app = spawn().await;
+    let (_user, mut key, _) = user_with_passkey(&app).await;
+    let started = login_start(&app).await;
+    assert_eq!(
+        started.body["options"]["publicKey"]["userVerification"], "required",
+        "{}",
+        started.text
+    );
+    key.stop_verifying();
+    let credential = key.get(&started.body["options"], ORIGIN).await;
+    let refused = login_finish(&app, &started.body["ceremonyId"], &credential).await;
+    refused.assert_problem(401, "invalid_passkey");
+    assert!(
+        refused.body.get("accessToken").is_none(),
+        "{}",
+        refused.text
+    );
 }
 
 #[tokio::test]
 async fn an_answer_from_another_origin_is_refused() {
     let app = spawn().await;
     let (_user, mut key, _) = user_with_passkey(&app).await;
-    let started = app
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(&app).await;
     let credential = key
         .get(&started.body["options"], "https://evil.tessera.example")
         .await;
-    app.post(
-        "/v1/auth/passkeys/login/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        None,
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    login_finish(&app, &started.body["ceremonyId"], &credential)
+        .await
+        .assert_problem(401, "invalid_passkey");
 }
 
 #[tokio::test]
 async fn an_answer_for_another_rp_id_is_refused() {
     let app = spawn().await;
     let (_user, mut key, _) = user_with_passkey(&app).await;
-    let started = app
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(&app).await;
     let mut options = started.body["options"].clone();
     options["publicKey"]["rpId"] = json!("other.example");
     let credential = key.get(&options, "https://other.example").await;
-    app.post(
-        "/v1/auth/passkeys/login/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        None,
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    login_finish(&app, &started.body["ceremonyId"], &credential)
+        .await
+        .assert_problem(401, "invalid_passkey");
 }
 
 #[tokio::test]
 async fn an_expired_ceremony_is_refused() {
     let app = spawn().await;
     let (_user, mut key, _) = user_with_passkey(&app).await;
-    let started = app
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(&app).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
     app.clock.advance(5 * 60);
-    app.post(
-        "/v1/auth/passkeys/login/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        None,
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    login_finish(&app, &started.body["ceremonyId"], &credential)
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]

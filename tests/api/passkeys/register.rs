@@ -50,17 +50,7 @@ async fn a_first_passkey_turns_two_factor_on_and_issues_backup_codes() {
     let signed_in = second_step(&app, &token, &mut first).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
     let access = signed_in.body["accessToken"].as_str().unwrap();
-    let started = register_start(&app, access, json!({})).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let credential = second.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &app,
-        access,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    let finished = add_passkey(&app, access, &mut second, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert!(
         finished.body.get("backupCodes").is_none(),
@@ -134,36 +124,53 @@ async fn with_two_factor_on_registration_is_a_sensitive_change() {
     assert_eq!(started.status, 200, "{}", started.text);
 }
 
+/// Tessera always asks for user verification (PIN or biometric), and refuses a passkey
+/// made without it: nothing is stored and two-factor authentication stays off.
+#[tokio::test]
+async fn a_passkey_made_without_user_verification_is_refused() {
+    let app = spawn().await;
+    let user = app.signed_in_user().await;
+    let started = register_start(&app, &user.access_token, json!({})).await;
+    let selection = &started.body["options"]["publicKey"]["authenticatorSelection"];
+    assert_eq!(
+        selection["userVerification"], "required",
+        "{}",
+        started.text
+    );
+    let mut key = SoftKey::new();
+    key.stop_verifying();
+    let credential = key.create(&started.body["options"], ORIGIN).await;
+    let ceremony = &started.body["ceremonyId"];
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
+    let list = app.get("/v1/auth/passkeys", Some(&user.access_token)).await;
+    assert_eq!(list.body, json!([]), "{}", list.text);
+    let status = app
+        .get("/v1/auth/2fa/status", Some(&user.access_token))
+        .await;
+    assert_eq!(status.body["enabled"], false, "{}", status.text);
+}
+
 #[tokio::test]
 async fn an_answer_from_another_origin_is_refused_and_uses_the_ceremony_up() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut key = SoftKey::new();
     // A page on a subdomain the relying party does not list: the authenticator signs
     // (the RP ID is a suffix of it), the server must refuse.
     let credential = key
         .create(&started.body["options"], "https://evil.tessera.example")
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     let status = app
         .get("/v1/auth/2fa/status", Some(&user.access_token))
         .await;
@@ -175,20 +182,15 @@ async fn an_answer_for_another_rp_id_is_refused() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut options = started.body["options"].clone();
     options["publicKey"]["rp"]["id"] = json!("other.example");
     let credential = SoftKey::new()
         .create(&options, "https://other.example")
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(401, "invalid_passkey");
 }
 
 #[tokio::test]
@@ -196,19 +198,14 @@ async fn an_expired_ceremony_is_refused() {
     let app = spawn().await;
     let user = app.signed_in_user().await;
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let credential = SoftKey::new()
         .create(&started.body["options"], ORIGIN)
         .await;
     app.clock.advance(5 * 60);
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]
@@ -218,47 +215,23 @@ async fn a_ceremony_is_finished_only_by_the_session_that_began_it() {
     let other_session = app.login(&user.email, &user.password).await;
     let other = other_session.body["accessToken"].as_str().unwrap();
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let mut key = SoftKey::new();
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    register_finish(
-        &app,
-        other,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, other, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     // Another account's token cannot finish it either.
     let stranger = app.signed_in_user().await;
-    register_finish(
-        &app,
-        &stranger.access_token,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &stranger.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
     // Untouched by those: its own session finishes it, once.
-    let finished = register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await;
+    let finished = register_finish(&app, &user.access_token, ceremony, &credential, "x").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&app, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]
@@ -295,31 +268,20 @@ async fn the_authenticator_allow_list_admits_only_listed_models() {
     let user = app.signed_in_user().await;
 
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let unlisted = SoftKey::counting(*uuid::Uuid::new_v4().as_bytes())
         .create(&started.body["options"], ORIGIN)
         .await;
-    register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        unlisted,
-        "x",
-    )
-    .await
-    .assert_problem(403, "authenticator_not_allowed");
+    register_finish(&app, &user.access_token, ceremony, &unlisted, "x")
+        .await
+        .assert_problem(403, "authenticator_not_allowed");
 
     let started = register_start(&app, &user.access_token, json!({})).await;
+    let ceremony = &started.body["ceremonyId"];
     let listed = SoftKey::counting(*model.as_bytes())
         .create(&started.body["options"], ORIGIN)
         .await;
-    let finished = register_finish(
-        &app,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        listed,
-        "Key",
-    )
-    .await;
+    let finished = register_finish(&app, &user.access_token, ceremony, &listed, "Key").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert_eq!(finished.body["passkey"]["aaguid"], model.to_string());
 }
@@ -381,33 +343,9 @@ async fn an_inconsistent_relying_party_stops_the_start_with_the_reason() {
 /// second factor and the backup codes, and the token is spent.
 #[tokio::test]
 async fn a_login_that_must_enrol_completes_with_a_passkey() {
-    let app = TestApp::spawn_with(|c| {
-        configure(c);
-        c.require_second_factor = tessera::config::SecondFactorPolicy::All;
-    })
-    .await;
-    let email = "enrol@example.com";
-    assert_eq!(
-        app.register(email, crate::helpers::PASSWORD).await.status,
-        201
-    );
-    let login = app.login(email, crate::helpers::PASSWORD).await;
-    assert_eq!(login.body["requiresEnrollment"], true, "{}", login.text);
-    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
-    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
-
+    let (app, token) = must_enrol().await;
     let mut key = SoftKey::new();
-    let started = register_start(&app, &token, json!({})).await;
-    assert_eq!(started.status, 200, "{}", started.text);
-    let credential = key.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &app,
-        &token,
-        &started.body["ceremonyId"],
-        credential,
-        "Phone",
-    )
-    .await;
+    let finished = add_passkey(&app, &token, &mut key, "Phone").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
     assert_eq!(finished.body["backupCodes"].as_array().unwrap().len(), 10);
     let access = finished.body["accessToken"].as_str().unwrap();
@@ -424,4 +362,41 @@ async fn a_login_that_must_enrol_completes_with_a_passkey() {
     // The passkey signs in alone from now on.
     let again = passwordless(&app, &mut key).await;
     assert_eq!(again.status, 200, "{}", again.text);
+}
+
+/// Enrolling with a passkey bound to its authenticator signs in as a hardware key, `hwk`,
+/// where a synced passkey is `swk` (above).
+#[tokio::test]
+async fn a_login_that_enrols_a_device_bound_passkey_signs_in_as_a_hardware_key() {
+    let (app, token) = must_enrol().await;
+    let mut key = SoftKey::device_bound();
+    let finished = add_passkey(&app, &token, &mut key, "Security key").await;
+    assert_eq!(finished.status, 201, "{}", finished.text);
+    assert_eq!(
+        finished.body["passkey"]["backupEligible"], false,
+        "{}",
+        finished.text
+    );
+    let access = finished.body["accessToken"].as_str().unwrap();
+    assert_eq!(jwt_payload(access)["amr"], json!(["pwd", "hwk", "mfa"]));
+}
+
+/// A server where every account must enrol a second factor, and the enrolment token of a
+/// new account's first password login.
+async fn must_enrol() -> (TestApp, String) {
+    let app = TestApp::spawn_with(|c| {
+        configure(c);
+        c.require_second_factor = tessera::config::SecondFactorPolicy::All;
+    })
+    .await;
+    let email = "enrol@example.com";
+    assert_eq!(
+        app.register(email, crate::helpers::PASSWORD).await.status,
+        201
+    );
+    let login = app.login(email, crate::helpers::PASSWORD).await;
+    assert_eq!(login.body["requiresEnrollment"], true, "{}", login.text);
+    assert_eq!(login.body["methods"], json!(["totp", "passkey"]));
+    let token = login.body["enrollmentToken"].as_str().unwrap().to_owned();
+    (app, token)
 }

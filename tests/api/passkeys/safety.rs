@@ -9,9 +9,7 @@ use crate::helpers::postgres_or_skip;
 #[tokio::test]
 async fn a_counter_that_goes_backwards_disables_the_passkey() {
     let app = spawn().await;
-    let user = app.signed_in_user().await;
-    let mut key = SoftKey::counting([0; 16]);
-    register(&app, &user, &mut key, "Security key").await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::counting([0; 16]), "Security key").await;
     let clone = key.snapshot();
 
     let first = passwordless(&app, &mut key).await;
@@ -53,7 +51,7 @@ async fn a_counter_that_goes_backwards_disables_the_passkey() {
         login.text
     );
     let token = login.body["twoFactorToken"].as_str().unwrap();
-    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(token))
+    verify_start(&app, token)
         .await
         .assert_problem(409, "no_passkey");
 }
@@ -61,9 +59,7 @@ async fn a_counter_that_goes_backwards_disables_the_passkey() {
 #[tokio::test]
 async fn a_counter_regression_in_the_second_step_is_a_wrong_answer_and_disables() {
     let app = spawn().await;
-    let user = app.signed_in_user().await;
-    let mut key = SoftKey::counting([0; 16]);
-    register(&app, &user, &mut key, "Security key").await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::counting([0; 16]), "Security key").await;
     let clone = key.snapshot();
     let token = app.two_factor_token(&user.email, &user.password).await;
     let ok = second_step(&app, &token, &mut key).await;
@@ -96,52 +92,30 @@ async fn two_instances_finish_each_others_ceremonies() {
 
     let started = register_start(&a, &user.access_token, json!({})).await;
     let credential = key.create(&started.body["options"], ORIGIN).await;
-    let finished = register_finish(
-        &b,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential.clone(),
-        "x",
-    )
-    .await;
+    let ceremony = &started.body["ceremonyId"];
+    let finished = register_finish(&b, &user.access_token, ceremony, &credential, "x").await;
     assert_eq!(finished.status, 201, "{}", finished.text);
-    register_finish(
-        &a,
-        &user.access_token,
-        &started.body["ceremonyId"],
-        credential,
-        "x",
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    register_finish(&a, &user.access_token, ceremony, &credential, "x")
+        .await
+        .assert_problem(409, "invalid_ceremony");
 
     let token = a.two_factor_token(&user.email, &user.password).await;
-    let started = b
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-        .await;
+    let started = verify_start(&b, &token).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
-    let verified = a
-        .post(
-            "/v1/auth/passkeys/verify/finish",
-            body.clone(),
-            Some(&token),
-        )
-        .await;
+    let ceremony = &started.body["ceremonyId"];
+    let verified = verify_finish(&a, &token, ceremony, &credential).await;
     assert_eq!(verified.status, 200, "{}", verified.text);
-    b.post("/v1/auth/passkeys/verify/finish", body, Some(&token))
+    verify_finish(&b, &token, ceremony, &credential)
         .await
         .assert_problem(401, "invalid_two_factor_token");
 
-    let started = a
-        .post("/v1/auth/passkeys/login/start", json!({}), None)
-        .await;
+    let started = login_start(&a).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
+    let ceremony = &started.body["ceremonyId"];
     // Both instances at once: exactly one finishes it.
     let (on_a, on_b) = tokio::join!(
-        a.post("/v1/auth/passkeys/login/finish", body.clone(), None),
-        b.post("/v1/auth/passkeys/login/finish", body, None),
+        login_finish(&a, ceremony, &credential),
+        login_finish(&b, ceremony, &credential),
     );
     let mut statuses = [on_a.status.as_u16(), on_b.status.as_u16()];
     statuses.sort_unstable();

@@ -31,9 +31,21 @@ async fn a_login_offers_the_passkey_and_accepts_it() {
     assert!(list.body[0]["lastUsedAt"].is_string(), "{}", list.text);
 
     // The token is spent.
-    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(token))
+    verify_start(&app, token)
         .await
         .assert_problem(401, "invalid_two_factor_token");
+}
+
+/// A passkey bound to its authenticator is a hardware key, `hwk`, in the second step too.
+#[tokio::test]
+async fn a_device_bound_passkey_is_a_hardware_key() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_key(&app, SoftKey::device_bound(), "Security key").await;
+    let token = app.two_factor_token(&user.email, &user.password).await;
+    let signed_in = second_step(&app, &token, &mut key).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let claims = jwt_payload(signed_in.body["accessToken"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]), "{claims}");
 }
 
 #[tokio::test]
@@ -41,42 +53,24 @@ async fn a_replayed_assertion_is_refused() {
     let app = spawn().await;
     let (user, mut key, _) = user_with_passkey(&app).await;
     let token = app.two_factor_token(&user.email, &user.password).await;
-    let started = app
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-        .await;
+    let started = verify_start(&app, &token).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
-    let first = app
-        .post(
-            "/v1/auth/passkeys/verify/finish",
-            body.clone(),
-            Some(&token),
-        )
-        .await;
+    let ceremony = &started.body["ceremonyId"];
+    let first = verify_finish(&app, &token, ceremony, &credential).await;
     assert_eq!(first.status, 200, "{}", first.text);
-    app.post(
-        "/v1/auth/passkeys/verify/finish",
-        body.clone(),
-        Some(&token),
-    )
-    .await
-    .assert_problem(401, "invalid_two_factor_token");
+    verify_finish(&app, &token, ceremony, &credential)
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
 
     // Sent again within a new login, against a new ceremony: the challenge differs.
     let token = app.two_factor_token(&user.email, &user.password).await;
-    let started = app
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-        .await;
-    let replay = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
-    app.post(
-        "/v1/auth/passkeys/verify/finish",
-        replay.clone(),
-        Some(&token),
-    )
-    .await
-    .assert_problem(401, "invalid_passkey");
+    let started = verify_start(&app, &token).await;
+    let ceremony = &started.body["ceremonyId"];
+    verify_finish(&app, &token, ceremony, &credential)
+        .await
+        .assert_problem(401, "invalid_passkey");
     // That wrong answer used the ceremony up.
-    app.post("/v1/auth/passkeys/verify/finish", replay, Some(&token))
+    verify_finish(&app, &token, ceremony, &credential)
         .await
         .assert_problem(409, "invalid_ceremony");
     let events = events(&app, first.body["accessToken"].as_str().unwrap()).await;
@@ -94,18 +88,14 @@ async fn a_ceremony_of_another_login_is_refused() {
     let (user, mut key, _) = user_with_passkey(&app).await;
     let mine = app.two_factor_token(&user.email, &user.password).await;
     let theirs = app.two_factor_token(&user.email, &user.password).await;
-    let started = app
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&theirs))
-        .await;
+    let started = verify_start(&app, &theirs).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
-    let body = json!({"ceremonyId": started.body["ceremonyId"], "credential": credential});
-    app.post("/v1/auth/passkeys/verify/finish", body.clone(), Some(&mine))
+    let ceremony = &started.body["ceremonyId"];
+    verify_finish(&app, &mine, ceremony, &credential)
         .await
         .assert_problem(409, "invalid_ceremony");
     // Judging nothing, that took nothing: the right token still finishes it.
-    let ok = app
-        .post("/v1/auth/passkeys/verify/finish", body, Some(&theirs))
-        .await;
+    let ok = verify_finish(&app, &theirs, ceremony, &credential).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
 }
 
@@ -118,18 +108,12 @@ async fn an_expired_ceremony_is_refused() {
     .await;
     let (user, mut key, _) = user_with_passkey(&app).await;
     let token = app.two_factor_token(&user.email, &user.password).await;
-    let started = app
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-        .await;
+    let started = verify_start(&app, &token).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
     app.clock.advance(5 * 60);
-    app.post(
-        "/v1/auth/passkeys/verify/finish",
-        json!({"ceremonyId": started.body["ceremonyId"], "credential": credential}),
-        Some(&token),
-    )
-    .await
-    .assert_problem(409, "invalid_ceremony");
+    verify_finish(&app, &token, &started.body["ceremonyId"], &credential)
+        .await
+        .assert_problem(409, "invalid_ceremony");
 }
 
 #[tokio::test]
@@ -139,24 +123,18 @@ async fn wrong_answers_count_toward_the_lockout() {
     assert_eq!(app.config.lockout_threshold, 5);
     let token = app.two_factor_token(&user.email, &user.password).await;
     for _ in 0..5 {
-        let started = app
-            .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-            .await;
+        let started = verify_start(&app, &token).await;
         assert_eq!(started.status, 200, "{}", started.text);
         // Signed for a page the relying party does not list.
         let forged = key
             .get(&started.body["options"], "https://evil.tessera.example")
             .await;
-        app.post(
-            "/v1/auth/passkeys/verify/finish",
-            json!({"ceremonyId": started.body["ceremonyId"], "credential": forged}),
-            Some(&token),
-        )
-        .await
-        .assert_problem(401, "invalid_passkey");
+        verify_finish(&app, &token, &started.body["ceremonyId"], &forged)
+            .await
+            .assert_problem(401, "invalid_passkey");
     }
     // The token has no attempt left.
-    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+    verify_start(&app, &token)
         .await
         .assert_problem(401, "invalid_two_factor_token");
     // Locked now, even for a right answer.
@@ -170,9 +148,7 @@ async fn the_second_step_can_trust_the_device() {
     let app = spawn().await;
     let (user, mut key, _) = user_with_passkey(&app).await;
     let token = app.two_factor_token(&user.email, &user.password).await;
-    let started = app
-        .post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
-        .await;
+    let started = verify_start(&app, &token).await;
     let credential = key.get(&started.body["options"], ORIGIN).await;
     let finished = app
         .post(
@@ -204,14 +180,10 @@ async fn an_account_without_passkeys_cannot_start_one() {
     let token = app
         .two_factor_token(&enrolled.user.email, &enrolled.user.password)
         .await;
-    app.post("/v1/auth/passkeys/verify/start", json!({}), Some(&token))
+    verify_start(&app, &token)
         .await
         .assert_problem(409, "no_passkey");
-    app.post(
-        "/v1/auth/passkeys/verify/start",
-        json!({}),
-        Some("nonsense"),
-    )
-    .await
-    .assert_problem(401, "invalid_two_factor_token");
+    verify_start(&app, "nonsense")
+        .await
+        .assert_problem(401, "invalid_two_factor_token");
 }
