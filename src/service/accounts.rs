@@ -333,6 +333,9 @@ async fn login_unit(
         return Err(AppError::InvalidCredentials);
     };
     let summary = db::users::two_factor_summary(&mut tx, user.id, None, now).await?;
+    // Not `TwoFactorStatus::methods`: the login always offers `backup_code` (API.md's
+    // login shape), so its answer does not tell whoever holds the password whether any
+    // backup codes remain.
     let mut methods = Vec::with_capacity(3);
     if summary.as_ref().is_none_or(|s| s.totp_confirmed == 1) {
         methods.push("totp");

@@ -111,6 +111,7 @@ where
 }
 
 /// The audit log, newest first. Needs the `admin` scope: it names every key's calls.
+#[tracing::instrument(skip_all)]
 pub async fn audit_log(
     state: &AppState,
     caller: &AdminCaller,
@@ -410,6 +411,7 @@ pub async fn change_signing_key(
 
 /// The notification channels in force (webhook endpoints, email), with their messages
 /// counted by status. Needs the `admin` scope: the messages concern every account.
+#[tracing::instrument(skip_all)]
 pub async fn notification_channels(
     state: &AppState,
     caller: &AdminCaller,
@@ -419,6 +421,7 @@ pub async fn notification_channels(
 }
 
 /// The most recent notification messages, of one channel or all.
+#[tracing::instrument(skip_all, fields(channel = channel))]
 pub async fn notification_deliveries(
     state: &AppState,
     caller: &AdminCaller,
@@ -438,6 +441,7 @@ pub enum Replay {
 }
 
 /// Makes a message (a dead one, say) due again; `NotFound` if there is none.
+#[tracing::instrument(skip_all, fields(message_id = %id))]
 pub async fn replay_notification(
     state: &AppState,
     caller: &AdminCaller,
@@ -478,6 +482,7 @@ pub async fn replay_notification(
 
 /// Sends a signed `test` message to a configured webhook endpoint now; the endpoint's HTTP
 /// status, or what went wrong. `NotFound` if no endpoint has that name.
+#[tracing::instrument(skip_all, fields(endpoint = endpoint))]
 pub async fn test_webhook(
     state: &AppState,
     caller: &AdminCaller,

@@ -136,6 +136,7 @@ pub async fn create(
     Ok((key, record))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &AppState) -> Result<Vec<ApiKey>, AppError> {
     let mut conn = state.db.read().await?;
     Ok(db::admin_keys::list(&mut conn)
@@ -146,6 +147,7 @@ pub async fn list(state: &AppState) -> Result<Vec<ApiKey>, AppError> {
 }
 
 /// Revokes the key `which` names (its id, or every live key of that name); how many.
+#[tracing::instrument(skip_all, fields(key = which))]
 pub async fn revoke(state: &AppState, which: &str) -> Result<u64, AppError> {
     let id = Uuid::parse_str(which.trim()).ok();
     let now = state.now();

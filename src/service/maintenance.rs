@@ -30,6 +30,7 @@ pub struct PruneReport {
 
 /// One full pass. Safe to run on several instances at once: every step is a conditional
 /// statement, so a row is reported or deleted once.
+#[tracing::instrument(skip_all)]
 pub async fn run_once(state: &AppState) -> Result<PruneReport, AppError> {
     let now = state.now();
     let mut report = PruneReport::default();

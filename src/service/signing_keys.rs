@@ -198,6 +198,7 @@ pub struct KeyInfo {
 }
 
 /// Every key the database holds, newest first.
+#[tracing::instrument(skip_all)]
 pub async fn list(state: &AppState) -> Result<Vec<KeyInfo>, AppError> {
     let now = state.now();
     let grace = retired_grace_secs(&state.config);
