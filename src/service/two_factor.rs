@@ -410,10 +410,10 @@ pub async fn verify_setup(
         if !confirm_pending_setup(state, &mut tx, user.id, &code, now).await? {
             return Err(AppError::InvalidCode);
         }
+        let on = events::Occasion::new(user.id, now, Some(&ctx));
         if user.two_factor_enabled {
             // Added next to passkeys: 2FA stays on, and the backup codes the account has
             // stay valid (none are shown).
-            let on = events::Occasion::new(user.id, now, Some(&ctx));
             record_enabled(state, &mut tx, on, "totp").await?;
             tx.commit().await?;
             return Ok(Vec::new());
@@ -423,7 +423,6 @@ pub async fn verify_setup(
             return Err(AppError::TwoFactorAlreadyEnabled);
         }
         db::backup_codes::replace_all(&mut tx, user.id, &hashes, now).await?;
-        let on = events::Occasion::new(user.id, now, Some(&ctx));
         record_enabled(state, &mut tx, on, "totp").await?;
         tx.commit().await?;
         Ok(codes)
