@@ -30,7 +30,7 @@ pub async fn seen(
             other_devices: false,
         });
     }
-    let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+    let placeholders = super::placeholders(3, keys.len());
     let values: Vec<String> = placeholders
         .iter()
         .map(|key| format!("($1, {key}, $2, $2)"))

@@ -254,6 +254,12 @@ impl Db {
 
 /// Whether a database error is a unique-constraint violation, by error kind (sqlx fills
 /// the constraint name on PostgreSQL only, so matching on it would miss SQLite).
+/// `$from, $from+1, ...`: one numbered placeholder per value of a list bound one by one
+/// (`IN (...)`, a multi-row `VALUES`); both backends read `$n`.
+pub(crate) fn placeholders(from: usize, count: usize) -> Vec<String> {
+    (from..from + count).map(|n| format!("${n}")).collect()
+}
+
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }

@@ -52,14 +52,6 @@ pub async fn insert(conn: &mut Conn, m: &NewMessage<'_>) -> Result<(), sqlx::Err
         .execute(&mut *e).await.map(|_| ()))
 }
 
-/// `$from, $from+1, ...`: one placeholder per channel name, for `channel IN (...)`.
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Whether any message of `channels` is due: a read, so an idle worker's poll does not
 /// take the writer.
 pub async fn any_due(conn: &mut Conn, now: i64, channels: &[String]) -> Result<bool, sqlx::Error> {
@@ -69,7 +61,7 @@ pub async fn any_due(conn: &mut Conn, now: i64, channels: &[String]) -> Result<b
     let sql = format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
          AND lease_until <= $1 AND channel IN ({}) LIMIT 1) AS due",
-        placeholders(2, channels.len())
+        super::placeholders(2, channels.len()).join(", ")
     );
     run!(conn, e => {
         let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone())).bind(now);
@@ -103,7 +95,7 @@ pub async fn claim(
            (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $3 AND lease_until <= $3 \
             AND channel IN ({}) ORDER BY next_attempt_at LIMIT $4{lock}) \
          RETURNING {COLUMNS}",
-        placeholders(5, channels.len())
+        super::placeholders(5, channels.len()).join(", ")
     );
     run!(conn, e => {
         let mut query = sqlx::query_as::<_, MessageRow>(sqlx::AssertSqlSafe(sql.clone()))

@@ -334,12 +334,12 @@ impl Deliverer {
         let state = &self.state;
         let now = state.now();
         let claim_id = Uuid::new_v4();
-        // Long enough for every attempt of the batch to end (they run at once), so a
-        // lease runs out only when its worker died.
-        let lease = now + 2 * state.config.notification_timeout_secs as i64 + 60;
         if self.channels.is_empty() {
             return Ok(0);
         }
+        // Long enough for every attempt of the batch to end (they run at once), so a
+        // lease runs out only when its worker died.
+        let lease = now + 2 * state.config.notification_timeout_secs as i64 + 60;
         // Look before taking the writer: most polls find nothing.
         let due = {
             let mut conn = state.db.read().await?;
@@ -481,10 +481,7 @@ impl From<db::outbox::MessageRow> for Delivery {
 /// A channel in force, with its messages counted by status.
 #[derive(Debug, Clone)]
 pub struct ChannelSummary {
-    pub name: String,
-    pub kind: String,
-    pub url: String,
-    pub events: Vec<String>,
+    pub channel: Channel,
     pub counts: Vec<(String, i64)>,
 }
 
@@ -496,10 +493,7 @@ pub async fn channels(state: &AppState) -> Result<Vec<ChannelSummary>, AppError>
         .channels()
         .iter()
         .map(|channel| ChannelSummary {
-            name: channel.name.clone(),
-            kind: channel.kind.into(),
-            url: channel.url.clone(),
-            events: channel.events.clone(),
+            channel: channel.clone(),
             counts: counts
                 .iter()
                 .filter(|(name, _, _)| *name == channel.name)

@@ -49,10 +49,10 @@ struct Channel {
 impl From<outbox::ChannelSummary> for Channel {
     fn from(c: outbox::ChannelSummary) -> Self {
         Self {
-            name: c.name,
-            kind: c.kind,
-            url: c.url,
-            events: c.events,
+            name: c.channel.name,
+            kind: c.channel.kind.into(),
+            url: c.channel.url,
+            events: c.channel.events,
             messages: c.counts.into_iter().collect(),
         }
     }
