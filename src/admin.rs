@@ -589,11 +589,7 @@ pub async fn rotate_keys(state: &AppState, prepare: bool) -> Result<String, Admi
 pub async fn list_keys(state: &AppState) -> Result<String, AdminError> {
     use crate::service::signing_keys::{self, KeyState};
     let keys = signing_keys::list(state).await?;
-    let mut out = format!(
-        "{:<16}  {:<20}  {:<20}  {}\n",
-        "KID", "CREATED", "ACTIVATED", "STATE"
-    );
-    for key in &keys {
+    let rows = keys.iter().map(|key| {
         let what = match key.state {
             KeyState::Current => "current".to_owned(),
             KeyState::Prepared => "prepared (published, not signing yet)".to_owned(),
@@ -602,38 +598,45 @@ pub async fn list_keys(state: &AppState) -> Result<String, AdminError> {
             }
             KeyState::Expired => "retired, no longer published".to_owned(),
         };
-        out.push_str(&format!(
-            "{:<16}  {:<20}  {:<20}  {what}\n",
-            key.kid,
+        [
+            key.kid.clone(),
             rfc3339(key.created_at),
             key.activated_at.map(rfc3339).unwrap_or_else(|| "-".into()),
-        ));
-    }
-    Ok(out)
+            what,
+        ]
+    });
+    let header = ["KID", "CREATED", "ACTIVATED", "STATE"].map(String::from);
+    Ok(table(&[16, 20, 20], std::iter::once(header).chain(rows)))
 }
 
 /// `tessera admin webhooks list`.
 pub async fn webhooks_list(state: &AppState) -> Result<String, AdminError> {
     let channels = service::outbox::channels(state).await?;
-    let mut out = format!(
-        "{:<20}  {:<8}  {:<40}  {:<30}  {}\n",
-        "NAME", "KIND", "URL", "EVENTS", "MESSAGES"
-    );
-    for c in &channels {
-        let counts: Vec<String> = c.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        out.push_str(&format!(
-            "{:<20}  {:<8}  {:<40}  {:<30}  {}\n",
-            c.name,
-            c.kind,
-            if c.url.is_empty() { "-" } else { &c.url },
+    let rows = channels.iter().map(|summary| {
+        let c = &summary.channel;
+        let counts: Vec<String> = summary
+            .counts
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        [
+            c.name.clone(),
+            c.kind.to_owned(),
+            if c.url.is_empty() {
+                "-".to_owned()
+            } else {
+                c.url.clone()
+            },
             c.events.join(","),
             if counts.is_empty() {
                 "-".to_owned()
             } else {
                 counts.join(", ")
-            }
-        ));
-    }
+            },
+        ]
+    });
+    let header = ["NAME", "KIND", "URL", "EVENTS", "MESSAGES"].map(String::from);
+    let mut out = table(&[20, 8, 40, 30], std::iter::once(header).chain(rows));
     out.push_str(&format!("{} channel(s)\n", channels.len()));
     Ok(out)
 }
@@ -643,32 +646,35 @@ pub async fn webhooks_deliveries(
     endpoint: Option<&str>,
     limit: i64,
 ) -> Result<String, AdminError> {
-    let rows = service::outbox::deliveries(state, endpoint, limit).await?;
-    let mut out = format!(
-        "{:<36}  {:<16}  {:<26}  {:<9}  {:<8}  {:<20}  {}\n",
-        "ID", "CHANNEL", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "NEXT / FINISHED; LAST ERROR"
-    );
-    for d in &rows {
+    let messages = service::outbox::deliveries(state, endpoint, limit).await?;
+    let rows = messages.iter().map(|d| {
         let when = match d.finished_at {
             Some(t) => rfc3339(t),
             None => format!("next {}", rfc3339(d.next_attempt_at)),
         };
-        out.push_str(&format!(
-            "{:<36}  {:<16}  {:<26}  {:<9}  {:<8}  {:<20}  {}{}\n",
-            d.id,
-            d.channel,
-            d.event_type,
-            d.status,
-            d.attempts,
+        let error = d.last_error.as_deref().map(|e| format!("; {e}"));
+        [
+            d.id.to_string(),
+            d.channel.clone(),
+            d.event_type.clone(),
+            d.status.clone(),
+            d.attempts.to_string(),
             rfc3339(d.created_at),
-            when,
-            d.last_error
-                .as_deref()
-                .map(|e| format!("; {e}"))
-                .unwrap_or_default()
-        ));
-    }
-    out.push_str(&format!("{} message(s)\n", rows.len()));
+            when + &error.unwrap_or_default(),
+        ]
+    });
+    let header = [
+        "ID",
+        "CHANNEL",
+        "EVENT",
+        "STATUS",
+        "ATTEMPTS",
+        "CREATED",
+        "NEXT / FINISHED; LAST ERROR",
+    ]
+    .map(String::from);
+    let mut out = table(&[36, 16, 26, 9, 8, 20], std::iter::once(header).chain(rows));
+    out.push_str(&format!("{} message(s)\n", messages.len()));
     Ok(out)
 }
 
