@@ -140,13 +140,12 @@ pub struct Paging {
 impl Paging {
     /// The answer to a query string that does not read (`limit` or `offset` not a whole
     /// number).
-    pub fn unreadable() -> AppError {
+    fn unreadable() -> AppError {
         AppError::field("limit", "limit and offset must be whole numbers")
     }
 
-    /// Checks `limit` and `offset` as sent, for a list whose query has more than a
-    /// [`Page`] (the admin API's account search).
-    pub fn check(limit: Option<i64>, offset: Option<i64>) -> Result<Self, AppError> {
+    /// Checks `limit` and `offset` as sent.
+    fn check(limit: Option<i64>, offset: Option<i64>) -> Result<Self, AppError> {
         let limit = limit.unwrap_or(50);
         if !(1..=crate::service::events::MAX_PAGE_SIZE).contains(&limit) {
             return Err(AppError::field("limit", "must be between 1 and 100"));

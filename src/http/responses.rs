@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use utoipa::IntoResponses;
 use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Schema, Type};
-use utoipa::{IntoResponses, PartialSchema};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Type};
 
 use super::problem::PROBLEM_JSON;
 
@@ -26,7 +26,7 @@ fn problem_response(description: &str) -> ApiResponse {
 fn with_header(
     mut response: ApiResponse,
     name: &str,
-    schema: impl Into<RefOr<Schema>>,
+    schema: ObjectBuilder,
     description: &str,
 ) -> ApiResponse {
     response.headers.insert(
@@ -46,11 +46,6 @@ fn retry_after(response: ApiResponse, description: &str) -> ApiResponse {
         .schema_type(Type::Integer)
         .minimum(Some(1));
     with_header(response, "Retry-After", seconds, description)
-}
-
-/// `Retry-After` of a locked second factor.
-fn seconds_to_wait(response: ApiResponse) -> ApiResponse {
-    with_header(response, "Retry-After", u64::schema(), "Seconds to wait.")
 }
 
 /// A 401 answer's `WWW-Authenticate: Bearer` challenge.
@@ -270,9 +265,12 @@ impl IntoResponses for SensitiveChangeErrors {
             ),
             (
                 "429",
-                seconds_to_wait(problem_response(
-                    "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
-                )),
+                retry_after(
+                    problem_response(
+                        "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
+                    ),
+                    "Seconds to wait.",
+                ),
             ),
         ])
     }
@@ -295,11 +293,10 @@ pub struct SecondStepRefused;
 
 impl IntoResponses for SecondStepRefused {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        group(vec![(
+        refused_for_now(
             "429",
-            seconds_to_wait(problem_response(
-                "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).",
-            )),
-        )])
+            "The second factor is locked after repeated failures (`second_factor_locked`), or too many requests from this address (`rate_limited`).",
+            "Seconds to wait.",
+        )
     }
 }

@@ -209,16 +209,10 @@ fn admin_user(d: &AccountDetails, s: &TwoFactorStatus, now: i64) -> AdminUser {
 #[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
-struct UserQuery {
+struct UserSearch {
     /// Only accounts whose email or user name contains this (any case).
     #[param(max_length = 254)]
     search: Option<String>,
-    /// Accounts per page.
-    #[param(minimum = 1, maximum = 100, default = 50)]
-    limit: Option<i64>,
-    /// Accounts to skip.
-    #[param(minimum = 0, default = 0)]
-    offset: Option<i64>,
 }
 
 /// One page of accounts.
@@ -240,7 +234,7 @@ struct UserPage {
     operation_id = "admin_list_users",
     tag = "admin",
     security(("adminApiKey" = [])),
-    params(UserQuery),
+    params(UserSearch, Page),
     responses(
         (status = 200, description = "One page of accounts (scope `users:read`).", body = UserPage),
         (status = 400, description = "`limit`, `offset` or `search` out of range (`validation_failed`).", body = Problem, content_type = "application/problem+json"),
@@ -251,10 +245,10 @@ struct UserPage {
 async fn list_users(
     State(state): State<AppState>,
     AdminKey(caller): AdminKey,
-    query: Result<Query<UserQuery>, axum::extract::rejection::QueryRejection>,
+    Paging { limit, offset }: Paging,
+    search: Result<Query<UserSearch>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UserPage>, AppError> {
-    let Query(query) = query.map_err(|_| Paging::unreadable())?;
-    let Paging { limit, offset } = Paging::check(query.limit, query.offset)?;
+    let Query(query) = search.map_err(|_| AppError::field("search", "must be given once"))?;
     let search = query.search.filter(|s| !s.trim().is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 254) {
         return Err(AppError::field("search", "must be at most 254 characters"));
