@@ -406,18 +406,9 @@ async fn one_user_shows_second_factor_locks_sessions_and_devices() {
         .await;
     let wrong = wrong_code(&enrolled.secret, app.now());
     crate::helpers::verify_code(&app, &token, &wrong).await;
-    let token = app
-        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
-        .await;
-    let code = totp_code(&enrolled.secret, app.now());
-    let trusted = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": code, "trustDevice": {"deviceName": "Laptop", "deviceType": "desktop",
-                "deviceFingerprint": "fp-1"}}),
-            Some(&token),
-        )
-        .await;
+    let trust = json!({"trustDevice": {"deviceName": "Laptop", "deviceType": "desktop",
+        "deviceFingerprint": "fp-1"}});
+    let trusted = app.login_with_code_and(&enrolled, trust).await;
     assert_eq!(trusted.status, 200, "{}", trusted.text);
     let shown = call(
         &app,
@@ -1022,16 +1013,17 @@ async fn disabling_an_account_ends_its_enrolment_token_mid_enrolment() {
     assert_eq!(setup.status, 200, "setup: {}", setup.text);
     let secret = setup.body["secret"].as_str().unwrap().to_owned();
 
-    let disabled = set_disabled(&app, &key, &id, true).await;
-    assert_eq!(disabled.body["changed"], true, "{}", disabled.text);
     let code = totp_code(&secret, app.now());
-    let refused = app
-        .post(
+    let finish_enrolment = || {
+        app.post(
             "/v1/auth/2fa/verify-setup",
             json!({"code": code}),
             Some(&token),
         )
-        .await;
+    };
+    let disabled = set_disabled(&app, &key, &id, true).await;
+    assert_eq!(disabled.body["changed"], true, "{}", disabled.text);
+    let refused = finish_enrolment().await;
     assert!(
         refused.status == 401 || refused.status == 403,
         "{}",
@@ -1045,13 +1037,7 @@ async fn disabling_an_account_ends_its_enrolment_token_mid_enrolment() {
 
     let enabled = set_disabled(&app, &key, &id, false).await;
     assert_eq!(enabled.body["changed"], true, "{}", enabled.text);
-    app.post(
-        "/v1/auth/2fa/verify-setup",
-        json!({"code": code}),
-        Some(&token),
-    )
-    .await
-    .assert_problem(401, "unauthorized");
+    finish_enrolment().await.assert_problem(401, "unauthorized");
     let status = call(
         &app,
         "GET",

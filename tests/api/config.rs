@@ -16,6 +16,57 @@ fn error_text(err: anyhow::Error) -> String {
     format!("{err:#}")
 }
 
+/// The security limits cannot be set where they stop protecting: no lockout, a code window
+/// wider than five steps either side, a reuse grace for refresh tokens over five minutes.
+/// Each value just past its bound is refused by name, and the bound itself is taken.
+#[test]
+fn security_limits_out_of_bounds_are_refused_by_name() {
+    let refused = [
+        (
+            "TESSERA_LOCKOUT_THRESHOLD",
+            "0",
+            "lockout_threshold must be positive",
+        ),
+        (
+            "TESSERA_TOTP_SKEW_STEPS",
+            "6",
+            "totp_skew_steps must be between 0 and 5",
+        ),
+        (
+            "TESSERA_REFRESH_REUSE_GRACE_SECS",
+            "301",
+            "refresh_reuse_grace_secs must be between 0 and 300",
+        ),
+        (
+            "TESSERA_TOTP_MAX_DRIFT_STEPS",
+            "21",
+            "totp_max_drift_steps must be between 0 and 20",
+        ),
+        (
+            "TESSERA_ACCESS_TOKEN_TTL_SECS",
+            "0",
+            "access_token_ttl_secs must be positive",
+        ),
+    ];
+    for (variable, value, message) in refused {
+        let err = Config::load_from(None, env(&[(variable, value)]))
+            .expect_err("out of bounds is refused");
+        let text = error_text(err);
+        assert!(text.contains(message), "{variable}={value}: {text}");
+    }
+    let taken = [
+        ("TESSERA_LOCKOUT_THRESHOLD", "1"),
+        ("TESSERA_TOTP_SKEW_STEPS", "5"),
+        ("TESSERA_REFRESH_REUSE_GRACE_SECS", "300"),
+        ("TESSERA_TOTP_MAX_DRIFT_STEPS", "20"),
+    ];
+    for (variable, value) in taken {
+        if let Err(err) = Config::load_from(None, env(&[(variable, value)])) {
+            panic!("{variable}={value} is within bounds: {}", error_text(err));
+        }
+    }
+}
+
 #[test]
 fn a_misspelt_environment_variable_is_refused_by_name() {
     let err = Config::load_from(

@@ -990,17 +990,8 @@ async fn a_trusted_device_in_another_browser_is_not_a_new_device() {
     let app = TestApp::spawn().await;
     let enrolled = app.enrolled_user().await;
     app.clock.advance(30);
-    let token = app
-        .two_factor_token(&enrolled.user.email, &enrolled.user.password)
-        .await;
-    let code = totp_code(&enrolled.secret, app.now());
-    let trusted = app
-        .post(
-            "/v1/auth/2fa/verify",
-            json!({"code": code, "trustDevice": device_input("fp-events", "Laptop")}),
-            Some(&token),
-        )
-        .await;
+    let trust = json!({"trustDevice": device_input("fp-events", "Laptop")});
+    let trusted = app.login_with_code_and(&enrolled, trust).await;
     assert_eq!(trusted.status, 200, "{}", trusted.text);
     let device_token = trusted.body["deviceToken"].as_str().unwrap().to_owned();
 

@@ -355,12 +355,17 @@ impl TestApp {
 
     /// Full login with a TOTP code at the current clock; returns the `/2fa/verify` answer.
     pub async fn login_with_code(&self, enrolled: &Enrolled) -> TestResponse {
+        self.login_with_code_and(enrolled, json!({})).await
+    }
+
+    /// As [`Self::login_with_code`], with more fields in the `/2fa/verify` body (such as
+    /// `trustDevice`).
+    pub async fn login_with_code_and(&self, enrolled: &Enrolled, mut body: Value) -> TestResponse {
         let token = self
             .two_factor_token(&enrolled.user.email, &enrolled.user.password)
             .await;
-        let code = totp_code(&enrolled.secret, self.now());
-        self.post("/v1/auth/2fa/verify", json!({"code": code}), Some(&token))
-            .await
+        body["code"] = json!(totp_code(&enrolled.secret, self.now()));
+        self.post("/v1/auth/2fa/verify", body, Some(&token)).await
     }
 }
 

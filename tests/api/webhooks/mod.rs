@@ -573,6 +573,53 @@ async fn a_message_claimed_by_a_dead_worker_is_sent_once_its_lease_runs_out() {
     assert_eq!(done[0].attempts, 2, "the dead worker's attempt counts");
 }
 
+/// A worker claims only the messages of the channels its instance is configured with: a
+/// message for a channel it does not have (another instance's endpoint, or one removed
+/// from this configuration) stays pending, unattempted, for an instance that has it,
+/// however long the clock runs, while its own channel's messages are delivered.
+#[tokio::test]
+async fn a_channel_this_instance_does_not_have_is_left_pending_for_another() {
+    let receiver = Receiver::start(true).await;
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
+    let user = app.signed_in_user().await;
+    let user_id: uuid::Uuid = user.id.parse().unwrap();
+    let elsewhere = "another-instances-endpoint";
+    let mut tx = app.state.db.begin().await.unwrap();
+    tessera::db::outbox::insert(
+        &mut tx,
+        &tessera::db::outbox::NewMessage {
+            id: uuid::Uuid::new_v4(),
+            channel: elsewhere,
+            user_id: Some(user_id),
+            event_type: events::PASSWORD_CHANGED,
+            payload: "{}",
+            created_at: app.now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    change_password(&app, &user.access_token).await;
+    let got = receiver.wait_for_accepted(Some(&app), 1).await;
+    assert_eq!(got.len(), 1, "this instance's own channel is delivered");
+    // Past the whole retry schedule: a worker that took the message would have tried it,
+    // failed (no such endpoint here) and, in the end, given it up as dead.
+    for delay in RETRY_DELAYS {
+        app.clock.advance(delay);
+        app.state.outbox.wake();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = outbox::deliveries(&app.state, Some(elsewhere), 10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].status, "pending", "{left:?}");
+    assert_eq!(left[0].attempts, 0, "never claimed: {left:?}");
+    assert_eq!(left[0].last_error, None, "{left:?}");
+}
+
 /// The worker stops with the server: a message that falls due after the stop waits for
 /// the next start, and is delivered then.
 #[tokio::test]
