@@ -53,29 +53,35 @@ pub async fn insert_for_password(
         .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
 }
 
-/// The live token of `purpose` with this hash, without taking an attempt.
+/// The live token of `purpose` with this hash (unused, unexpired, and short of
+/// `max_failures` wrong codes), without taking an attempt.
 pub async fn find_live(
     conn: &mut Conn,
     hash: &[u8],
     purpose: &str,
     now: i64,
+    max_failures: i64,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
     let sql = "SELECT user_id, expires_at FROM two_factor_challenges \
-               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2";
-    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(purpose)
+               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 AND failures < $4";
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(purpose).bind(max_failures)
         .fetch_optional(&mut *e).await)
 }
 
-/// Spends a token of `purpose` that no attempt was reserved on; true for exactly one caller.
+/// Spends a live token of `purpose` (as [`find_live`] has it) that no attempt was reserved
+/// on; the account for exactly one caller.
 pub async fn spend(
     conn: &mut Conn,
     hash: &[u8],
     purpose: &str,
     now: i64,
+    max_failures: i64,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let sql = "UPDATE two_factor_challenges SET used_at = $2 \
-               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 RETURNING user_id";
-    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(purpose).fetch_optional(&mut *e).await)
+               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 AND failures < $4 \
+               RETURNING user_id";
+    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(purpose).bind(max_failures)
+        .fetch_optional(&mut *e).await)
 }
 
 /// Takes one of the `max_failures` attempts of a token of `purpose` ([`SECOND_FACTOR`],
@@ -96,19 +102,6 @@ pub async fn reserve_attempt(
                RETURNING user_id, expires_at";
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).bind(purpose)
         .fetch_optional(&mut *e).await)
-}
-
-/// The account of a live second step (unused, unexpired, attempts to spare), without
-/// taking an attempt: for starting a passkey second step, which the finish then judges.
-pub async fn find_live_second_step(
-    conn: &mut Conn,
-    hash: &[u8],
-    now: i64,
-    max_failures: i64,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    let sql = "SELECT user_id FROM two_factor_challenges \
-               WHERE token_hash = $1 AND purpose = 'second_factor' AND used_at IS NULL AND expires_at > $2 AND failures < $3";
-    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(max_failures).fetch_optional(&mut *e).await)
 }
 
 /// Spends the challenge for a caller holding one of its attempts (taken by

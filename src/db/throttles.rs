@@ -5,26 +5,33 @@
 
 use super::{Conn, run};
 
+/// A password failure counter as an attempt was counted (an `ip_throttles` row, or an
+/// account's `pw_*` columns): the hour window's count with the attempt in it, when that
+/// window began, and the delay as it stood before the attempt.
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
-pub struct IpThrottle {
+pub struct Counted {
     pub failures: i64,
     pub window_start: i64,
     pub blocked_until: i64,
 }
 
-pub async fn find(conn: &mut Conn, ip: &str) -> Result<Option<IpThrottle>, sqlx::Error> {
-    let sql = "SELECT failures, window_start, blocked_until FROM ip_throttles WHERE ip = $1";
-    run!(conn, e => sqlx::query_as::<_, IpThrottle>(sql).bind(ip).fetch_optional(&mut *e).await)
-}
-
-/// Counts a failure in the IP's current hour window and returns the count.
-pub async fn count_failure(conn: &mut Conn, ip: &str, now: i64) -> Result<i64, sqlx::Error> {
+/// Counts a password attempt against the client's network in the current hour window,
+/// before its hash is checked (a right password gives it back with [`give_back`]).
+pub async fn count_attempt(conn: &mut Conn, ip: &str, now: i64) -> Result<Counted, sqlx::Error> {
     let sql = "INSERT INTO ip_throttles (ip, failures, window_start, blocked_until) VALUES ($1, 1, $2, 0) \
                ON CONFLICT (ip) DO UPDATE SET \
                  failures = CASE WHEN ip_throttles.window_start <= $2 - 3600 THEN 1 ELSE ip_throttles.failures + 1 END, \
                  window_start = CASE WHEN ip_throttles.window_start <= $2 - 3600 THEN $2 ELSE ip_throttles.window_start END \
-               RETURNING failures";
-    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(ip).bind(now).fetch_one(&mut *e).await)
+               RETURNING failures, window_start, blocked_until";
+    run!(conn, e => sqlx::query_as::<_, Counted>(sql).bind(ip).bind(now).fetch_one(&mut *e).await)
+}
+
+/// Takes back an attempt [`count_attempt`] counted in the window that began at
+/// `window_start`; nothing once that window has ended.
+pub async fn give_back(conn: &mut Conn, ip: &str, window_start: i64) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE ip_throttles SET failures = failures - 1 \
+               WHERE ip = $1 AND window_start = $2 AND failures > 0";
+    run!(conn, e => sqlx::query(sql).bind(ip).bind(window_start).execute(&mut *e).await.map(|_| ()))
 }
 
 pub async fn block_until(conn: &mut Conn, ip: &str, until: i64) -> Result<(), sqlx::Error> {

@@ -5,6 +5,7 @@
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::throttles::Counted;
 use super::{Conn, run};
 
 #[derive(Debug, Clone, FromRow)]
@@ -133,17 +134,32 @@ pub async fn replace_password_hash(
         .map(|r| r.rows_affected() == 1))
 }
 
-/// Counts a failed password in the current hour window and returns the count.
-pub async fn count_password_failure(
+/// Counts a password attempt against the account in the current hour window, before its
+/// hash is checked (a right password gives it back with [`give_back_password_attempt`]);
+/// `None` when the account is gone.
+pub async fn count_password_attempt(
     conn: &mut Conn,
     id: Uuid,
     now: i64,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Option<Counted>, sqlx::Error> {
     let sql = "UPDATE users SET \
                  pw_failures = CASE WHEN pw_window_start <= $2 - 3600 THEN 1 ELSE pw_failures + 1 END, \
                  pw_window_start = CASE WHEN pw_window_start <= $2 - 3600 THEN $2 ELSE pw_window_start END \
-               WHERE id = $1 RETURNING pw_failures";
-    run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(id).bind(now).fetch_one(&mut *e).await)
+               WHERE id = $1 \
+               RETURNING pw_failures AS failures, pw_window_start AS window_start, pw_blocked_until AS blocked_until";
+    run!(conn, e => sqlx::query_as::<_, Counted>(sql).bind(id).bind(now).fetch_optional(&mut *e).await)
+}
+
+/// Takes back an attempt [`count_password_attempt`] counted in the window that began at
+/// `window_start`; nothing once that window has ended.
+pub async fn give_back_password_attempt(
+    conn: &mut Conn,
+    id: Uuid,
+    window_start: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE users SET pw_failures = pw_failures - 1 \
+               WHERE id = $1 AND pw_window_start = $2 AND pw_failures > 0";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(window_start).execute(&mut *e).await.map(|_| ()))
 }
 
 /// Pushes the next allowed password attempt out to `until` (never pulls it in).

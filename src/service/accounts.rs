@@ -5,10 +5,10 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::sessions::{self, IssuedTokens};
-use super::{Principal, RequestContext, devices, events};
+use super::{Principal, RequestContext, ThrottleClient, devices, events};
 use crate::crypto;
-use crate::db::{self, Conn, users::UserRow};
-use crate::domain::lockout::password_delay;
+use crate::db::{self, Conn, throttles::Counted, users::UserRow};
+use crate::domain::lockout::{PasswordThrottle, Standing};
 use crate::domain::validate;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -394,47 +394,119 @@ pub enum PasswordCheck {
 
 /// Checks a password with the throttles of the contract applied, wherever a password is
 /// checked (login, password change, turning 2FA off), so no route is a free oracle for
-/// guessing. Reads only: the caller records a failure with [`record_password_failure`].
-/// The Argon2 work is done whatever the throttle says (against a dummy hash when there is
-/// no account), so timing tells nothing.
+/// guessing. The attempt is counted against the client's network and the account before
+/// the hash is checked, in a transaction that commits first: attempts sent at the same
+/// moment each see the ones counted before them, so a burst cannot all be judged against
+/// the same count and pass the hourly limits together. A right password gives its count
+/// back; a wrong one keeps it and earns its delay, and the caller records the event with
+/// [`record_password_failure`]. The Argon2 work
+/// is done whatever the throttle says (against a dummy hash when there is no account), so
+/// timing tells nothing.
 pub(super) async fn check_password(
     state: &AppState,
     user: Option<&UserRow>,
     password: &SecretString,
     ctx: &RequestContext,
 ) -> Result<PasswordCheck, AppError> {
-    let client = ctx.throttle_client(); // counted by network: an IPv6 client by its /64
     let now = state.now();
-    let config = &state.config;
-    let mut conn = state.db.read().await?;
-    let ip_throttled = db::throttles::find(&mut conn, &client.ip)
-        .await?
-        .is_some_and(|t| {
-            t.blocked_until > now
-                || (t.window_start > now - 3600 && t.failures >= config.ip_max_failures_per_hour)
-        });
-    let account_throttled = user.is_some_and(|u| {
-        u.pw_blocked_until > now
-            || (u.pw_window_start > now - 3600
-                && u.pw_failures >= config.password_max_failures_per_hour)
-    });
-    // Release the connection while hashing: the hash takes far longer than any query.
-    drop(conn);
+    let attempt = count_password_attempt(state, user.map(|u| u.id), ctx, now).await?;
     let matched = state
         .hasher
         .verify(password, user.map(|u| u.password_hash.as_str()))
         .await?;
-    Ok(match (matched, ip_throttled || account_throttled) {
+    settle_password_attempt(state, &attempt, matched).await?;
+    Ok(match (matched, attempt.throttled()) {
         (true, false) => PasswordCheck::Right,
         (true, true) => PasswordCheck::Throttled,
         (false, _) => PasswordCheck::Wrong,
     })
 }
 
-/// Records a password step that failed, in one transaction: a wrong password counts toward
-/// the client IP's and the account's delays, and the account's owner sees the event. The
-/// metric says `wrong_password` for a throttled right password too, so nothing observable
-/// tells a right guess during a delay from a wrong one.
+/// A password attempt as [`count_password_attempt`] counted it: against the client's
+/// network, and against the account when there is one.
+struct CountedAttempt {
+    client: ThrottleClient,
+    ip: (Counted, Standing),
+    account: Option<(Uuid, Counted, Standing)>,
+}
+
+impl CountedAttempt {
+    fn throttled(&self) -> bool {
+        self.ip.1.throttled
+            || self
+                .account
+                .is_some_and(|(_, _, standing)| standing.throttled)
+    }
+}
+
+/// Counts a password attempt before its hash is checked, in one transaction, against the
+/// hourly limits. The delays are left to [`settle_password_attempt`]: they follow
+/// failures, and an attempt in flight is not one yet (many right logins of one account at
+/// once must not delay each other).
+async fn count_password_attempt(
+    state: &AppState,
+    user_id: Option<Uuid>,
+    ctx: &RequestContext,
+    now: i64,
+) -> Result<CountedAttempt, AppError> {
+    let config = &state.config;
+    let client = ctx.throttle_client(); // counted by network: an IPv6 client by its /64
+    let per_ip = PasswordThrottle {
+        max_per_hour: config.ip_max_failures_per_hour,
+        delay_after: config.ip_delay_after,
+    };
+    let per_account = PasswordThrottle {
+        max_per_hour: config.password_max_failures_per_hour,
+        delay_after: config.password_delay_after,
+    };
+    let mut tx = state.db.begin().await?;
+    let ip = db::throttles::count_attempt(&mut tx, &client.ip, now).await?;
+    let ip_standing = per_ip.judge(ip.failures, ip.blocked_until, now);
+    let mut account = None;
+    if let Some(id) = user_id
+        && let Some(counted) = db::users::count_password_attempt(&mut tx, id, now).await?
+    {
+        let standing = per_account.judge(counted.failures, counted.blocked_until, now);
+        account = Some((id, counted, standing));
+    }
+    tx.commit().await?;
+    Ok(CountedAttempt {
+        client,
+        ip: (ip, ip_standing),
+        account,
+    })
+}
+
+/// Settles a counted attempt once its hash is checked, in one transaction: a right
+/// password (throttled or not) gives its counts back; a wrong one keeps them and pushes
+/// out the delay its failure earns.
+async fn settle_password_attempt(
+    state: &AppState,
+    attempt: &CountedAttempt,
+    matched: bool,
+) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    let (ip, ip_standing) = attempt.ip;
+    if matched {
+        db::throttles::give_back(&mut tx, &attempt.client.ip, ip.window_start).await?;
+    } else if let Some(until) = ip_standing.delay_until {
+        db::throttles::block_until(&mut tx, &attempt.client.ip, until).await?;
+    }
+    if let Some((id, counted, standing)) = attempt.account {
+        if matched {
+            db::users::give_back_password_attempt(&mut tx, id, counted.window_start).await?;
+        } else if let Some(until) = standing.delay_until {
+            db::users::block_password_until(&mut tx, id, until).await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// Records a password step that failed: the metric, and the event the account's owner
+/// sees (its reason is `throttled` for the right password during a delay). The attempt
+/// itself was counted before its hash was checked. The metric says `wrong_password` for
+/// a throttled right password too, so nothing the guesser sees tells a right guess during
+/// a delay from a wrong one.
 async fn record_password_failure(
     state: &AppState,
     user_id: Option<Uuid>,
@@ -442,8 +514,6 @@ async fn record_password_failure(
     event: &'static str,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    let now = state.now();
-    let config = &state.config;
     if event == events::LOGIN_FAILED {
         let outcome = if user_id.is_some() {
             "wrong_password"
@@ -454,34 +524,19 @@ async fn record_password_failure(
             .metrics
             .increment("tessera_logins_total", &[("outcome", outcome)]);
     }
+    let Some(user_id) = user_id else {
+        return Ok(());
+    };
+    let reason = if check == PasswordCheck::Throttled {
+        "throttled"
+    } else {
+        "wrong_password"
+    };
+    let why = serde_json::json!({"reason": reason});
     let mut tx = state.db.begin().await?;
-    if check == PasswordCheck::Wrong {
-        // Counted by network: an IPv6 client by its /64.
-        let client = ctx.throttle_client();
-        let ip_failures = db::throttles::count_failure(&mut tx, &client.ip, now).await?;
-        let delay = password_delay(ip_failures, config.ip_delay_after);
-        if delay > 0 {
-            db::throttles::block_until(&mut tx, &client.ip, now + delay).await?;
-        }
-        if let Some(user_id) = user_id {
-            let failures = db::users::count_password_failure(&mut tx, user_id, now).await?;
-            let delay = password_delay(failures, config.password_delay_after);
-            if delay > 0 {
-                db::users::block_password_until(&mut tx, user_id, now + delay).await?;
-            }
-        }
-    }
-    if let Some(user_id) = user_id {
-        let reason = if check == PasswordCheck::Throttled {
-            "throttled"
-        } else {
-            "wrong_password"
-        };
-        let why = serde_json::json!({"reason": reason});
-        events::Occasion::new(user_id, now, Some(ctx))
-            .record(state, &mut tx, event, why)
-            .await?;
-    }
+    events::Occasion::new(user_id, state.now(), Some(ctx))
+        .record(state, &mut tx, event, why)
+        .await?;
     tx.commit().await
 }
 
@@ -662,8 +717,11 @@ pub async fn set_password_with_link(
         let state = &task_state;
         let hash = crypto::token_hash(&token);
         let mut conn = state.db.read().await?;
+        // A set-password link takes no codes, so it never has a failure to count.
+        let max_failures = state.config.two_factor_token_max_failures;
+        let purpose = db::challenges::SET_PASSWORD;
         let user_id =
-            db::challenges::find_live(&mut conn, &hash, db::challenges::SET_PASSWORD, state.now())
+            db::challenges::find_live(&mut conn, &hash, purpose, state.now(), max_failures)
                 .await?
                 .ok_or(AppError::InvalidSetPasswordToken)?
                 .user_id;
@@ -678,8 +736,7 @@ pub async fn set_password_with_link(
         let new_hash = state.hasher.hash(&new_password).await?;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        if db::challenges::spend(&mut tx, &hash, db::challenges::SET_PASSWORD, now).await?
-            != Some(user_id)
+        if db::challenges::spend(&mut tx, &hash, purpose, now, max_failures).await? != Some(user_id)
         {
             return Err(AppError::InvalidSetPasswordToken);
         }

@@ -331,8 +331,14 @@ pub async fn finish_registration_by_enrolment(
             Ok(registered) => registered,
             Err(refusal) => return super::commit_refusal(tx, refusal).await,
         };
-        let Some(user_id) =
-            db::challenges::spend(&mut tx, &binding, db::challenges::ENROLMENT, now).await?
+        let Some(user_id) = db::challenges::spend(
+            &mut tx,
+            &binding,
+            db::challenges::ENROLMENT,
+            now,
+            state.config.two_factor_token_max_failures,
+        )
+        .await?
         else {
             // The token was spent or expired since the ceremony began: nothing is kept.
             return Err(AppError::Unauthenticated);
@@ -526,9 +532,11 @@ pub async fn start_second_step(
         let hash = crate::crypto::token_hash(&challenge_token);
         let max_failures = state.config.two_factor_token_max_failures;
         let mut tx = state.db.begin().await?;
-        let user_id = db::challenges::find_live_second_step(&mut tx, &hash, now, max_failures)
+        let purpose = db::challenges::SECOND_FACTOR;
+        let user_id = db::challenges::find_live(&mut tx, &hash, purpose, now, max_failures)
             .await?
-            .ok_or(AppError::InvalidTwoFactorToken)?;
+            .ok_or(AppError::InvalidTwoFactorToken)?
+            .user_id;
         let passkeys = usable_passkeys(&mut tx, user_id).await?;
         if passkeys.is_empty() {
             return Err(AppError::NoPasskey);

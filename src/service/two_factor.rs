@@ -215,7 +215,8 @@ async fn new_pending_setup(state: &AppState, user: UserRow, now: i64) -> Result<
 }
 
 /// The account an enrolment token (from a login that answered `requiresEnrollment`)
-/// names, while the token is live and the account still has no second factor.
+/// names, while the token is live (its wrong codes at `verify-setup` count against every
+/// use of it) and the account still has no second factor.
 pub(super) async fn enrolment_user(state: &AppState, token: &str) -> Result<UserRow, AppError> {
     let now = state.now();
     let mut conn = state.db.read().await?;
@@ -224,6 +225,7 @@ pub(super) async fn enrolment_user(state: &AppState, token: &str) -> Result<User
         &crypto::token_hash(token),
         db::challenges::ENROLMENT,
         now,
+        state.config.two_factor_token_max_failures,
     )
     .await?
     .ok_or(AppError::Unauthenticated)?;

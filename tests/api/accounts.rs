@@ -693,6 +693,97 @@ async fn password_throttle_is_per_account() {
     );
 }
 
+/// Argon2 passes for the tests of logins sent at once: enough that every login of a burst
+/// has arrived and been counted before the first hash is checked, even on a busy machine.
+const SLOW_HASH_ITERATIONS: u32 = 10;
+
+/// Logs in to each of `emails` at once with `password` and counts how many were signed in;
+/// the rest must all have answered like a wrong password.
+async fn signed_in_of_logins_at_once(app: &TestApp, emails: &[String], password: &str) -> usize {
+    let logins = emails.iter().map(|email| app.login(email, password));
+    let answers = futures::future::join_all(logins).await;
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        answer.assert_problem(401, "invalid_credentials");
+    }
+    answers.iter().filter(|a| a.status == 200).count()
+}
+
+/// Attempts that arrive together are each counted before any password is checked, so a
+/// burst is judged against the count as it grows, not all against the count before it.
+/// Here the account may fail 3 times an hour and has failed twice: of ten logins sent at
+/// once, only the first counted is judged, and the other nine answer like a wrong password
+/// even though every one of them carries the right password (a guess among them would be
+/// judged no more often). Without the count up front, all ten are judged and all ten sign in.
+#[tokio::test]
+async fn logins_sent_at_once_are_judged_no_further_than_the_accounts_hourly_cap() {
+    let app = TestApp::spawn_with(|config| {
+        config.password_max_failures_per_hour = 3;
+        config.password_delay_after = 1_000; // only the hourly cap in play
+        config.argon2_iterations = SLOW_HASH_ITERATIONS;
+    })
+    .await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
+    for _ in 0..2 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+
+    let ann = vec!["ann@example.com".to_owned(); 10];
+    let signed_in = signed_in_of_logins_at_once(&app, &ann, PASSWORD).await;
+    assert_eq!(
+        signed_in, 1,
+        "one attempt left in the hour, so one is judged"
+    );
+
+    // The judged one signed in and cleared the count; the throttled ones gave theirs back.
+    let next = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+}
+
+/// The same for the client's network: with 2 of its 3 failures an hour used, ten logins
+/// to ten accounts sent at once from it are judged one at a time, so only one signs in.
+#[tokio::test]
+async fn logins_sent_at_once_are_judged_no_further_than_the_networks_hourly_cap() {
+    let app = TestApp::spawn_with(|config| {
+        config.ip_max_failures_per_hour = 3;
+        config.ip_delay_after = 1_000;
+        config.argon2_iterations = SLOW_HASH_ITERATIONS;
+    })
+    .await;
+    let mut emails = Vec::new();
+    for i in 0..10 {
+        let email = format!("user{i}@example.com");
+        assert_eq!(app.register(&email, PASSWORD).await.status, 201);
+        emails.push(email);
+    }
+    for _ in 0..2 {
+        app.login("nobody@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+
+    let signed_in = signed_in_of_logins_at_once(&app, &emails, PASSWORD).await;
+    assert_eq!(
+        signed_in, 1,
+        "one attempt left in the hour, so one is judged"
+    );
+
+    // A right password gives its count back, throttled or not: two failures are still
+    // used, so one more login is judged, and one more failure fills the hour.
+    let next = app.login(&emails[0], PASSWORD).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    app.login("nobody@example.com", "not the password")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login(&emails[1], PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.clock.advance(3_600);
+    let next_hour = app.login(&emails[1], PASSWORD).await;
+    assert_eq!(next_hour.status, 200, "{}", next_hour.text);
+}
+
 #[tokio::test]
 async fn a_user_name_may_not_look_like_an_email_or_an_account_id() {
     let app = TestApp::spawn().await;

@@ -381,6 +381,53 @@ async fn a_login_that_enrols_a_device_bound_passkey_signs_in_as_a_hardware_key()
     assert_eq!(jwt_payload(access)["amr"], json!(["pwd", "hwk", "mfa"]));
 }
 
+/// An enrolment token dies after `two_factor_token_max_failures` wrong codes at
+/// `verify-setup`, for every use of it: a passkey registration it started before cannot
+/// finish, and it starts neither another registration nor a TOTP setup.
+#[tokio::test]
+async fn an_enrolment_token_dead_from_wrong_codes_registers_no_passkey() {
+    let (app, token) = must_enrol().await;
+    let started = register_start(&app, &token, json!({})).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let setup = app
+        .post("/v1/auth/2fa/setup", json!({}), Some(&token))
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let wrong = crate::helpers::wrong_code(setup.body["secret"].as_str().unwrap(), app.now());
+    for _ in 0..5 {
+        app.post(
+            "/v1/auth/2fa/verify-setup",
+            json!({"code": wrong}),
+            Some(&token),
+        )
+        .await
+        .assert_problem(401, "invalid_code");
+    }
+
+    let mut key = SoftKey::new();
+    let credential = key.create(&started.body["options"], ORIGIN).await;
+    register_finish(
+        &app,
+        &token,
+        &started.body["ceremonyId"],
+        &credential,
+        "Phone",
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+    register_start(&app, &token, json!({}))
+        .await
+        .assert_problem(401, "unauthorized");
+    app.post("/v1/auth/2fa/setup", json!({}), Some(&token))
+        .await
+        .assert_problem(401, "unauthorized");
+    // Nothing was kept: the next login must enrol again.
+    let again = app
+        .login("enrol@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(again.body["requiresEnrollment"], true, "{}", again.text);
+}
+
 /// A server where every account must enrol a second factor, and the enrolment token of a
 /// new account's first password login.
 async fn must_enrol() -> (TestApp, String) {
