@@ -1065,20 +1065,7 @@ async fn an_enrolment_token_dies_after_too_many_wrong_codes_and_with_time() {
         .as_str()
         .unwrap()
         .to_owned();
-    let setup = app
-        .post("/v1/auth/2fa/setup", json!({}), Some(&token))
-        .await;
-    let secret = setup.body["secret"].as_str().unwrap().to_owned();
-    let wrong = wrong_code(&secret, app.now());
-    for _ in 0..5 {
-        app.post(
-            "/v1/auth/2fa/verify-setup",
-            json!({"code": wrong}),
-            Some(&token),
-        )
-        .await
-        .assert_problem(401, "invalid_code");
-    }
+    let secret = app.exhaust_enrolment_token(&token).await;
     let code = totp_code(&secret, app.now());
     app.post(
         "/v1/auth/2fa/verify-setup",

@@ -313,6 +313,27 @@ impl TestApp {
         }
     }
 
+    /// Starts a TOTP setup with an enrolment token and answers `verify-setup` with a wrong
+    /// code until the token has no tries left (the default 5); returns the setup's secret.
+    pub async fn exhaust_enrolment_token(&self, token: &str) -> String {
+        let setup = self
+            .post("/v1/auth/2fa/setup", json!({}), Some(token))
+            .await;
+        assert_eq!(setup.status, 200, "setup: {}", setup.text);
+        let secret = setup.body["secret"].as_str().unwrap().to_owned();
+        let wrong = wrong_code(&secret, self.now());
+        for _ in 0..5 {
+            self.post(
+                "/v1/auth/2fa/verify-setup",
+                json!({"code": wrong}),
+                Some(token),
+            )
+            .await
+            .assert_problem(401, "invalid_code");
+        }
+        secret
+    }
+
     /// Turns 2FA on for `user` through the API, confirming with an independently computed
     /// code, and moves the clock one step on so the next code is not a replay.
     pub async fn enable_two_factor(&self, user: &TestUser) -> Enrolled {
