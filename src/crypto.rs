@@ -330,6 +330,26 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(*bytes)
 }
 
+/// A new random refresh-token family (see [`refresh_token`]).
+pub fn refresh_family() -> [u8; 16] {
+    rand::random()
+}
+
+/// A new refresh token of `family`: the family, then a random token, as
+/// `<22 characters>.<43 characters>`. Only the token's hash is stored, and only while it
+/// is live or just retired; the family in front is how a token retired long ago is still
+/// known as its session's, so presenting it revokes that session.
+pub fn refresh_token(family: &[u8; 16]) -> String {
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(family), random_token())
+}
+
+/// The family a refresh token starts with, if it has one (tokens issued before families
+/// existed have none).
+pub fn refresh_token_family(token: &str) -> Option<[u8; 16]> {
+    let (family, _) = token.split_once('.')?;
+    URL_SAFE_NO_PAD.decode(family).ok()?.try_into().ok()
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -427,5 +447,16 @@ mod tests {
         }));
         assert!(outcome.is_err());
         assert!(all_zero(&memory.kept()));
+    }
+
+    #[test]
+    fn a_refresh_token_carries_its_family_and_nothing_else_parses_as_one() {
+        let family = refresh_family();
+        let token = refresh_token(&family);
+        assert_eq!(refresh_token_family(&token), Some(family));
+        assert_ne!(refresh_token(&family), token, "each token is new");
+        assert_eq!(refresh_token_family(&random_token()), None, "no family");
+        assert_eq!(refresh_token_family("short.x"), None);
+        assert_eq!(refresh_token_family("not base64 at all!!!!!.x"), None);
     }
 }

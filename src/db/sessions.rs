@@ -1,5 +1,6 @@
 //! The `sessions` table (one row per refresh-token family: a sign-in and everything
-//! refreshed from it) and `refresh_tokens` (SHA-256 hashes, each usable once).
+//! refreshed from it) and `refresh_tokens` (SHA-256 hashes, each usable once, kept while
+//! live and through the reuse grace).
 
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -25,15 +26,49 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     pub ip_address: &'a str,
     pub user_agent: Option<&'a str>,
+    pub refresh_family: &'a [u8],
 }
 
 pub async fn insert(conn: &mut Conn, s: &NewSession<'_>) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO sessions (id, user_id, created_at, auth_time, amr, expires_at, ip_address, user_agent) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let sql = "INSERT INTO sessions (id, user_id, created_at, auth_time, amr, expires_at, ip_address, user_agent, refresh_family) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     run!(conn, e => sqlx::query(sql)
         .bind(s.id).bind(s.user_id).bind(s.now).bind(s.auth_time).bind(s.amr)
-        .bind(s.expires_at).bind(s.ip_address).bind(s.user_agent)
+        .bind(s.expires_at).bind(s.ip_address).bind(s.user_agent).bind(s.refresh_family)
         .execute(&mut *e).await.map(|_| ()))
+}
+
+/// Gives a session from before refresh-token families its family, unless it has one.
+pub async fn give_refresh_family(
+    conn: &mut Conn,
+    id: Uuid,
+    family: &[u8],
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE sessions SET refresh_family = $2 WHERE id = $1 AND refresh_family IS NULL";
+    run!(conn, e => sqlx::query(sql).bind(id).bind(family).execute(&mut *e).await.map(|_| ()))
+}
+
+/// The session of a refresh-token family, live or not.
+pub async fn session_of_refresh_family(
+    conn: &mut Conn,
+    family: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let sql = "SELECT id FROM sessions WHERE refresh_family = $1";
+    run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(family).fetch_optional(&mut *e).await)
+}
+
+/// Deletes the session's refresh tokens retired more than `grace` seconds ago: they can
+/// no longer be exchanged, and the family they start with is what recognises them if they
+/// come back. So a session holds its live token and those still inside the reuse grace,
+/// however often it is refreshed.
+pub async fn forget_retired_refresh_tokens(
+    conn: &mut Conn,
+    session_id: Uuid,
+    now: i64,
+    grace: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM refresh_tokens WHERE session_id = $1 AND used_at IS NOT NULL AND used_at <= $2 - $3";
+    run!(conn, e => sqlx::query(sql).bind(session_id).bind(now).bind(grace).execute(&mut *e).await.map(|_| ()))
 }
 
 pub async fn insert_refresh_token(
@@ -87,6 +122,8 @@ pub struct SessionWithUser {
     pub session_auth_time: i64,
     pub session_amr: String,
     pub session_expires_at: i64,
+    /// `None` for a session from before refresh-token families.
+    pub session_refresh_family: Option<Vec<u8>>,
     #[sqlx(flatten)]
     pub user: UserRow,
 }
@@ -97,7 +134,8 @@ pub async fn find_active_with_user(
     now: i64,
 ) -> Result<Option<SessionWithUser>, sqlx::Error> {
     let sql = format!(
-        "SELECT s.auth_time AS session_auth_time, s.amr AS session_amr, s.expires_at AS session_expires_at, {} \
+        "SELECT s.auth_time AS session_auth_time, s.amr AS session_amr, s.expires_at AS session_expires_at, \
+           s.refresh_family AS session_refresh_family, {} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.disabled_at IS NULL",
         super::users::columns("u")
@@ -106,7 +144,8 @@ pub async fn find_active_with_user(
         .fetch_optional(&mut *e).await)
 }
 
-/// The session a (possibly retired) refresh token belongs to.
+/// The session of a refresh token that still has its row (live, or retired inside the
+/// reuse grace).
 pub async fn session_of_refresh_token(
     conn: &mut Conn,
     hash: &[u8],

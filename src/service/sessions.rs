@@ -61,6 +61,7 @@ pub async fn start(
     let session_id = Uuid::new_v4();
     let expires_at = now + state.config.refresh_token_ttl_secs;
     let amr_text = amr.join(" ");
+    let family = crypto::refresh_family();
     db::sessions::insert(
         tx,
         &db::sessions::NewSession {
@@ -72,10 +73,11 @@ pub async fn start(
             expires_at,
             ip_address: &ctx.ip,
             user_agent: ctx.user_agent.as_deref(),
+            refresh_family: &family,
         },
     )
     .await?;
-    let refresh_token = crypto::random_token();
+    let refresh_token = crypto::refresh_token(&family);
     db::sessions::insert_refresh_token(tx, &crypto::token_hash(&refresh_token), session_id, now)
         .await?;
     Ok(Started {
@@ -130,7 +132,7 @@ async fn refresh_unit(
                     session_id
                 }
                 None => {
-                    revoke_on_reuse(state, &mut tx, &hash, now, ctx).await?;
+                    revoke_on_reuse(state, &mut tx, refresh_token, now, ctx).await?;
                     return super::commit_refusal(tx, AppError::InvalidRefreshToken).await;
                 }
             }
@@ -139,9 +141,22 @@ async fn refresh_unit(
     let Some(found) = db::sessions::find_active_with_user(&mut tx, session_id, now).await? else {
         return Err(AppError::InvalidRefreshToken);
     };
-    let new_token = crypto::random_token();
+    let family = match found
+        .session_refresh_family
+        .as_deref()
+        .map(<[u8; 16]>::try_from)
+    {
+        Some(Ok(family)) => family,
+        _ => {
+            let family = crypto::refresh_family();
+            db::sessions::give_refresh_family(&mut tx, session_id, &family).await?;
+            family
+        }
+    };
+    let new_token = crypto::refresh_token(&family);
     db::sessions::insert_refresh_token(&mut tx, &crypto::token_hash(&new_token), session_id, now)
         .await?;
+    db::sessions::forget_retired_refresh_tokens(&mut tx, session_id, now, grace).await?;
     tx.commit().await?;
     state
         .metrics
@@ -168,16 +183,29 @@ async fn refresh_unit(
     ))
 }
 
+/// The session a refresh token belongs to, live or retired: by its row while it has one,
+/// else by the family it starts with.
+async fn session_of(tx: &mut Conn, refresh_token: &str) -> Result<Option<Uuid>, AppError> {
+    let hash = crypto::token_hash(refresh_token);
+    if let Some(session_id) = db::sessions::session_of_refresh_token(tx, &hash).await? {
+        return Ok(Some(session_id));
+    }
+    match crypto::refresh_token_family(refresh_token) {
+        Some(family) => Ok(db::sessions::session_of_refresh_family(tx, &family).await?),
+        None => Ok(None),
+    }
+}
+
 /// A retired (or unknown) refresh token was presented: if it belongs to a live session,
 /// that session is revoked and the owner told.
 async fn revoke_on_reuse(
     state: &AppState,
     tx: &mut Conn,
-    hash: &[u8],
+    refresh_token: &str,
     now: i64,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    let Some(session_id) = db::sessions::session_of_refresh_token(tx, hash).await? else {
+    let Some(session_id) = session_of(tx, refresh_token).await? else {
         return Ok(());
     };
     let Some(session) = db::sessions::find_active(tx, session_id, now).await? else {
@@ -209,14 +237,12 @@ pub async fn logout(
         let now = state.now();
         let mut tx = state.db.begin().await?;
         db::sessions::revoke(&mut tx, principal.session_id, now).await?;
-        if let Some(token) = refresh_token {
-            let hash = crypto::token_hash(&token);
-            if let Some(session_id) = db::sessions::session_of_refresh_token(&mut tx, &hash).await?
-                && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
-                && session.user_id == principal.user_id
-            {
-                db::sessions::revoke(&mut tx, session_id, now).await?;
-            }
+        if let Some(token) = refresh_token
+            && let Some(session_id) = session_of(&mut tx, &token).await?
+            && let Some(session) = db::sessions::find_active(&mut tx, session_id, now).await?
+            && session.user_id == principal.user_id
+        {
+            db::sessions::revoke(&mut tx, session_id, now).await?;
         }
         events::Occasion::new(principal.user_id, now, Some(&ctx))
             .record(state, &mut tx, events::LOGGED_OUT, serde_json::json!({}))

@@ -292,6 +292,106 @@ async fn reusing_a_retired_refresh_token_revokes_the_whole_family() {
     assert_eq!(refresh(&app, &other_refresh).await.status, 200);
 }
 
+/// The refresh-token rows the database holds for the sessions of the user `user_id`.
+async fn refresh_token_rows(app: &TestApp, user_id: &str) -> i64 {
+    let user_id = uuid::Uuid::parse_str(user_id).unwrap();
+    let sql = "SELECT COUNT(*) FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+               WHERE s.user_id = $1";
+    let mut conn = app.state.db.read().await.unwrap();
+    tessera::db::run!(conn, e => sqlx::query_scalar::<_, i64>(sql).bind(user_id).fetch_one(&mut *e).await)
+        .unwrap()
+}
+
+/// However often a session is refreshed, the database keeps one refresh token for it (the
+/// live one; none is kept for a reuse grace, which is off by default), and a token retired
+/// long ago is still known as the session's by the family it starts with: presenting it
+/// ends the session.
+#[tokio::test]
+async fn a_session_keeps_only_its_live_refresh_token_however_often_it_is_refreshed() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let mut latest = user.refresh_token.clone();
+    for _ in 0..30 {
+        let rotated = refresh(&app, &latest).await;
+        assert_eq!(rotated.status, 200, "{}", rotated.text);
+        latest = tokens_of(&rotated.body).1;
+    }
+    assert_eq!(refresh_token_rows(&app, &user.id).await, 1);
+
+    refresh(&app, &user.refresh_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    refresh(&app, &latest)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+}
+
+/// With a reuse grace, the tokens retired inside it are kept (each may be exchanged once
+/// more) and the older ones are not.
+#[tokio::test]
+async fn a_session_keeps_the_tokens_retired_inside_the_reuse_grace_and_no_older_ones() {
+    let app = TestApp::spawn_with(|c| c.refresh_reuse_grace_secs = 5).await;
+    let user = app.signed_in_user().await;
+    let mut latest = user.refresh_token.clone();
+    for _ in 0..3 {
+        let rotated = refresh(&app, &latest).await;
+        assert_eq!(rotated.status, 200, "{}", rotated.text);
+        latest = tokens_of(&rotated.body).1;
+    }
+    assert_eq!(
+        refresh_token_rows(&app, &user.id).await,
+        4,
+        "3 retired, 1 live"
+    );
+    app.clock.advance(6);
+    let rotated = refresh(&app, &latest).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert_eq!(
+        refresh_token_rows(&app, &user.id).await,
+        2,
+        "the one retired now, and the live one"
+    );
+}
+
+/// A session signed in before refresh tokens carried their family (a token without one,
+/// as an older server issued them) refreshes as before, into a token of a family.
+#[tokio::test]
+async fn a_refresh_token_from_before_families_still_refreshes() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in_user().await;
+    let session: uuid::Uuid = {
+        let hash = tessera::crypto::token_hash(&user.refresh_token);
+        let sql = "SELECT session_id FROM refresh_tokens WHERE token_hash = $1";
+        let mut conn = app.state.db.read().await.unwrap();
+        tessera::db::run!(conn, e => sqlx::query_scalar::<_, uuid::Uuid>(sql).bind(&hash[..]).fetch_one(&mut *e).await)
+            .unwrap()
+    };
+    let legacy = tessera::crypto::random_token();
+    {
+        let hash = tessera::crypto::token_hash(&legacy);
+        let mut tx = app.state.db.begin().await.unwrap();
+        let sql = "UPDATE sessions SET refresh_family = NULL WHERE id = $1";
+        tessera::db::run!(tx, e => sqlx::query(sql).bind(session).execute(&mut *e).await.map(|_| ()))
+            .unwrap();
+        let sql =
+            "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)";
+        tessera::db::run!(tx, e => sqlx::query(sql).bind(&hash[..]).bind(session).bind(app.now())
+            .execute(&mut *e).await.map(|_| ()))
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    let rotated = refresh(&app, &legacy).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let (access, next) = tokens_of(&rotated.body);
+    assert!(
+        tessera::crypto::refresh_token_family(&next).is_some(),
+        "{next}"
+    );
+    assert_eq!(app.get("/v1/auth/me", Some(&access)).await.status, 200);
+    assert_eq!(refresh(&app, &next).await.status, 200);
+}
+
 #[tokio::test]
 async fn refresh_keeps_the_original_auth_time() {
     let app = TestApp::spawn().await;

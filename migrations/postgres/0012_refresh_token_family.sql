@@ -1,0 +1,7 @@
+-- The refresh-token family of each session: a random value that every refresh token of
+-- the session starts with, so a retired token is still known as the session's once its row
+-- is gone. A refresh keeps only the token it retired (for the reuse grace) beside the live
+-- one, instead of every token the session ever had. NULL for sessions from before this
+-- migration: their next refresh gives them one. Kept in lockstep with migrations/sqlite.
+ALTER TABLE sessions ADD COLUMN refresh_family BYTEA;
+CREATE UNIQUE INDEX sessions_refresh_family ON sessions(refresh_family);
