@@ -182,6 +182,13 @@ pub async fn counts(conn: &mut Conn) -> Result<Vec<(String, String, i64)>, sqlx:
     run!(conn, e => sqlx::query_as::<_, (String, String, i64)>(sql).fetch_all(&mut *e).await)
 }
 
+/// Deletes every message about the account, sent or not (through the `outbox_user`
+/// index): their payloads are copies of the account's events, which go with it.
+pub async fn delete_for_user(conn: &mut Conn, user_id: Uuid) -> Result<(), sqlx::Error> {
+    let sql = "DELETE FROM outbox WHERE user_id = $1";
+    run!(conn, e => sqlx::query(sql).bind(user_id).execute(&mut *e).await.map(|_| ()))
+}
+
 /// Deletes finished messages older than `older_than`, a batch at a time.
 pub async fn prune(conn: &mut Conn, older_than: i64, batch: i64) -> Result<u64, sqlx::Error> {
     let sql = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status <> 'pending' AND finished_at < $1 LIMIT $2)";

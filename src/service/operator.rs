@@ -369,8 +369,9 @@ pub async fn set_second_factor_required(
 }
 
 /// Deletes the account and everything it owns (sessions, refresh tokens, secret, backup
-/// codes, trusted devices, pending steps, security events) in one statement, and records
-/// the deletion in the admin audit log in the same transaction.
+/// codes, trusted devices, pending steps, security events) in one statement, the
+/// notifications about it (sent or not: they copy its events), and records the deletion
+/// in the admin audit log, all in one transaction.
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn delete_account(
     state: &AppState,
@@ -384,6 +385,7 @@ pub async fn delete_account(
         if !db::users::delete(&mut tx, user_id).await? {
             return Err(AppError::NotFound);
         }
+        db::outbox::delete_for_user(&mut tx, user_id).await?;
         // The account's own event log goes with it: the audit log keeps the deletion, by
         // the account's id only (nothing personal outlives the account).
         let details = json!({});

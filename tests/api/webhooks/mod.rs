@@ -892,6 +892,54 @@ async fn the_admin_api_shows_replays_and_tests_notifications() {
 
 /// Changes the password of the account behind `access_token` (an event every channel in
 /// these tests takes).
+/// Deleting an account deletes the notifications about it, sent or not: a message still
+/// waiting for its receiver is never sent, and none is left to replay.
+#[tokio::test]
+async fn a_deleted_accounts_notifications_go_with_it() {
+    let receiver = Receiver::start(false).await;
+    let url = receiver.url.clone();
+    let app = TestApp::spawn_with(|c| with_webhook(c, &url, &["password_changed"])).await;
+    let root = app.admin_key("root", &["admin"]).await;
+    let gone = app.signed_in_user().await;
+    let kept = app.signed_in_user().await;
+    change_password(&app, &gone.access_token).await;
+    change_password(&app, &kept.access_token).await;
+    receiver.wait_for_requests(Some(&app), 2).await;
+    let before = outbox::deliveries(&app.state, None, 10).await.unwrap();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let deleted = app
+        .send(
+            app.client
+                .delete(app.url(&format!("/admin/v1/users/{}", gone.id)))
+                .bearer_auth(&root),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let after = outbox::deliveries(&app.state, None, 10).await.unwrap();
+    assert_eq!(
+        after.len(),
+        1,
+        "only the other account's message: {after:?}"
+    );
+    let gone_message = before.iter().find(|d| after.iter().all(|a| a.id != d.id));
+    let replay = format!(
+        "/admin/v1/notifications/deliveries/{}/replay",
+        gone_message.unwrap().id
+    );
+    app.post(&replay, json!({}), Some(&root))
+        .await
+        .assert_problem(404, "not_found");
+
+    // Up again: the other account's message arrives, and nothing about the deleted one.
+    receiver.answer(200);
+    app.clock.advance(RETRY_DELAYS[0] + 1);
+    let accepted = receiver.wait_for_accepted(Some(&app), 1).await;
+    assert_eq!(accepted.len(), 1);
+    assert!(!accepted[0].raw.contains(&gone.id), "{}", accepted[0].raw);
+    assert!(accepted[0].raw.contains(&kept.id), "{}", accepted[0].raw);
+}
+
 async fn change_password(app: &TestApp, access_token: &str) {
     let changed = app
         .post(

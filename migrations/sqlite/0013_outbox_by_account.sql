@@ -1,0 +1,4 @@
+-- Deleting an account deletes the notifications about it (their payloads copy its
+-- events): this index finds them without reading the whole outbox. Kept in lockstep with
+-- migrations/postgres.
+CREATE INDEX outbox_user ON outbox(user_id);
