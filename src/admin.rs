@@ -555,7 +555,7 @@ pub async fn resync_totp(
 pub async fn rotate_keys(state: &AppState, prepare: bool) -> Result<String, AdminError> {
     use crate::service::signing_keys;
     if prepare {
-        let (kid, new) = signing_keys::prepare(state).await?;
+        let (kid, new) = signing_keys::prepare(state, None).await?;
         return Ok(if new {
             format!(
                 "Prepared signing key {kid}: published in the JWKS now, signing from the next `tessera admin keys rotate`.\n"
@@ -566,7 +566,7 @@ pub async fn rotate_keys(state: &AppState, prepare: bool) -> Result<String, Admi
             )
         });
     }
-    let rotation = signing_keys::rotate(state).await?;
+    let rotation = signing_keys::rotate(state, None).await?;
     let grace = signing_keys::retired_grace_secs(&state.config);
     Ok(format!(
         "Signing key {} is current{}. Retired: {}; still published and accepted for {grace} s (until the last token they signed has expired). Other instances pick the new key up within {} s.\n",

@@ -387,25 +387,11 @@ pub async fn change_signing_key(
 ) -> Result<KeyChange, AppError> {
     caller.require(Scope::Admin)?;
     if prepare {
-        let (kid, new) = audited(
-            state,
-            caller,
-            "signing_key_prepared",
-            |state| async move { signing_keys::prepare(&state).await },
-            |(kid, new): &(String, bool)| serde_json::json!({"kid": kid, "new": new}),
-        )
-        .await?;
+        let (kid, new) = signing_keys::prepare(state, Some(caller)).await?;
         Ok(KeyChange::Prepared { kid, new })
     } else {
-        audited(
-            state,
-            caller,
-            "signing_key_rotated",
-            |state| async move { signing_keys::rotate(&state).await },
-            |r: &signing_keys::Rotation| serde_json::json!({"kid": r.kid, "retired": r.retired}),
-        )
-        .await
-        .map(KeyChange::Rotated)
+        let rotation = signing_keys::rotate(state, Some(caller)).await?;
+        Ok(KeyChange::Rotated(rotation))
     }
 }
 

@@ -10,6 +10,10 @@
 //! went on signing with it). A key can also be prepared ahead: published at once, signing
 //! only from the next rotation, so verifiers that cache the JWKS know it before it is used.
 
+use serde_json::json;
+
+use super::admin_api::audit_in;
+use super::admin_keys::AdminCaller;
 use crate::config::Config;
 use crate::crypto;
 use crate::db::{self, Conn, Db, signing_keys::SigningKeyRow};
@@ -117,9 +121,11 @@ pub struct Rotation {
 }
 
 /// Makes a new current key (the prepared one, if any) for every instance sharing the
-/// database, and installs it here at once.
+/// database, and installs it here at once. With `by`, an admin API call: its audit row is
+/// written in the rotation's own transaction, so neither is ever there without the other.
 #[tracing::instrument(skip_all)]
-pub async fn rotate(state: &AppState) -> Result<Rotation, AppError> {
+pub async fn rotate(state: &AppState, by: Option<&AdminCaller>) -> Result<Rotation, AppError> {
+    let by = by.cloned();
     let rotation = super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
@@ -129,6 +135,10 @@ pub async fn rotate(state: &AppState) -> Result<Rotation, AppError> {
             None => (add_key(state, &mut tx, now).await?, false),
         };
         let retired = db::signing_keys::activate(&mut tx, &kid, now).await?;
+        if let Some(caller) = &by {
+            let details = json!({"kid": kid, "retired": retired});
+            audit_in(&mut tx, now, caller, "signing_key_rotated", None, details).await?;
+        }
         tx.commit().await?;
         tracing::info!(%kid, ?retired, "signing key rotated");
         Ok(Rotation {
@@ -138,29 +148,48 @@ pub async fn rotate(state: &AppState) -> Result<Rotation, AppError> {
         })
     })
     .await?;
-    refresh(state).await?;
+    install_now(state).await;
     Ok(rotation)
 }
 
 /// Prepares the next key (published at once, signing from the next rotation), unless one
-/// is prepared already. Returns its id and whether it is new.
+/// is prepared already. Returns its id and whether it is new. With `by`, as [`rotate`].
 #[tracing::instrument(skip_all)]
-pub async fn prepare(state: &AppState) -> Result<(String, bool), AppError> {
+pub async fn prepare(
+    state: &AppState,
+    by: Option<&AdminCaller>,
+) -> Result<(String, bool), AppError> {
+    let by = by.cloned();
     let prepared = super::detached(state, |task_state| async move {
         let state = &task_state;
         let now = state.now();
         let mut tx = state.db.begin().await?;
-        if let Some(row) = db::signing_keys::prepared(&mut tx).await? {
-            return Ok((row.kid, false));
+        let (kid, new) = match db::signing_keys::prepared(&mut tx).await? {
+            Some(row) => (row.kid, false),
+            None => (add_key(state, &mut tx, now).await?, true),
+        };
+        if let Some(caller) = &by {
+            let details = json!({"kid": kid, "new": new});
+            audit_in(&mut tx, now, caller, "signing_key_prepared", None, details).await?;
         }
-        let kid = add_key(state, &mut tx, now).await?;
         tx.commit().await?;
-        tracing::info!(%kid, "signing key prepared");
-        Ok((kid, true))
+        if new {
+            tracing::info!(%kid, "signing key prepared");
+        }
+        Ok((kid, new))
     })
     .await?;
-    refresh(state).await?;
+    install_now(state).await;
     Ok(prepared)
+}
+
+/// Installs the keys a committed change left here at once. Should the read fail, the
+/// change stands (and is not to be made again): this instance, like every other, takes it
+/// up at its next re-read.
+async fn install_now(state: &AppState) {
+    if let Err(error) = refresh(state).await {
+        tracing::warn!(%error, "signing keys changed; this instance takes them up at its next re-read");
+    }
 }
 
 async fn add_key(state: &AppState, tx: &mut Conn, now: i64) -> Result<String, AppError> {

@@ -143,7 +143,7 @@ async fn a_rotation_by_another_process_reaches_a_running_instance() {
     let other = tessera::startup::build_state(app.config.clone(), Arc::new(app.clock.clone()))
         .await
         .expect("a second instance's state");
-    let rotation = signing_keys::rotate(&other).await.unwrap();
+    let rotation = signing_keys::rotate(&other, None).await.unwrap();
     assert_ne!(rotation.kid, old_kid);
 
     // The other instance signs with the new key; the running one has not re-read the
