@@ -53,8 +53,16 @@ pub async fn insert_for_password(
         .execute(&mut *e).await.map(|r| r.rows_affected() == 1))
 }
 
-/// The live token of `purpose` with this hash (unused, unexpired, and short of
-/// `max_failures` wrong codes), without taking an attempt.
+/// What a live token is, in one place for every statement that needs one: this hash
+/// (`$1`) and `purpose` (`$3`), unused, unexpired at `now` (`$2`), and short of
+/// `max_failures` (`$4`) wrong codes.
+macro_rules! live {
+    () => {
+        "token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 AND failures < $4"
+    };
+}
+
+/// The live token of `purpose` with this hash, without taking an attempt.
 pub async fn find_live(
     conn: &mut Conn,
     hash: &[u8],
@@ -62,8 +70,10 @@ pub async fn find_live(
     now: i64,
     max_failures: i64,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
-    let sql = "SELECT user_id, expires_at FROM two_factor_challenges \
-               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 AND failures < $4";
+    let sql = concat!(
+        "SELECT user_id, expires_at FROM two_factor_challenges WHERE ",
+        live!()
+    );
     run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(purpose).bind(max_failures)
         .fetch_optional(&mut *e).await)
 }
@@ -77,9 +87,11 @@ pub async fn spend(
     now: i64,
     max_failures: i64,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET used_at = $2 \
-               WHERE token_hash = $1 AND purpose = $3 AND used_at IS NULL AND expires_at > $2 AND failures < $4 \
-               RETURNING user_id";
+    let sql = concat!(
+        "UPDATE two_factor_challenges SET used_at = $2 WHERE ",
+        live!(),
+        " RETURNING user_id"
+    );
     run!(conn, e => sqlx::query_scalar::<_, Uuid>(sql).bind(hash).bind(now).bind(purpose).bind(max_failures)
         .fetch_optional(&mut *e).await)
 }
@@ -97,10 +109,12 @@ pub async fn reserve_attempt(
     now: i64,
     max_failures: i64,
 ) -> Result<Option<ChallengeRow>, sqlx::Error> {
-    let sql = "UPDATE two_factor_challenges SET failures = failures + 1 \
-               WHERE token_hash = $1 AND purpose = $4 AND used_at IS NULL AND expires_at > $2 AND failures < $3 \
-               RETURNING user_id, expires_at";
-    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(max_failures).bind(purpose)
+    let sql = concat!(
+        "UPDATE two_factor_challenges SET failures = failures + 1 WHERE ",
+        live!(),
+        " RETURNING user_id, expires_at"
+    );
+    run!(conn, e => sqlx::query_as::<_, ChallengeRow>(sql).bind(hash).bind(now).bind(purpose).bind(max_failures)
         .fetch_optional(&mut *e).await)
 }
 
