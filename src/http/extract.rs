@@ -197,7 +197,7 @@ fn required_bearer(parts: &Parts) -> Result<&str, AppError> {
 }
 
 /// A signed-in caller: a valid access token whose session is live. A write (any method
-/// but GET, HEAD, OPTIONS) also counts against the account's write limit, so every
+/// but GET, HEAD, OPTIONS) also counts against the session's write limit, so every
 /// authenticated write route is limited without opting in.
 pub struct Auth(pub Principal);
 
@@ -209,7 +209,7 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let principal = sessions::authenticate(state, required_bearer(parts)?).await?;
-        super::ratelimit::limit_account_write(&parts.method, &parts.extensions, principal.user_id)?;
+        super::ratelimit::limit_session_write(&parts.method, &parts.extensions, &principal)?;
         Ok(Auth(principal))
     }
 }

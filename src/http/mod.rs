@@ -62,7 +62,7 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         state.config.rate_limit_burst,
         state.clock.clone(),
     ));
-    let account_limiter = Arc::new(ratelimit::AccountLimiter::new(
+    let session_write_limiter = Arc::new(ratelimit::SessionWriteLimiter::new(
         state.config.account_write_rate_per_minute,
         state.config.account_write_burst,
         state.clock.clone(),
@@ -74,7 +74,7 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(Extension(limiter))
-        .layer(Extension(account_limiter))
+        .layer(Extension(session_write_limiter))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
         .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| AppError::internal("handler panicked").into_response()))

@@ -1,6 +1,6 @@
 //! Per-client-address rate limiting of the routes anyone may call without a token (login,
 //! register, refresh, the second-factor step and the `/authentication` routes), and
-//! per-account limiting of the writes a signed-in caller makes ([`AccountLimiter`]).
+//! per-account limiting of the writes a signed-in caller makes ([`SessionWriteLimiter`]).
 //!
 //! This is defence in depth against floods, not a security rule: the counters that decide
 //! lockouts and password throttling are in the database and hold across instances. This
@@ -31,6 +31,7 @@ use super::extract::client_ip;
 use crate::clock::SharedClock;
 use crate::domain::network::client_network;
 use crate::error::AppError;
+use crate::service::Principal;
 use crate::state::AppState;
 
 /// Addresses tracked at most; past this, idle buckets are dropped, and if every bucket is
@@ -111,8 +112,8 @@ impl FromRequestParts<AppState> for RateLimit {
     }
 }
 
-/// Accounts tracked at most before entries indistinguishable from a fresh one are dropped.
-pub const MAX_TRACKED_ACCOUNTS: usize = 65_536;
+/// Sessions tracked at most before entries indistinguishable from a fresh one are dropped.
+pub const MAX_TRACKED_SESSIONS: usize = 65_536;
 
 /// The server's clock as governor's time source, so both limits run on the same
 /// (injected, in tests movable) time as every other rule, in whole seconds.
@@ -201,17 +202,19 @@ impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     }
 }
 
-/// Limits the writes each signed-in account makes: every POST and DELETE that carries an
-/// access token, whatever the route. Reads pass. Each account has a bucket of
+/// Limits the writes each signed-in session makes: every POST and DELETE that carries an
+/// access token, whatever the route. Reads pass. Each session has a bucket of
 /// `account_write_burst` writes that refills at `account_write_rate_per_minute`; past it,
 /// 429 `rate_limited` with `Retry-After`. A stolen or scripted access token can then cause
-/// only so many database writes and security events a minute. In-process and per
-/// instance, like the address limit: defence in depth, bounded memory.
-pub struct AccountLimiter {
+/// only so many database writes and security events a minute. Per session, not per
+/// account: a thief spending a stolen token's budget must not leave the owner's own
+/// sessions unable to sign out or change the password. In-process and per instance, like
+/// the address limit: defence in depth, bounded memory.
+pub struct SessionWriteLimiter {
     buckets: Option<KeyedBuckets<Uuid>>,
 }
 
-impl AccountLimiter {
+impl SessionWriteLimiter {
     /// `per_minute` 0 lets everything through.
     pub fn new(per_minute: u32, burst: u32, clock: SharedClock) -> Self {
         Self {
@@ -219,39 +222,39 @@ impl AccountLimiter {
         }
     }
 
-    /// Takes one write from `user_id`'s bucket, or says how many seconds until one is
+    /// Takes one write from `session_id`'s bucket, or says how many seconds until one is
     /// available.
-    pub fn check(&self, user_id: Uuid) -> Result<(), u64> {
+    pub fn check(&self, session_id: Uuid) -> Result<(), u64> {
         let Some(buckets) = &self.buckets else {
             return Ok(());
         };
-        if buckets.tracked() >= MAX_TRACKED_ACCOUNTS {
+        if buckets.tracked() >= MAX_TRACKED_SESSIONS {
             buckets.drop_idle();
         }
-        buckets.check(&user_id)
+        buckets.check(&session_id)
     }
 
-    /// How many accounts are tracked now.
+    /// How many sessions are tracked now.
     pub fn tracked(&self) -> usize {
         self.buckets.as_ref().map_or(0, KeyedBuckets::tracked)
     }
 }
 
-/// Applies the per-account write limit (when the router installed one) to a request made
-/// with `user_id`'s access token: reads pass, a write over the limit is 429.
-pub fn limit_account_write(
+/// Applies the write limit (when the router installed one) to a request made with an
+/// access token of `principal`'s session: reads pass, a write over the limit is 429.
+pub fn limit_session_write(
     method: &Method,
     extensions: &Extensions,
-    user_id: Uuid,
+    principal: &Principal,
 ) -> Result<(), AppError> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
-    let Some(limiter) = extensions.get::<Arc<AccountLimiter>>() else {
+    let Some(limiter) = extensions.get::<Arc<SessionWriteLimiter>>() else {
         return Ok(());
     };
-    limiter.check(user_id).map_err(|retry_after_secs| {
-        tracing::info!(user_id = %user_id, "account write rate limited");
+    limiter.check(principal.session_id).map_err(|retry_after_secs| {
+        tracing::info!(user_id = %principal.user_id, session_id = %principal.session_id, "session write rate limited");
         AppError::RateLimited { retry_after_secs }
     })
 }
@@ -325,7 +328,7 @@ mod tests {
     #[test]
     fn each_account_has_its_own_bucket_on_the_server_clock() {
         let clock = ManualClock::starting_at(1_000_000);
-        let limiter = AccountLimiter::new(60, 3, Arc::new(clock.clone()));
+        let limiter = SessionWriteLimiter::new(60, 3, Arc::new(clock.clone()));
         let (ann, bob) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 0..3 {
             assert_eq!(limiter.check(ann), Ok(()));
@@ -345,7 +348,7 @@ mod tests {
     #[test]
     fn account_retry_after_says_when_a_write_is_allowed_again() {
         let clock = ManualClock::starting_at(1_000_000);
-        let limiter = AccountLimiter::new(6, 1, Arc::new(clock.clone()));
+        let limiter = SessionWriteLimiter::new(6, 1, Arc::new(clock.clone()));
         let ann = Uuid::new_v4();
         assert_eq!(limiter.check(ann), Ok(()));
         assert_eq!(limiter.check(ann), Err(10));
@@ -358,7 +361,7 @@ mod tests {
     #[test]
     fn zero_writes_per_minute_turns_the_account_limit_off() {
         let clock = ManualClock::starting_at(0);
-        let limiter = AccountLimiter::new(0, 1, Arc::new(clock));
+        let limiter = SessionWriteLimiter::new(0, 1, Arc::new(clock));
         let ann = Uuid::new_v4();
         for _ in 0..100 {
             assert_eq!(limiter.check(ann), Ok(()));
@@ -369,7 +372,7 @@ mod tests {
     #[test]
     fn a_clock_set_far_ahead_neither_overflows_nor_lets_everything_through() {
         let (limiter, clock) = address_limiter(60, 1, 0);
-        let accounts = AccountLimiter::new(60, 1, Arc::new(clock.clone()));
+        let accounts = SessionWriteLimiter::new(60, 1, Arc::new(clock.clone()));
         let ann = Uuid::new_v4();
         clock.set(i64::MAX / 2);
         assert_eq!(limiter.check(ip("192.0.2.1")), Ok(()));

@@ -147,14 +147,14 @@ impl IntoResponses for RateLimited {
     }
 }
 
-/// 429 from the per-account limit on writes made with an access token.
-pub struct AccountRateLimited;
+/// 429 from the per-session limit on writes made with an access token.
+pub struct SessionRateLimited;
 
-impl IntoResponses for AccountRateLimited {
+impl IntoResponses for SessionRateLimited {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
         refused_for_now(
             "429",
-            "Too many writes by this account in a short time (`rate_limited`).",
+            "Too many writes by this session in a short time (`rate_limited`).",
             "Seconds until a write is accepted again.",
         )
     }
@@ -267,7 +267,7 @@ impl IntoResponses for SensitiveChangeErrors {
                 "429",
                 retry_after(
                     problem_response(
-                        "The second factor is locked (`second_factor_locked`), or too many writes by this account in a short time (`rate_limited`).",
+                        "The second factor is locked (`second_factor_locked`), or too many writes by this session in a short time (`rate_limited`).",
                     ),
                     "Seconds to wait.",
                 ),

@@ -219,7 +219,7 @@ async fn removing_devices_that_are_not_there_records_nothing() {
 }
 
 #[tokio::test]
-async fn authenticated_writes_are_limited_per_account() {
+async fn authenticated_writes_are_limited_per_session() {
     // 3 at once, then one every 10 seconds.
     let app = TestApp::spawn_with(|config| {
         config.account_write_rate_per_minute = 6;
@@ -276,10 +276,33 @@ async fn authenticated_writes_are_limited_per_account() {
         .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
         .await;
     again.assert_problem(429, "rate_limited");
+
+    // Another session of the same account has its own budget: someone spending a stolen
+    // token's writes cannot stop the owner from changing the password (which ends the
+    // stolen session) and signing out.
+    let owner = app.login(&ann.email, PASSWORD).await;
+    assert_eq!(owner.status, 200, "{}", owner.text);
+    let owner_access = owner.body["accessToken"].as_str().unwrap();
+    let new_password = "a brand new passphrase for ann";
+    let changed = app
+        .post(
+            "/v1/auth/password",
+            json!({"currentPassword": PASSWORD, "newPassword": new_password}),
+            Some(owner_access),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    app.get("/v1/auth/me", Some(&ann.access_token))
+        .await
+        .assert_problem(401, "unauthorized");
+    let signed_out = app
+        .post("/v1/auth/logout", json!({}), Some(owner_access))
+        .await;
+    assert_eq!(signed_out.status, 204, "{}", signed_out.text);
 }
 
 #[tokio::test]
-async fn the_account_write_limit_is_on_by_default_and_documented_on_every_write() {
+async fn the_session_write_limit_is_on_by_default_and_documented_on_every_write() {
     let app = TestApp::spawn().await;
     assert_eq!(app.config.account_write_rate_per_minute, 60);
     assert_eq!(app.config.account_write_burst, 30);
@@ -304,7 +327,7 @@ async fn the_account_write_limit_is_on_by_default_and_documented_on_every_write(
             assert!(
                 limited["description"]
                     .as_str()
-                    .is_some_and(|d| d.contains("this account")),
+                    .is_some_and(|d| d.contains("this session")),
                 "{method} {path}: {limited}"
             );
             writes += 1;

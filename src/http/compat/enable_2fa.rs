@@ -88,7 +88,7 @@ struct Enable2faRequest {
         (status = 408, description = "The request did not complete in time.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is over 64 KiB (`Request.Invalid`).", body = ResultEnvelope),
         (status = 415, description = "The body is not `application/json` (`Request.Invalid`).", body = ResultEnvelope),
-        (status = 429, description = "The second factor is locked (`TwoFactor.Locked`, the envelope), or too many requests from this address or writes by this account (a problem document, `rate_limited`).",
+        (status = 429, description = "The second factor is locked (`TwoFactor.Locked`, the envelope), or too many requests from this address or writes by this session (a problem document, `rate_limited`).",
             content((ResultEnvelope = "application/json"), (Problem = "application/problem+json")),
             headers(("Retry-After" = u64, description = "Seconds to wait."))),
         (status = 503, description = "The database is unreachable (`Service.Unavailable`).", body = ResultEnvelope),

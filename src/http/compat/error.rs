@@ -29,7 +29,7 @@ pub enum CompatError {
     /// A missing or bad bearer token on `enable-2fa`: the problem document the contract
     /// fixes (no `code` member).
     Unauthorized,
-    /// Answered as on `/v1`, with a problem document (the per-account write limit).
+    /// Answered as on `/v1`, with a problem document (the per-session write limit).
     Problem(AppError),
 }
 

@@ -12,7 +12,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::http::body::{BodyContext, RequestBody, Unchecked};
 use crate::http::extract::{bearer_token, json_object};
 use crate::http::problem::status_of;
-use crate::http::ratelimit::limit_account_write;
+use crate::http::ratelimit::limit_session_write;
 use crate::service::{Principal, sessions};
 use crate::state::AppState;
 
@@ -177,7 +177,7 @@ impl<O: Operation, T: RequestBody> FromRequest<AppState> for CompatBody<O, T> {
 }
 
 /// The caller of `enable-2fa`: a valid access token (else the contract's bearer problem),
-/// within the per-account write limit.
+/// within the per-session write limit.
 pub struct CompatAuth(pub Principal);
 
 impl FromRequestParts<AppState> for CompatAuth {
@@ -193,7 +193,7 @@ impl FromRequestParts<AppState> for CompatAuth {
             Err(AppError::Unavailable) => return Err(Enable2fa::fail(AppError::Unavailable)),
             Err(_) => return Err(CompatError::Unauthorized),
         };
-        limit_account_write(&parts.method, &parts.extensions, principal.user_id)
+        limit_session_write(&parts.method, &parts.extensions, &principal)
             .map_err(CompatError::Problem)?;
         Ok(CompatAuth(principal))
     }

@@ -23,7 +23,7 @@ use crate::http::extract::{
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountNameTaken, AccountRateLimited, BodyErrors, PagingErrors, RateLimited, Unauthorized,
+    AccountNameTaken, BodyErrors, PagingErrors, RateLimited, SessionRateLimited, Unauthorized,
     Unavailable,
 };
 use crate::service::accounts::{self, LoginOutcome, Registration};
@@ -321,7 +321,7 @@ struct LogoutRequest {
         (status = 204, description = "Logged out."),
         BodyErrors,
         Unauthorized,
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]
@@ -377,7 +377,7 @@ struct ChangePasswordRequest {
         (status = 204, description = "Changed."),
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or wrong current password (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]

@@ -17,7 +17,7 @@ use crate::http::dto;
 use crate::http::extract::{Auth, Body, Client, path_id};
 use crate::http::problem::Problem;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, SensitiveChangeErrors, TwoFactorNotEnabled, Unauthorized,
+    BodyErrors, SensitiveChangeErrors, SessionRateLimited, TwoFactorNotEnabled, Unauthorized,
     UnauthorizedOrWrongCode, Unavailable,
 };
 use crate::service::devices;
@@ -151,7 +151,7 @@ struct RemovedDevices {
     operation_id = "remove_all_trusted_devices",
     tag = "two-factor",
     security(("bearerAuth" = [])),
-    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, AccountRateLimited, Unavailable)
+    responses((status = 200, description = "How many were removed.", body = RemovedDevices), Unauthorized, SessionRateLimited, Unavailable)
 )]
 async fn remove_all_devices(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ async fn remove_all_devices(
         (status = 204, description = "Removed."),
         Unauthorized,
         (status = 404, description = "No such device of this account (`not_found`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]

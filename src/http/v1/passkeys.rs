@@ -29,8 +29,8 @@ use crate::http::extract::{Auth, Body, Client, Enroller, OptionalBody, path_id, 
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, NoSuchPasskey, RateLimited, SecondStepRefused,
-    SensitiveChangeErrors, Unauthorized, UnauthorizedOrWrongCode, Unavailable,
+    BodyErrors, NoSuchPasskey, RateLimited, SecondStepRefused, SensitiveChangeErrors,
+    SessionRateLimited, Unauthorized, UnauthorizedOrWrongCode, Unavailable,
 };
 use crate::service::passkeys::{self, Assertion, MAX_NAME, Started};
 use crate::service::two_factor::{self, SecondStep};
@@ -201,7 +201,7 @@ struct RegisterStartRequest {
         BodyErrors,
         (status = 401, description = "Missing or invalid access token (`unauthorized`), wrong `password` (`invalid_credentials`) or wrong `code` (`invalid_code`).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not recent or fresh enough (`reauthentication_required`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]
@@ -271,7 +271,7 @@ struct PasskeyRegistered {
         (status = 401, description = "Missing or invalid access token (`unauthorized`), or the authenticator's answer was refused (`invalid_passkey`: wrong origin or RP ID, no user verification, bad attestation).", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The authenticator model is not allowed (`authenticator_not_allowed`).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Unknown, expired, finished or another session's ceremony (`invalid_ceremony`), or the passkey is already registered (`conflict`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]
@@ -345,7 +345,7 @@ struct RenameRequest {
         BodyErrors,
         Unauthorized,
         NoSuchPasskey,
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]

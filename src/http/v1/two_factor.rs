@@ -19,7 +19,7 @@ use crate::http::extract::{Auth, Bearer, Body, Client, Enroller, OptionalBody, t
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
 use crate::http::responses::{
-    AccountRateLimited, BodyErrors, NotRecentlySignedIn, SecondStepRefused, SensitiveChangeErrors,
+    BodyErrors, NotRecentlySignedIn, SecondStepRefused, SensitiveChangeErrors, SessionRateLimited,
     TwoFactorNotEnabled, Unauthorized, UnauthorizedOrWrongCode, Unavailable,
 };
 use crate::service::two_factor;
@@ -83,7 +83,7 @@ struct SetupRequest {
         (status = 401, description = "Missing or invalid access token (`unauthorized`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         NotRecentlySignedIn,
         (status = 409, description = "Two-factor authentication is already on (`two_factor_already_enabled`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]
@@ -167,7 +167,7 @@ enum VerifySetupResult {
         (status = 401, description = "Missing or invalid access token (`unauthorized`), a wrong code (`invalid_code`) or a wrong `password` (`invalid_credentials`).", body = Problem, content_type = "application/problem+json"),
         NotRecentlySignedIn,
         (status = 409, description = "Already on (`two_factor_already_enabled`) or no pending setup (`no_pending_setup`).", body = Problem, content_type = "application/problem+json"),
-        AccountRateLimited,
+        SessionRateLimited,
         Unavailable,
     )
 )]

@@ -36,6 +36,35 @@ async fn a_login_offers_the_passkey_and_accepts_it() {
         .assert_problem(401, "invalid_two_factor_token");
 }
 
+/// A Sapfiai login of an account whose only second factor is a passkey: its `verify-2fa`
+/// takes 6 digits only, so the client finishes on `/v1` with the same temporary token, as
+/// the README says, and the refresh token it gets works on both surfaces.
+#[tokio::test]
+async fn a_sapfiai_login_of_a_passkey_only_account_finishes_on_v1() {
+    let app = spawn().await;
+    let (user, mut key, _) = user_with_passkey(&app).await;
+    let login = app
+        .post(
+            "/authentication/login",
+            json!({"email": user.email, "password": user.password}),
+            None,
+        )
+        .await;
+    assert_eq!(login.body["requires2FA"], true, "{}", login.text);
+    let token = login.body["token"].as_str().unwrap();
+
+    let signed_in = second_step(&app, token, &mut key).await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+    let refreshed = app
+        .post(
+            "/authentication/refresh-token",
+            json!({"refreshToken": signed_in.body["refreshToken"]}),
+            None,
+        )
+        .await;
+    assert_eq!(refreshed.body["success"], true, "{}", refreshed.text);
+}
+
 /// A passkey bound to its authenticator is a hardware key, `hwk`, in the second step too.
 #[tokio::test]
 async fn a_device_bound_passkey_is_a_hardware_key() {
