@@ -7,43 +7,13 @@
 // CHROMIUM). Screenshots go to e2e/screenshots/ at 1280x800 and 390x844. The last line is
 // `N passed, N failed`; the exit code is non-zero on failure.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONTEXT, HERE, assert, launchBrowser, log, openPage, pageSteps, runner, sleep, startServer } from './harness.mjs';
+import { CONTEXT, HERE, assert, launchBrowser, log, openPage, pageSteps, runner, sleep, startServer, totpAt } from './harness.mjs';
 
 const SHOTS = path.join(HERE, 'screenshots');
 // A short access-token lifetime so the page has to refresh it during the run.
 const ACCESS_TTL = 20;
-
-// ---------------------------------------------------------------- TOTP (RFC 6238), independent of the server
-
-function base32Decode(text) {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out = [];
-  for (const ch of text.replace(/[\s=]/g, '').toUpperCase()) {
-    const i = alphabet.indexOf(ch);
-    if (i < 0) throw new Error(`not base32: ${ch}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
-
-function totpAt(secret, step) {
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const number = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(number).padStart(6, '0');
-}
 
 const currentStep = () => Math.floor(Date.now() / 1000 / 30);
 

@@ -7,6 +7,7 @@
 // CHROMIUM (default /usr/bin/chromium).
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -51,7 +52,7 @@ function findBinary() {
 // Starts `tessera serve` on 127.0.0.1 and a free port, and waits for /healthz. The page is
 // opened at http://HOST:PORT (`localhost` where passkeys are used: browsers refuse them on
 // IP addresses).
-export async function startServer({ host = '127.0.0.1', accessTtl }) {
+export async function startServer({ host = '127.0.0.1', accessTtl, env = {} }) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-e2e-'));
   const child = spawn(findBinary(), ['serve'], {
@@ -62,6 +63,7 @@ export async function startServer({ host = '127.0.0.1', accessTtl }) {
       TESSERA_DATABASE_URL: '',
       TESSERA_ACCESS_TOKEN_TTL_SECS: String(accessTtl),
       TESSERA_LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -81,6 +83,35 @@ export async function startServer({ host = '127.0.0.1', accessTtl }) {
   }
   child.kill('SIGTERM');
   throw new Error(`tessera did not start:\n${output}`);
+}
+
+// ---------------------------------------------------------------- TOTP (RFC 6238), independent of the server
+
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const ch of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(ch);
+    if (i < 0) throw new Error(`not base32: ${ch}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+export function totpAt(secret, step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = crypto.createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const number = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(number).padStart(6, '0');
 }
 
 // ---------------------------------------------------------------- the browser

@@ -41,10 +41,12 @@ export function showAuth(mode, notice) {
   $('form-login').hidden = mode !== 'login';
   $('form-second').hidden = mode !== 'second';
   $('form-register').hidden = mode !== 'register';
+  $('form-enrol-signin').hidden = mode !== 'enrol';
   const titles = {
     login: ['Sign in', 'Manage your password, two-factor authentication, passkeys and trusted devices.'],
     second: ['Two-factor authentication', 'Your account is protected with a second step.'],
     register: ['Create an account', 'It takes a minute. You can turn on two-factor authentication right after.'],
+    enrol: ['Turn on two-factor authentication', 'One more step before you are signed in.'],
   };
   $('auth-title').textContent = titles[mode][0];
   $('auth-lead').textContent = titles[mode][1];
@@ -59,6 +61,7 @@ export function showAuth(mode, notice) {
     login: $('login-identifier').value ? $('login-password') : $('login-identifier'),
     second: $('second-passkey-row').hidden ? $('second-code') : $('second-passkey'),
     register: $('register-email'),
+    enrol: $('enrol-signin-code'),
   }[mode];
   first.focus();
 }

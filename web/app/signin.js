@@ -1,6 +1,6 @@
 // Sign in, the second step and sign up.
 
-import { $ } from './dom.js';
+import { $, timeOnly } from './dom.js';
 import { deviceForIdentifier, fingerprint, KEYS, rememberDevice, store } from './storage.js';
 import { defaultDeviceName, deviceInput } from './browser.js';
 import { ApiError, applyTokens, authed, call } from './api.js';
@@ -8,8 +8,67 @@ import { MESSAGES } from './messages.js';
 import { cleanCode, clearErrors, fieldError, onClick, onSubmit, setBusy, toast } from './forms.js';
 import { endSession, showAccount, showAuth } from '../app.js';
 import { secondStepWithPasskey, supported as passkeysSupported } from './passkeys.js';
+import { groupSecret, showBackupCodes } from './two_factor.js';
 
 let pendingLogin = null; // {token, expiresAt, methods}
+let pendingEnrolment = null; // the enrolment token of a login that must enrol first
+
+/**
+ * A login of an account that must have a second factor and has none: the enrolment token
+ * allows setting up an authenticator app, whose confirmation signs in.
+ */
+async function startEnrolment(token) {
+  const setup = await call('POST', '/v1/auth/2fa/setup', { token });
+  pendingEnrolment = token;
+  $('form-enrol-signin').reset();
+  $('enrol-signin-qr').src = setup.qrCode;
+  $('enrol-signin-secret').textContent = groupSecret(setup.secret);
+  $('enrol-signin-hint').textContent = `The 6 digits your app shows. Confirm before ${timeOnly.format(new Date(setup.expiresAt))}.`;
+  showAuth('enrol');
+}
+
+function leaveEnrolment(notice) {
+  pendingEnrolment = null;
+  $('enrol-signin-qr').removeAttribute('src');
+  $('enrol-signin-secret').textContent = '';
+  $('form-enrol-signin').reset();
+  showAuth('login', notice);
+}
+
+$('enrol-signin-cancel').addEventListener('click', () => leaveEnrolment());
+
+onSubmit(
+  $('form-enrol-signin'),
+  async () => {
+    if (!pendingEnrolment) {
+      leaveEnrolment(MESSAGES.invalid_two_factor_token);
+      return;
+    }
+    const code = cleanCode($('enrol-signin-code').value);
+    if (!/^\d{6}$/.test(code)) {
+      fieldError($('enrol-signin-code'), 'Enter the 6 digits your authenticator app shows.');
+      $('enrol-signin-code').focus();
+      return;
+    }
+    let result;
+    try {
+      result = await call('POST', '/v1/auth/2fa/verify-setup', { body: { code }, token: pendingEnrolment });
+    } catch (err) {
+      // Expired, or dead after too many wrong codes: the password step starts again.
+      if (err instanceof ApiError && ['unauthorized', 'no_pending_setup'].includes(err.code)) {
+        leaveEnrolment(MESSAGES.invalid_two_factor_token);
+        return;
+      }
+      throw err;
+    }
+    leaveEnrolment();
+    applyTokens(result);
+    await showAccount();
+    showBackupCodes(result.backupCodes);
+    toast('Two-factor authentication is on.');
+  },
+  { invalid_code: 'code', validation_failed: 'code' },
+);
 
 onSubmit($('form-login'), async () => {
   const identifier = $('login-identifier').value.trim();
@@ -22,6 +81,10 @@ onSubmit($('form-login'), async () => {
   }
   const result = await call('POST', '/v1/auth/login', { body });
   $('login-password').value = '';
+  if (result.requiresEnrollment) {
+    await startEnrolment(result.enrollmentToken);
+    return;
+  }
   if (result.requires2FA) {
     const methods = result.methods || ['totp', 'backup_code'];
     pendingLogin = { token: result.twoFactorToken, expiresAt: result.twoFactorTokenExpiry, methods };
@@ -135,6 +198,11 @@ onSubmit(
     await call('POST', '/v1/auth/register', { body });
     const result = await call('POST', '/v1/auth/login', { body: { email, password } });
     $('form-register').reset();
+    if (result.requiresEnrollment) {
+      // This server requires a second factor of every account: set it up first.
+      await startEnrolment(result.enrollmentToken);
+      return;
+    }
     applyTokens(result);
     await showAccount();
     toast('Your account is ready.');
