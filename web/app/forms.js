@@ -158,6 +158,15 @@ export function onClick(button, handler, errorBox) {
 
 export const cleanCode = (value) => value.replace(/\s+/g, '');
 
+/** The 6-digit code typed in `input`, or null after saying next to it what to enter. */
+export function appCode(input) {
+  const code = cleanCode(input.value);
+  if (/^\d{6}$/.test(code)) return code;
+  fieldError(input, 'Enter the 6 digits your authenticator app shows.');
+  input.focus();
+  return null;
+}
+
 export let toastTimer = 0;
 export function toast(message) {
   const el = $('toast');

@@ -5,7 +5,7 @@ import { deviceForIdentifier, fingerprint, KEYS, rememberDevice, store } from '.
 import { defaultDeviceName, deviceInput } from './browser.js';
 import { ApiError, applyTokens, authed, call } from './api.js';
 import { MESSAGES } from './messages.js';
-import { cleanCode, clearErrors, fieldError, onClick, onSubmit, setBusy, toast } from './forms.js';
+import { appCode, cleanCode, clearErrors, fieldError, onClick, onSubmit, setBusy, toast } from './forms.js';
 import { endSession, showAccount, showAuth } from '../app.js';
 import { secondStepWithPasskey, supported as passkeysSupported } from './passkeys.js';
 import { groupSecret, showBackupCodes } from './two_factor.js';
@@ -44,12 +44,8 @@ onSubmit(
       leaveEnrolment(MESSAGES.invalid_two_factor_token);
       return;
     }
-    const code = cleanCode($('enrol-signin-code').value);
-    if (!/^\d{6}$/.test(code)) {
-      fieldError($('enrol-signin-code'), 'Enter the 6 digits your authenticator app shows.');
-      $('enrol-signin-code').focus();
-      return;
-    }
+    const code = appCode($('enrol-signin-code'));
+    if (!code) return;
     let result;
     try {
       result = await call('POST', '/v1/auth/2fa/verify-setup', { body: { code }, token: pendingEnrolment });

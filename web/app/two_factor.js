@@ -4,7 +4,7 @@ import { $, dateOnly, dateTime, el, timeOnly } from './dom.js';
 import { forgetDevice } from './storage.js';
 import { ApiError, authed, session, SessionEnded } from './api.js';
 import { messageFor, MESSAGES } from './messages.js';
-import { cleanCode, clearErrors, copyText, fieldError, formError, onClick, onSubmit, toast } from './forms.js';
+import { appCode, cleanCode, clearErrors, copyText, formError, onClick, onSubmit, toast } from './forms.js';
 import { confirmAction, withFreshFactor } from './dialogs.js';
 import { loadEvents } from './events.js';
 import { refreshAll } from '../app.js';
@@ -119,12 +119,8 @@ $('enrol-cancel').addEventListener('click', () => {
 onSubmit(
   $('form-enrol'),
   async () => {
-    const code = cleanCode($('enrol-code').value);
-    if (!/^\d{6}$/.test(code)) {
-      fieldError($('enrol-code'), 'Enter the 6 digits your authenticator app shows.');
-      $('enrol-code').focus();
-      return;
-    }
+    const code = appCode($('enrol-code'));
+    if (!code) return;
     let result;
     try {
       result = await authed('POST', '/v1/auth/2fa/verify-setup', { code });
