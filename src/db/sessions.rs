@@ -60,14 +60,16 @@ pub async fn session_of_refresh_family(
 /// Deletes the session's refresh tokens retired more than `grace` seconds ago: they can
 /// no longer be exchanged, and the family they start with is what recognises them if they
 /// come back. So a session holds its live token and those still inside the reuse grace,
-/// however often it is refreshed.
+/// however often it is refreshed. Tokens issued before families existed have none, so
+/// their rows (marked `before_families`) stay until the session ends.
 pub async fn forget_retired_refresh_tokens(
     conn: &mut Conn,
     session_id: Uuid,
     now: i64,
     grace: i64,
 ) -> Result<(), sqlx::Error> {
-    let sql = "DELETE FROM refresh_tokens WHERE session_id = $1 AND used_at IS NOT NULL AND used_at <= $2 - $3";
+    let sql = "DELETE FROM refresh_tokens \
+               WHERE session_id = $1 AND used_at IS NOT NULL AND used_at <= $2 - $3 AND NOT before_families";
     run!(conn, e => sqlx::query(sql).bind(session_id).bind(now).bind(grace).execute(&mut *e).await.map(|_| ()))
 }
 

@@ -354,7 +354,8 @@ async fn a_session_keeps_the_tokens_retired_inside_the_reuse_grace_and_no_older_
 }
 
 /// A session signed in before refresh tokens carried their family (a token without one,
-/// as an older server issued them) refreshes as before, into a token of a family.
+/// as an older server issued them) refreshes as before, into a token of a family, and its
+/// old token presented again still ends the session.
 #[tokio::test]
 async fn a_refresh_token_from_before_families_still_refreshes() {
     let app = TestApp::spawn().await;
@@ -373,8 +374,9 @@ async fn a_refresh_token_from_before_families_still_refreshes() {
         let sql = "UPDATE sessions SET refresh_family = NULL WHERE id = $1";
         tessera::db::run!(tx, e => sqlx::query(sql).bind(session).execute(&mut *e).await.map(|_| ()))
             .unwrap();
-        let sql =
-            "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)";
+        // As migration 0012 marks the rows it finds.
+        let sql = "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, before_families) \
+                   VALUES ($1, $2, $3, TRUE)";
         tessera::db::run!(tx, e => sqlx::query(sql).bind(&hash[..]).bind(session).bind(app.now())
             .execute(&mut *e).await.map(|_| ()))
         .unwrap();
@@ -389,7 +391,18 @@ async fn a_refresh_token_from_before_families_still_refreshes() {
         "{next}"
     );
     assert_eq!(app.get("/v1/auth/me", Some(&access)).await.status, 200);
-    assert_eq!(refresh(&app, &next).await.status, 200);
+    let again = refresh(&app, &next).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+
+    // The old token, retired and without a family, still ends the session when it comes
+    // back (someone else refreshed first): its row is kept.
+    refresh(&app, &legacy)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    let (_, newest) = tokens_of(&again.body);
+    refresh(&app, &newest)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
 }
 
 #[tokio::test]
