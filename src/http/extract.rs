@@ -214,6 +214,24 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// A signed-in caller ending its own session: authenticated as [`Auth`], but never refused
+/// by the write limit. Someone spending a stolen token's write budget must not keep its
+/// owner from signing out, and a sign-out cannot be repeated to flood: it ends the session
+/// its token needs.
+pub struct SigningOut(pub Principal);
+
+impl FromRequestParts<AppState> for SigningOut {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = sessions::authenticate(state, required_bearer(parts)?).await?;
+        Ok(SigningOut(principal))
+    }
+}
+
 /// The caller of an enrolment step (`setup`, `verify-setup`): a signed-in session (as
 /// [`Auth`]), or the `enrollmentToken` of a login that answered `requiresEnrollment: true`.
 /// An access token is a JWT (with dots); an enrolment token is opaque base64url (without),

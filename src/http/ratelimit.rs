@@ -1,6 +1,6 @@
 //! Per-client-address rate limiting of the routes anyone may call without a token (login,
 //! register, refresh, the second-factor step and the `/authentication` routes), and
-//! per-account limiting of the writes a signed-in caller makes ([`SessionWriteLimiter`]).
+//! per-session limiting of the writes a signed-in caller makes ([`SessionWriteLimiter`]).
 //!
 //! This is defence in depth against floods, not a security rule: the counters that decide
 //! lockouts and password throttling are in the database and hold across instances. This

@@ -319,6 +319,11 @@ async fn the_session_write_limit_is_on_by_default_and_documented_on_every_write(
             if !bearer || method == "get" {
                 continue;
             }
+            if path == "/v1/auth/logout" {
+                // Never limited, so never a 429 (see the test below).
+                assert!(op["responses"]["429"].is_null(), "logout documents a 429");
+                continue;
+            }
             let limited = &op["responses"]["429"];
             assert!(
                 limited.is_object(),
@@ -334,4 +339,37 @@ async fn the_session_write_limit_is_on_by_default_and_documented_on_every_write(
         }
     }
     assert!(writes >= 10, "{writes} authenticated writes documented");
+}
+
+/// A session that has spent its write budget (someone scripting a stolen token, say) can
+/// still be signed out: logout is never refused by the write limit.
+#[tokio::test]
+async fn a_session_over_its_write_limit_can_still_sign_out() {
+    let app = TestApp::spawn_with(|config| {
+        config.account_write_rate_per_minute = 6;
+        config.account_write_burst = 3;
+    })
+    .await;
+    let ann = app.signed_in_user().await;
+    for _ in 0..3 {
+        let removed = app
+            .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+            .await;
+        assert_eq!(removed.status, 200, "{}", removed.text);
+    }
+    app.delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+        .await
+        .assert_problem(429, "rate_limited");
+
+    let signed_out = app
+        .post(
+            "/v1/auth/logout",
+            json!({"refreshToken": ann.refresh_token}),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_eq!(signed_out.status, 204, "{}", signed_out.text);
+    app.get("/v1/auth/me", Some(&ann.access_token))
+        .await
+        .assert_problem(401, "unauthorized");
 }

@@ -18,7 +18,7 @@ use crate::http::body::{
 };
 use crate::http::dto::{self, Tokens, User};
 use crate::http::extract::{
-    Auth, Body, Client, OptionalBody, Page, Paging, UncheckedBody, strict_context,
+    Auth, Body, Client, OptionalBody, Page, Paging, SigningOut, UncheckedBody, strict_context,
 };
 use crate::http::problem::Problem;
 use crate::http::ratelimit::RateLimit;
@@ -309,7 +309,7 @@ struct LogoutRequest {
     refresh_token: Optional<dto::Token>,
 }
 
-/// Ends the caller's session.
+/// Ends the caller's session. Not subject to the write limit (see [`SigningOut`]).
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
@@ -321,13 +321,12 @@ struct LogoutRequest {
         (status = 204, description = "Logged out."),
         BodyErrors,
         Unauthorized,
-        SessionRateLimited,
         Unavailable,
     )
 )]
 async fn logout(
     State(state): State<AppState>,
-    Auth(principal): Auth,
+    SigningOut(principal): SigningOut,
     Client(ctx): Client,
     Body(body): OptionalBody<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {

@@ -890,8 +890,6 @@ async fn the_admin_api_shows_replays_and_tests_notifications() {
     );
 }
 
-/// Changes the password of the account behind `access_token` (an event every channel in
-/// these tests takes).
 /// Deleting an account deletes the notifications about it, sent or not: a message still
 /// waiting for its receiver is never sent, and none is left to replay.
 #[tokio::test]
@@ -940,6 +938,8 @@ async fn a_deleted_accounts_notifications_go_with_it() {
     assert!(accepted[0].raw.contains(&kept.id), "{}", accepted[0].raw);
 }
 
+/// Changes the password of the account behind `access_token` (an event every channel in
+/// these tests takes).
 async fn change_password(app: &TestApp, access_token: &str) {
     let changed = app
         .post(
