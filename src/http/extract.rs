@@ -208,14 +208,15 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = sessions::authenticate(state, required_bearer(parts)?).await?;
+        let SigningOut(principal) = SigningOut::from_request_parts(parts, state).await?;
         super::ratelimit::limit_session_write(&parts.method, &parts.extensions, &principal)?;
         Ok(Auth(principal))
     }
 }
 
-/// A signed-in caller ending its own session: authenticated as [`Auth`], but never refused
-/// by the write limit. Someone spending a stolen token's write budget must not keep its
+/// A signed-in caller ending its own session: a valid access token whose session is live,
+/// as for [`Auth`] (which is this plus the write limit), but never refused by the write
+/// limit. Someone spending a stolen token's write budget must not keep its
 /// owner from signing out, and a sign-out cannot be repeated to flood: it ends the session
 /// its token needs.
 pub struct SigningOut(pub Principal);
