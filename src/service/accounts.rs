@@ -280,14 +280,15 @@ async fn login_unit(
         }
     };
     drop(conn);
-    let check = check_password(state, user.as_ref(), &input.password, ctx).await?;
+    let check = check_password(state, user.as_ref(), &input.password, ctx, now).await?;
     let Some(user) = user else {
         // Counted against the client IP like a wrong password.
-        record_password_failure(state, None, check, events::LOGIN_FAILED, ctx).await?;
+        record_password_failure(state, None, check, events::LOGIN_FAILED, ctx, now).await?;
         return Err(AppError::InvalidCredentials);
     };
     if check != PasswordCheck::Right {
-        record_password_failure(state, Some(user.id), check, events::LOGIN_FAILED, ctx).await?;
+        record_password_failure(state, Some(user.id), check, events::LOGIN_FAILED, ctx, now)
+            .await?;
         return Err(AppError::InvalidCredentials);
     }
 
@@ -407,8 +408,8 @@ pub(super) async fn check_password(
     user: Option<&UserRow>,
     password: &SecretString,
     ctx: &RequestContext,
+    now: i64,
 ) -> Result<PasswordCheck, AppError> {
-    let now = state.now();
     let attempt = count_password_attempt(state, user.map(|u| u.id), ctx, now).await?;
     let matched = state
         .hasher
@@ -513,6 +514,7 @@ async fn record_password_failure(
     check: PasswordCheck,
     event: &'static str,
     ctx: &RequestContext,
+    now: i64,
 ) -> Result<(), AppError> {
     if event == events::LOGIN_FAILED {
         let outcome = if user_id.is_some() {
@@ -534,7 +536,7 @@ async fn record_password_failure(
     };
     let why = serde_json::json!({"reason": reason});
     let mut tx = state.db.begin().await?;
-    events::Occasion::new(user_id, state.now(), Some(ctx))
+    events::Occasion::new(user_id, now, Some(ctx))
         .record(state, &mut tx, event, why)
         .await?;
     tx.commit().await
@@ -548,7 +550,8 @@ pub(super) async fn confirm_password(
     password: &SecretString,
     ctx: &RequestContext,
 ) -> Result<(), AppError> {
-    let check = check_password(state, Some(user), password, ctx).await?;
+    let now = state.now();
+    let check = check_password(state, Some(user), password, ctx, now).await?;
     if check == PasswordCheck::Right {
         return Ok(());
     }
@@ -558,6 +561,7 @@ pub(super) async fn confirm_password(
         check,
         events::PASSWORD_CONFIRMATION_FAILED,
         ctx,
+        now,
     )
     .await?;
     Err(AppError::InvalidCredentials)
