@@ -38,14 +38,16 @@ pub async fn insert(conn: &mut Conn, s: &NewSession<'_>) -> Result<(), sqlx::Err
         .execute(&mut *e).await.map(|_| ()))
 }
 
-/// Gives a session from before refresh-token families its family, unless it has one.
+/// Gives a session from before refresh-token families `family`, unless it has one by now
+/// (a concurrent refresh gave it first); returns the family it has.
 pub async fn give_refresh_family(
     conn: &mut Conn,
     id: Uuid,
     family: &[u8],
-) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE sessions SET refresh_family = $2 WHERE id = $1 AND refresh_family IS NULL";
-    run!(conn, e => sqlx::query(sql).bind(id).bind(family).execute(&mut *e).await.map(|_| ()))
+) -> Result<Vec<u8>, sqlx::Error> {
+    let sql = "UPDATE sessions SET refresh_family = COALESCE(refresh_family, $2) WHERE id = $1 \
+               RETURNING refresh_family";
+    run!(conn, e => sqlx::query_scalar::<_, Vec<u8>>(sql).bind(id).bind(family).fetch_one(&mut *e).await)
 }
 
 /// The session of a refresh-token family, live or not.

@@ -141,18 +141,14 @@ async fn refresh_unit(
     let Some(found) = db::sessions::find_active_with_user(&mut tx, session_id, now).await? else {
         return Err(AppError::InvalidRefreshToken);
     };
-    let family = match found
-        .session_refresh_family
-        .as_deref()
-        .map(<[u8; 16]>::try_from)
-    {
-        Some(Ok(family)) => family,
-        _ => {
-            let family = crypto::refresh_family();
-            db::sessions::give_refresh_family(&mut tx, session_id, &family).await?;
-            family
+    let family = match found.session_refresh_family {
+        Some(family) => family,
+        None => {
+            let new = crypto::refresh_family();
+            db::sessions::give_refresh_family(&mut tx, session_id, &new).await?
         }
     };
+    let family = <[u8; 16]>::try_from(family.as_slice()).map_err(AppError::internal)?;
     let new_token = crypto::refresh_token(&family);
     db::sessions::insert_refresh_token(&mut tx, &crypto::token_hash(&new_token), session_id, now)
         .await?;
