@@ -693,6 +693,29 @@ async fn password_throttle_is_per_account() {
     );
 }
 
+/// The hourly cap on an account's failed passwords: once used up, even the right password
+/// answers like a wrong one until the hour's window has passed (here 3 an hour, no delays).
+#[tokio::test]
+async fn the_accounts_failed_passwords_are_capped_per_hour() {
+    let app = TestApp::spawn_with(|config| {
+        config.password_max_failures_per_hour = 3;
+        config.password_delay_after = 1_000;
+    })
+    .await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
+    for _ in 0..3 {
+        app.login("ann@example.com", "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    app.login("ann@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.clock.advance(3_600);
+    let next_hour = app.login("ann@example.com", PASSWORD).await;
+    assert_eq!(next_hour.status, 200, "{}", next_hour.text);
+}
+
 /// Argon2 passes for the tests of logins sent at once: enough that every login of a burst
 /// has arrived and been counted before the first hash is checked, even on a busy machine.
 const SLOW_HASH_ITERATIONS: u32 = 10;

@@ -218,23 +218,32 @@ async fn removing_devices_that_are_not_there_records_nothing() {
     assert_eq!(events.len(), before + 4, "two trusted, two removals");
 }
 
-#[tokio::test]
-async fn authenticated_writes_are_limited_per_session() {
-    // 3 at once, then one every 10 seconds.
-    let app = TestApp::spawn_with(|config| {
+/// A server whose write limit allows 3 writes at once, then one every 10 seconds.
+async fn small_write_budget() -> TestApp {
+    TestApp::spawn_with(|config| {
         config.account_write_rate_per_minute = 6;
         config.account_write_burst = 3;
     })
-    .await;
-    let ann = app.signed_in_user().await;
-    let bob = app.signed_in_user().await;
+    .await
+}
 
+/// Spends the 3 writes of `access_token`'s session (see [`small_write_budget`]).
+async fn spend_write_budget(app: &TestApp, access_token: &str) {
     for _ in 0..3 {
         let removed = app
-            .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
+            .delete("/v1/auth/2fa/trusted-devices", Some(access_token))
             .await;
         assert_eq!(removed.status, 200, "{}", removed.text);
     }
+}
+
+#[tokio::test]
+async fn authenticated_writes_are_limited_per_session() {
+    let app = small_write_budget().await;
+    let ann = app.signed_in_user().await;
+    let bob = app.signed_in_user().await;
+
+    spend_write_budget(&app, &ann.access_token).await;
     let limited = app
         .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
         .await;
@@ -345,18 +354,9 @@ async fn the_session_write_limit_is_on_by_default_and_documented_on_every_write(
 /// still be signed out: logout is never refused by the write limit.
 #[tokio::test]
 async fn a_session_over_its_write_limit_can_still_sign_out() {
-    let app = TestApp::spawn_with(|config| {
-        config.account_write_rate_per_minute = 6;
-        config.account_write_burst = 3;
-    })
-    .await;
+    let app = small_write_budget().await;
     let ann = app.signed_in_user().await;
-    for _ in 0..3 {
-        let removed = app
-            .delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
-            .await;
-        assert_eq!(removed.status, 200, "{}", removed.text);
-    }
+    spend_write_budget(&app, &ann.access_token).await;
     app.delete("/v1/auth/2fa/trusted-devices", Some(&ann.access_token))
         .await
         .assert_problem(429, "rate_limited");
