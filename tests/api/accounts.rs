@@ -583,6 +583,15 @@ async fn change_password_refuses_a_short_new_password_and_needs_a_token() {
     );
 }
 
+/// Logs in to `email` `n` times with a wrong password, each answered 401.
+async fn wrong_passwords(app: &TestApp, email: &str, n: usize) {
+    for _ in 0..n {
+        app.login(email, "not the password")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+}
+
 /// The policy (src/domain/lockout.rs `password_delay`, `password_delay_after = 5`): the
 /// first 5 failures in an hour cost nothing; the n-th failure after that blocks the account's
 /// password step for 2 * (n - 5) seconds (at most 5 minutes). While blocked, even the right
@@ -613,11 +622,7 @@ async fn password_step_delays_grow_after_five_failures_and_refuse_even_the_right
         .assert_problem(401, "invalid_credentials");
 
     // Two more failures at this instant (8 in all): the delay grows to 2 * 4 = 8 s.
-    for _ in 0..2 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 2).await;
     app.clock.advance(5);
     app.login("ann@example.com", PASSWORD)
         .await
@@ -627,11 +632,7 @@ async fn password_step_delays_grow_after_five_failures_and_refuse_even_the_right
     app.clock.advance(600);
     let ok = app.login("ann@example.com", PASSWORD).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    for _ in 0..4 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 4).await;
     let after_reset = app.login("ann@example.com", PASSWORD).await;
     assert_eq!(
         after_reset.status, 200,
@@ -644,22 +645,14 @@ async fn password_step_delays_grow_after_five_failures_and_refuse_even_the_right
 async fn password_step_delays_start_after_five_failures() {
     let app = TestApp::spawn().await;
     assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
-    for _ in 0..4 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 4).await;
     let right = app.login("ann@example.com", PASSWORD).await;
     assert_eq!(
         right.status, 200,
         "4 failures cost no delay: {}",
         right.text
     );
-    for _ in 0..5 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 5).await;
     app.login("ann@example.com", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -677,11 +670,7 @@ async fn password_throttle_is_per_account() {
     let app = TestApp::spawn().await;
     assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
     assert_eq!(app.register("bob@example.com", PASSWORD).await.status, 201);
-    for _ in 0..7 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 7).await;
     app.login("ann@example.com", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -703,11 +692,7 @@ async fn the_accounts_failed_passwords_are_capped_per_hour() {
     })
     .await;
     assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
-    for _ in 0..3 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 3).await;
     app.login("ann@example.com", PASSWORD)
         .await
         .assert_problem(401, "invalid_credentials");
@@ -746,11 +731,7 @@ async fn logins_sent_at_once_are_judged_no_further_than_the_accounts_hourly_cap(
     })
     .await;
     assert_eq!(app.register("ann@example.com", PASSWORD).await.status, 201);
-    for _ in 0..2 {
-        app.login("ann@example.com", "not the password")
-            .await
-            .assert_problem(401, "invalid_credentials");
-    }
+    wrong_passwords(&app, "ann@example.com", 2).await;
 
     let ann = vec!["ann@example.com".to_owned(); 10];
     let signed_in = signed_in_of_logins_at_once(&app, &ann, PASSWORD).await;
